@@ -1,0 +1,70 @@
+import * as pulumi from "@pulumi/pulumi";
+import { z } from "zod";
+import { configureCredentials } from "../ssh/credentials";
+import { hostConnectionSchema } from "../ssh/schema";
+import { diffInputs } from "./diff";
+import { validate } from "./validate";
+
+// What every resource kind implements, and the parts they all share:
+// validation in check and a pure diff, so that `pulumi preview` never opens
+// an SSH connection.
+
+/** Inputs every resource carries: where the host is and how to name it in messages. */
+export const commonInputs = {
+  connection: hostConnectionSchema,
+  label: z.string().describe("Resource name used in messages."),
+};
+
+/**
+ * Keys that never count as a change: our bookkeeping, and the serialized
+ * provider the SDK adds to every dynamic resource (it changes with the
+ * program's path, not with anything on the host).
+ */
+export const bookkeepingKeys = ["previous", "observed", "label", "__provider"] as const;
+
+export interface Implementation {
+  configure(req: pulumi.dynamic.ConfigureRequest): Promise<void>;
+  check(olds: any, news: any): Promise<pulumi.dynamic.CheckResult>;
+  diff(id: string, olds: any, news: any): Promise<pulumi.dynamic.DiffResult>;
+  create(inputs: any): Promise<pulumi.dynamic.CreateResult>;
+  read(id: string, props: any): Promise<pulumi.dynamic.ReadResult>;
+  update(id: string, olds: any, news: any): Promise<pulumi.dynamic.UpdateResult>;
+  delete(id: string, props: any): Promise<void>;
+}
+
+/** Connection fields whose change means another host: the resource moves (replace). */
+const connectionIdentity = ["name", "address", "port"] as const;
+
+export interface Lifecycle<S extends z.ZodType> {
+  schema: S;
+  /** Input keys whose change needs delete + create rather than an update in place. */
+  replaceKeys: readonly string[];
+  create(inputs: z.output<S>): Promise<pulumi.dynamic.CreateResult>;
+  read(id: string, props: any): Promise<pulumi.dynamic.ReadResult>;
+  update(id: string, olds: any, news: z.output<S>): Promise<pulumi.dynamic.UpdateResult>;
+  delete(id: string, props: any): Promise<void>;
+}
+
+export function implementation<S extends z.ZodType>(resourceType: string, lifecycle: Lifecycle<S>): Implementation {
+  return {
+    async configure(req) {
+      configureCredentials(req.config);
+    },
+    async check(_olds, news) {
+      const context = { host: String(news?.connection?.name ?? "(unknown host)"), resource: `${resourceType} ${String(news?.label ?? "")}`.trim() };
+      const { __provider: _provider, ...inputs } = news ?? {};
+      const checked = validate(lifecycle.schema, inputs, context);
+      return checked.ok ? { inputs: checked.value as any } : { failures: checked.failures };
+    },
+    async diff(_id, olds, news) {
+      const result = diffInputs(olds, news, lifecycle.replaceKeys, bookkeepingKeys);
+      const movedHost = connectionIdentity.some((key) => olds.connection?.[key] !== news.connection?.[key]);
+      const replaces = movedHost ? [...result.replaces, "connection"] : result.replaces;
+      return { ...result, replaces, deleteBeforeReplace: replaces.length > 0 };
+    },
+    create: (inputs) => lifecycle.create(inputs),
+    read: (id, props) => lifecycle.read(id, props),
+    update: (id, olds, news) => lifecycle.update(id, olds, news),
+    delete: (id, props) => lifecycle.delete(id, props),
+  };
+}

@@ -1,0 +1,48 @@
+import * as pulumi from "@pulumi/pulumi";
+
+// Pulumi stores a dynamic resource's provider code in state, serialized from
+// the closure, and runs that stored code for delete even after the program
+// changed. We keep the stored code to this tiny, stable shim: it loads the
+// project's current provider implementation by kind, in the provider process,
+// so state never carries our modules, zod or ssh2 by value, every resource
+// shares one module instance (and so one SSH connection per host), and no
+// credential is ever captured in a closure.
+
+export type ResourceKind =
+  | "proxmox:ClusterFirewall"
+  | "ufw:Defaults"
+  | "ufw:Rule"
+  | "ufw:Activation"
+  | "fail2ban:Filter"
+  | "fail2ban:Jail"
+  | "fail2ban:Defaults"
+  | "fail2ban:Reload"
+  | "host:Packages";
+
+/** The project root as the program sees it; the last place the shim looks. */
+const programRoot = require("path").resolve(__dirname, "..", "..");
+
+export function shimProvider(kind: ResourceKind): pulumi.dynamic.ResourceProvider {
+  const root: string = programRoot;
+  // Everything these functions capture must serialize as plain values: `kind` and `root` only.
+  const load = () => {
+    const path = require("path");
+    const fs = require("fs");
+    // The engine starts the provider in the project directory; an override and
+    // the root recorded at deploy time cover stacks run from elsewhere.
+    const candidates = [process.env.PROXMOX_HARDENING_ROOT, process.cwd(), root].filter((dir): dir is string => !!dir);
+    const projectRoot = candidates.find((dir) => fs.existsSync(path.join(dir, "providers", "registry.ts")));
+    if (!projectRoot) throw new Error(`proxmox-hardening providers not found in ${candidates.join(", ")}; set PROXMOX_HARDENING_ROOT to the project directory`);
+    require(require.resolve("tsx/cjs", { paths: [projectRoot] }));
+    return require(path.join(projectRoot, "providers", "registry")).implementationOf(kind);
+  };
+  return {
+    configure: (req) => load().configure(req),
+    check: (olds, news) => load().check(olds, news),
+    diff: (id, olds, news) => load().diff(id, olds, news),
+    create: (inputs) => load().create(inputs),
+    read: (id, props) => load().read(id, props),
+    update: (id, olds, news) => load().update(id, olds, news),
+    delete: (id, props) => load().delete(id, props),
+  };
+}

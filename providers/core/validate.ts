@@ -1,0 +1,34 @@
+import { z } from "zod";
+import { FailureContext, formatFailure } from "./errors";
+
+/** The shape Pulumi's check expects for each bad property. */
+export interface CheckFailure {
+  property: string;
+  reason: string;
+}
+
+/** Dotted path of a zod issue, e.g. rules[2].port; empty for the root. */
+export function issuePath(path: readonly PropertyKey[]): string {
+  return path
+    .map((part, index) => (typeof part === "number" ? `[${part}]` : index === 0 ? String(part) : `.${String(part)}`))
+    .join("");
+}
+
+/** Converts zod issues into Pulumi check failures whose reasons name host, resource and field. */
+export function checkFailures(error: z.ZodError, context: FailureContext): CheckFailure[] {
+  return error.issues.map((issue) => {
+    const field = issuePath(issue.path) || "(inputs)";
+    return {
+      property: String(issue.path[0] ?? ""),
+      reason: formatFailure({ ...context, field }, issue.message, "fix the value in the stack config or program and run `pulumi preview` again"),
+    };
+  });
+}
+
+export type Checked<T> = { ok: true; value: T } | { ok: false; failures: CheckFailure[] };
+
+/** Validates raw inputs against a schema without throwing. */
+export function validate<S extends z.ZodType>(schema: S, raw: unknown, context: FailureContext): Checked<z.output<S>> {
+  const result = schema.safeParse(raw);
+  return result.success ? { ok: true, value: result.data } : { ok: false, failures: checkFailures(result.error, context) };
+}

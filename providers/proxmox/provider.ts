@@ -1,0 +1,65 @@
+import { HardeningError } from "../core/errors";
+import { implementation } from "../core/implementation";
+import { expectSuccess, underHostLock } from "../ssh/files";
+import { commandLine } from "../ssh/quote";
+import { sessionFor, HostSession } from "../ssh/transport";
+import { desiredValues, driftedKeys, OPTIONS_PATH, optionsFromLive, parseOptionsJson, previousValues, restoreArgs, setArgs } from "./logic";
+import { ClusterFirewallInputs, clusterFirewallInputsSchema } from "./schema";
+
+const RESOURCE = "proxmox:ClusterFirewall";
+
+const context = (inputs: ClusterFirewallInputs) => ({ host: inputs.connection.name, resource: `${RESOURCE} ${inputs.label}` });
+
+async function readLive(session: HostSession, inputs: ClusterFirewallInputs) {
+  const argv = ["pvesh", "get", OPTIONS_PATH, "--output-format", "json"];
+  const result = await session.run(commandLine(argv), { description: commandLine(argv) });
+  expectSuccess(result, context(inputs), commandLine(argv), "check that this is a Proxmox VE node (pvesh on PATH) and that pve-cluster runs (`systemctl status pve-cluster`)");
+  try {
+    return parseOptionsJson(result.stdout);
+  } catch (error) {
+    throw new HardeningError(context(inputs), `could not read pvesh's answer: ${(error as Error).message}`, "run the command by hand on the host and report its output");
+  }
+}
+
+async function apply(session: HostSession, inputs: ClusterFirewallInputs, live: Record<string, string>) {
+  const desired = desiredValues(inputs.options);
+  const drifted = driftedKeys(desired, live);
+  if (drifted.length === 0) return;
+  const argv = setArgs(Object.fromEntries(drifted.map((key) => [key, desired[key]])));
+  const result = await session.run(underHostLock(commandLine(argv)), { description: commandLine(argv) });
+  expectSuccess(result, { ...context(inputs), field: `options.${drifted[0]}` }, commandLine(argv), "check the value against `pvesh usage /cluster/firewall/options -v`");
+}
+
+export const clusterFirewall = implementation(RESOURCE, {
+  schema: clusterFirewallInputsSchema,
+  replaceKeys: ["cluster"],
+  async create(inputs) {
+    const session = await sessionFor(inputs.connection);
+    const live = await readLive(session, inputs);
+    const previous = previousValues(desiredValues(inputs.options), live);
+    await apply(session, inputs, live);
+    return { id: `${inputs.cluster}/cluster-firewall`, outs: { ...inputs, previous } };
+  },
+  async read(id, props) {
+    const session = await sessionFor(props.connection);
+    const live = await readLive(session, props);
+    const observed = { ...props, options: optionsFromLive(props.options, live) };
+    const { previous: _previous, ...inputs } = observed;
+    return { id, props: observed, inputs };
+  },
+  async update(_id, olds, news) {
+    const session = await sessionFor(news.connection);
+    const live = await readLive(session, news);
+    // Keys managed for the first time get their pre-change value remembered too.
+    const previous = { ...previousValues(desiredValues(news.options), live), ...olds.previous };
+    await apply(session, news, live);
+    return { outs: { ...news, previous } };
+  },
+  async delete(_id, props) {
+    const argv = restoreArgs(props.previous ?? {});
+    if (!argv) return;
+    const session = await sessionFor(props.connection);
+    const result = await session.run(underHostLock(commandLine(argv)), { description: commandLine(argv) });
+    expectSuccess(result, context(props), commandLine(argv), "set the options back by hand with the command above, then `pulumi state delete` this resource");
+  },
+});

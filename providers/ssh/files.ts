@@ -1,0 +1,107 @@
+import { HardeningError, FailureContext } from "../core/errors";
+import { HostSession, RemoteResult } from "./transport";
+import { shellQuote } from "./quote";
+
+// Files on a host, read in one round trip and written atomically, with the
+// snapshot a resource keeps in state so that delete can put back exactly what
+// was there before (content, mode and owner, or absence).
+
+export interface FileSnapshot {
+  path: string;
+  present: boolean;
+  /** base64 of the content, so binary and trailing newlines survive state. */
+  contentBase64?: string;
+  mode?: string;
+  owner?: string;
+}
+
+const MARKER = "=== proxmox-hardening file";
+
+/** Shell script that prints every file with a header line, content as base64. */
+export function fileDumpScript(paths: readonly string[]): string {
+  return [
+    `set -- ${paths.map(shellQuote).join(" ")}`,
+    `for f in "$@"; do`,
+    `  if [ -f "$f" ]; then printf '%s present %s %s\\n' '${MARKER}' "$(stat -c '%a %U:%G' "$f")" "$f"; base64 -w0 "$f"; printf '\\n';`,
+    `  else printf '%s absent - - %s\\n' '${MARKER}' "$f"; fi`,
+    `done`,
+  ].join("\n");
+}
+
+/** Parses the output of fileDumpScript. */
+export function parseFileDump(output: string): FileSnapshot[] {
+  const lines = output.split("\n");
+  const snapshots: FileSnapshot[] = [];
+  for (let i = 0; i < lines.length; i++) {
+    if (!lines[i].startsWith(MARKER)) continue;
+    const [state, mode, owner, ...pathParts] = lines[i].slice(MARKER.length + 1).split(" ");
+    const path = pathParts.join(" ");
+    if (state === "present") {
+      snapshots.push({ path, present: true, contentBase64: lines[i + 1] ?? "", mode, owner });
+      i++;
+    } else {
+      snapshots.push({ path, present: false });
+    }
+  }
+  return snapshots;
+}
+
+export function snapshotText(snapshot: FileSnapshot): string | undefined {
+  return snapshot.present ? Buffer.from(snapshot.contentBase64 ?? "", "base64").toString("utf8") : undefined;
+}
+
+export async function readFiles(session: HostSession, paths: readonly string[]): Promise<FileSnapshot[]> {
+  const result = await session.run(fileDumpScript(paths), { description: `read ${paths.join(" ")}` });
+  return parseFileDump(result.stdout);
+}
+
+/**
+ * Script that writes stdin to `path` atomically: a temp file in the same
+ * directory, owner and mode set, then rename, so a cut connection never
+ * leaves a half-written config behind.
+ */
+export function atomicWriteScript(path: string, mode = "0644", owner = "root:root"): string {
+  const dir = path.slice(0, path.lastIndexOf("/")) || "/";
+  return [
+    "set -e",
+    `mkdir -p ${shellQuote(dir)}`,
+    `tmp=$(mktemp ${shellQuote(`${dir}/.proxmox-hardening.XXXXXX`)})`,
+    `trap 'rm -f "$tmp"' EXIT`,
+    `cat > "$tmp"`,
+    `chown ${shellQuote(owner)} "$tmp"`,
+    `chmod ${shellQuote(mode)} "$tmp"`,
+    `mv -f "$tmp" ${shellQuote(path)}`,
+    `trap - EXIT`,
+  ].join("\n");
+}
+
+/** Script that puts a snapshot back: the old content with its mode and owner, or no file. */
+export function restoreScript(snapshot: FileSnapshot): string {
+  if (!snapshot.present) return `rm -f ${shellQuote(snapshot.path)}`;
+  return atomicWriteScript(snapshot.path, snapshot.mode ?? "0644", snapshot.owner ?? "root:root");
+}
+
+/** Content to feed restoreScript on stdin. */
+export function restoreInput(snapshot: FileSnapshot): string {
+  return snapshot.present ? Buffer.from(snapshot.contentBase64 ?? "", "base64").toString("utf8") : "";
+}
+
+/**
+ * Serialises every change on a host, across resources, processes and even two
+ * stacks at once: ufw and fail2ban files are shared state. flock is in
+ * util-linux, present on every Proxmox VE host.
+ */
+export function underHostLock(script: string, waitSeconds = 240): string {
+  return [
+    "mkdir -p /run/lock",
+    "exec 9>/run/lock/proxmox-hardening.lock",
+    `flock -w ${waitSeconds} 9 || { echo 'another proxmox-hardening run holds /run/lock/proxmox-hardening.lock' >&2; exit 75; }`,
+    script,
+  ].join("\n");
+}
+
+/** Throws a HardeningError naming host, resource, command and answer unless the command succeeded. */
+export function expectSuccess(result: RemoteResult, context: FailureContext, attempted: string, hint: string): RemoteResult {
+  if (result.code === 0) return result;
+  throw new HardeningError(context, `${attempted} failed`, hint, { command: attempted, exitCode: result.code, stderr: result.stderr || result.stdout });
+}

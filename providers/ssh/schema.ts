@@ -1,0 +1,54 @@
+import { z } from "zod";
+
+const hostName = z
+  .string()
+  .regex(/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/i, "a host name: letters, digits and '-', at most 63 characters")
+  .describe("Short name of the host, used in resource names and messages (e.g. pve1).");
+
+const address = z
+  .string()
+  .min(1)
+  .max(253)
+  .regex(/^[A-Za-z0-9.:-]+$/, "an IPv4 or IPv6 address or a DNS name")
+  .describe("Address the program connects to over SSH.");
+
+/** Pinned host key: the key line of /etc/ssh/ssh_host_*_key.pub or its SHA256 fingerprint. */
+export const hostKeySchema = z
+  .string()
+  .trim()
+  .regex(
+    /^((ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(256|384|521)) [A-Za-z0-9+/]+={0,3}|SHA256:[A-Za-z0-9+/]{43}=?)$/,
+    "the host's public key line (`ssh-ed25519 AAAA...`, from /etc/ssh/ssh_host_ed25519_key.pub) or its fingerprint (`SHA256:...`, from `ssh-keygen -lf`)",
+  )
+  .describe("The host's SSH public key or SHA256 fingerprint; connections presenting any other key are refused before a command runs.");
+
+/** Everything needed to reach one host; holds no secret (those come from configure). */
+export const hostConnectionSchema = z
+  .strictObject({
+    name: hostName,
+    address,
+    port: z.number().int().min(1).max(65535).default(22).describe("SSH port."),
+    user: z
+      .string()
+      .regex(/^[a-z_][a-z0-9_-]{0,31}$/, "a Linux user name")
+      .default("root")
+      .describe("SSH user; a user other than root runs commands through sudo."),
+    hostKey: hostKeySchema,
+    connectTimeoutSeconds: z.number().int().min(1).max(300).default(15).describe("Time allowed to open the SSH connection."),
+    commandTimeoutSeconds: z.number().int().min(5).max(3600).default(300).describe("Time allowed for one remote step."),
+  })
+  .describe("How to reach a host over SSH.");
+
+export type HostConnection = z.output<typeof hostConnectionSchema>;
+
+/** Secrets for one host, from the stack's secret config; never stored in resource state. */
+export const credentialsSchema = z.strictObject({
+  privateKey: z.string().optional().describe("OpenSSH or PEM private key (set with `pulumi config set --secret`)."),
+  privateKeyPath: z.string().optional().describe("Path of a private key file on the machine running Pulumi."),
+  passphrase: z.string().optional().describe("Passphrase of the private key."),
+  password: z.string().optional().describe("SSH password."),
+  sudoPassword: z.string().optional().describe("Password sudo asks for, when the user is not root."),
+  agent: z.boolean().optional().describe("Use the SSH agent at $SSH_AUTH_SOCK."),
+});
+
+export type Credentials = z.output<typeof credentialsSchema>;

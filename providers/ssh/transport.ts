@@ -1,0 +1,225 @@
+import { readFileSync } from "node:fs";
+import { Client, ClientChannel, ConnectConfig } from "ssh2";
+import { HardeningError, redact } from "../core/errors";
+import { Credentials, HostConnection } from "./schema";
+import { fingerprintOf, hostKeyMatches } from "./hostkey";
+import { shellQuote } from "./quote";
+
+// One SSH connection per host, shared by every resource of a deployment: the
+// engine calls provider methods for many resources at once in one process,
+// and ufw's `limit` rule allows only 6 new connections in 30 s per source.
+
+export interface RemoteResult {
+  stdout: string;
+  stderr: string;
+  code: number;
+}
+
+export interface RunOptions {
+  /** Data for the command's standard input (e.g. a file's new content). */
+  stdin?: string;
+  /** What this step does, for messages and progress logs. */
+  description?: string;
+}
+
+/** Counters the benchmark reads: how much SSH work a deployment really did. */
+export const sshStats = { connections: 0, commands: 0 };
+
+const MAX_CHANNELS_PER_HOST = 6; // below OpenSSH's default MaxSessions of 10
+const CONNECT_ATTEMPTS = 3;
+
+type CredentialLookup = (hostName: string) => Credentials;
+let lookupCredentials: CredentialLookup = () => ({ agent: true });
+let knownSecrets: string[] = [];
+
+/** Called from the dynamic providers' configure step with the stack's (decrypted) config. */
+export function setCredentials(lookup: CredentialLookup, secrets: string[]): void {
+  lookupCredentials = lookup;
+  knownSecrets = secrets.filter((secret) => secret.length > 0);
+  for (const session of sessions.values()) void session.then((s) => s.close(), () => undefined);
+  sessions.clear();
+}
+
+/** Removes every secret the transport knows of from a text meant for a person or a log. */
+export function redactSecrets(text: string): string {
+  return redact(text, knownSecrets);
+}
+
+const sessions = new Map<string, Promise<HostSession>>();
+
+/** The shared session for a host, opened on first use. */
+export function sessionFor(conn: HostConnection): Promise<HostSession> {
+  const key = `${conn.user}@${conn.address}:${conn.port}#${conn.hostKey}`;
+  let session = sessions.get(key);
+  if (!session) {
+    session = HostSession.open(conn, lookupCredentials(conn.name));
+    sessions.set(key, session);
+    session.catch(() => sessions.delete(key));
+  }
+  return session;
+}
+
+/** Closes every open connection (end of a test, or of a CLI run). */
+export async function closeAllSessions(): Promise<void> {
+  const open = [...sessions.values()];
+  sessions.clear();
+  await Promise.all(open.map((s) => s.then((session) => session.close(), () => undefined)));
+}
+
+function connectConfig(conn: HostConnection, creds: Credentials, onKey: (key: Buffer) => boolean): ConnectConfig {
+  const config: ConnectConfig = {
+    host: conn.address,
+    port: conn.port,
+    username: conn.user,
+    readyTimeout: conn.connectTimeoutSeconds * 1000,
+    keepaliveInterval: 15_000,
+    keepaliveCountMax: 4,
+    hostVerifier: onKey,
+  };
+  if (creds.privateKey) config.privateKey = creds.privateKey;
+  else if (creds.privateKeyPath) config.privateKey = readFileSync(creds.privateKeyPath);
+  if (creds.passphrase) config.passphrase = creds.passphrase;
+  if (creds.password) config.password = creds.password;
+  if (creds.agent || (!config.privateKey && !config.password)) config.agent = process.env.SSH_AUTH_SOCK;
+  return config;
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+export class HostSession {
+  private active = 0;
+  private waiting: (() => void)[] = [];
+
+  private constructor(
+    readonly conn: HostConnection,
+    private readonly client: Client,
+    private readonly sudoPassword: string | undefined,
+  ) {}
+
+  static async open(conn: HostConnection, creds: Credentials): Promise<HostSession> {
+    const context = { host: conn.name, resource: `ssh ${conn.user}@${conn.address}:${conn.port}` };
+    let lastError: unknown;
+    for (let attempt = 1; attempt <= CONNECT_ATTEMPTS; attempt++) {
+      let presented: Buffer | undefined;
+      try {
+        const client = await new Promise<Client>((resolve, reject) => {
+          const client = new Client();
+          client.once("ready", () => resolve(client));
+          client.once("error", reject);
+          client.connect(
+            connectConfig(conn, creds, (key) => {
+              presented = key;
+              return hostKeyMatches(conn.hostKey, key);
+            }),
+          );
+        });
+        sshStats.connections++;
+        return new HostSession(conn, client, creds.sudoPassword ?? creds.password);
+      } catch (error) {
+        lastError = error;
+        if (presented && !hostKeyMatches(conn.hostKey, presented)) {
+          throw new HardeningError(
+            { ...context, field: "hostKey" },
+            `the host presented key ${fingerprintOf(presented)}, which is not the pinned key; no command was run`,
+            "if the host was reinstalled, check the new key out of band (`ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub` on its console) and update hostKey in the stack config; otherwise treat this as a possible man-in-the-middle",
+          );
+        }
+        const message = error instanceof Error ? error.message : String(error);
+        if (/authentication methods failed/i.test(message)) {
+          throw new HardeningError(
+            { ...context, field: "credentials" },
+            `SSH authentication failed for user ${conn.user}`,
+            "set sshPrivateKey (`pulumi config set --secret sshPrivateKey < key`), sshPrivateKeyPath or sshPassword for this stack, and check the key is in the user's authorized_keys",
+          );
+        }
+        if (attempt < CONNECT_ATTEMPTS) await sleep(1000 * attempt);
+      }
+    }
+    const message = lastError instanceof Error ? lastError.message : String(lastError);
+    throw new HardeningError(
+      context,
+      `could not open an SSH connection after ${CONNECT_ATTEMPTS} attempts (${redactSecrets(message)})`,
+      `check that ${conn.address}:${conn.port} is reachable from this machine and sshd runs there; the limit per attempt is connectTimeoutSeconds=${conn.connectTimeoutSeconds}`,
+    );
+  }
+
+  close(): void {
+    this.client.end();
+  }
+
+  private async acquire(): Promise<void> {
+    if (this.active < MAX_CHANNELS_PER_HOST) {
+      this.active++;
+      return;
+    }
+    await new Promise<void>((resolve) => this.waiting.push(resolve));
+  }
+
+  private release(): void {
+    const next = this.waiting.shift();
+    if (next) next();
+    else this.active--;
+  }
+
+  /**
+   * Runs a POSIX shell script as root on the host (through `sudo -S` for other
+   * users, the password going in on stdin, never on a command line). Resolves
+   * with the exit code; rejects only when the command could not run or timed out.
+   */
+  async run(script: string, options: RunOptions = {}): Promise<RemoteResult> {
+    const asRoot = this.conn.user === "root";
+    // -k: always ask, so the password line is always consumed and never reaches the script.
+    const command = asRoot ? `sh -c ${shellQuote(script)}` : `sudo -k -S -p '' -- sh -c ${shellQuote(script)}`;
+    const input = asRoot ? options.stdin ?? "" : `${this.sudoPassword ?? ""}\n${options.stdin ?? ""}`;
+    await this.acquire();
+    try {
+      sshStats.commands++;
+      return await this.exec(command, input, options.description ?? script);
+    } finally {
+      this.release();
+    }
+  }
+
+  private exec(command: string, input: string, description: string): Promise<RemoteResult> {
+    const timeoutMs = this.conn.commandTimeoutSeconds * 1000;
+    return new Promise((resolve, reject) => {
+      this.client.exec(command, (error: Error | undefined, channel: ClientChannel) => {
+        if (error) {
+          reject(
+            new HardeningError(
+              { host: this.conn.name, resource: "ssh" },
+              `could not start a remote command: ${error.message}`,
+              "the SSH connection was lost; run the command again",
+              { command: redactSecrets(description), exitCode: null, stderr: "" },
+            ),
+          );
+          return;
+        }
+        const stdout: Buffer[] = [];
+        const stderr: Buffer[] = [];
+        const timer = setTimeout(() => {
+          channel.close();
+          reject(
+            new HardeningError(
+              { host: this.conn.name, resource: "ssh" },
+              `a remote step did not finish within ${this.conn.commandTimeoutSeconds} s`,
+              "raise commandTimeoutSeconds for this host or find out why the host is slow (apt lock, ufw on a large ruleset)",
+              { command: redactSecrets(description), exitCode: null, stderr: redactSecrets(Buffer.concat(stderr).toString()) },
+            ),
+          );
+        }, timeoutMs);
+        channel.on("data", (chunk: Buffer) => stdout.push(chunk));
+        channel.stderr.on("data", (chunk: Buffer) => stderr.push(chunk));
+        channel.on("close", (code: number | null) => {
+          clearTimeout(timer);
+          resolve({
+            stdout: Buffer.concat(stdout).toString(),
+            stderr: redactSecrets(Buffer.concat(stderr).toString()),
+            code: code ?? 255,
+          });
+        });
+        channel.end(input);
+      });
+    });
+  }
+}
