@@ -1,3 +1,4 @@
+import { isDeepStrictEqual } from "node:util";
 import * as pulumi from "@pulumi/pulumi";
 import { z } from "zod";
 import { configureCredentials } from "../ssh/credentials";
@@ -39,6 +40,10 @@ export interface Lifecycle<S extends z.ZodType> {
   schema: S;
   /** Input keys whose change needs delete + create rather than an update in place. */
   replaceKeys: readonly string[];
+  /** Sub-keys of an object input whose change replaces it, e.g. { rule: ["port"] }. */
+  nestedReplaceKeys?: Record<string, readonly string[]>;
+  /** The replacement can exist beside the old one (different identity on the host): create it first, so there is no gap. */
+  createBeforeReplace?: boolean;
   create(inputs: z.output<S>): Promise<pulumi.dynamic.CreateResult>;
   read(id: string, props: any): Promise<pulumi.dynamic.ReadResult>;
   update(id: string, olds: any, news: z.output<S>): Promise<pulumi.dynamic.UpdateResult>;
@@ -58,9 +63,12 @@ export function implementation<S extends z.ZodType>(resourceType: string, lifecy
     },
     async diff(_id, olds, news) {
       const result = diffInputs(olds, news, lifecycle.replaceKeys, bookkeepingKeys);
+      const nested = Object.entries(lifecycle.nestedReplaceKeys ?? {})
+        .filter(([key, subKeys]) => subKeys.some((subKey) => !isDeepStrictEqual(olds[key]?.[subKey], news[key]?.[subKey])))
+        .map(([key]) => key);
       const movedHost = connectionIdentity.some((key) => olds.connection?.[key] !== news.connection?.[key]);
-      const replaces = movedHost ? [...result.replaces, "connection"] : result.replaces;
-      return { ...result, replaces, deleteBeforeReplace: replaces.length > 0 };
+      const replaces = [...result.replaces, ...nested, ...(movedHost ? ["connection"] : [])];
+      return { ...result, replaces, deleteBeforeReplace: replaces.length > 0 && (movedHost || !lifecycle.createBeforeReplace) };
     },
     create: (inputs) => lifecycle.create(inputs),
     read: (id, props) => lifecycle.read(id, props),

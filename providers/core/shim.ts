@@ -46,3 +46,17 @@ export function shimProvider(kind: ResourceKind): pulumi.dynamic.ResourceProvide
     delete: (id, props) => load().delete(id, props),
   };
 }
+
+/**
+ * A resource class for a kind: inputs are the args plus the name (for
+ * messages); `previous` is an output only, holding what the host had before.
+ */
+export function dynamicResource<Args extends object>(kind: ResourceKind) {
+  const typeName = kind.replace(":", "");
+  return class extends pulumi.dynamic.Resource {
+    declare readonly previous: pulumi.Output<unknown>;
+    constructor(name: string, args: { [K in keyof Args]: pulumi.Input<Args[K]> }, opts?: pulumi.CustomResourceOptions) {
+      super(shimProvider(kind), name, { ...args, label: name, previous: undefined }, opts, "proxmox-hardening", typeName);
+    }
+  };
+}

@@ -1,4 +1,4 @@
-import { readFileSync } from "node:fs";
+import { appendFileSync, readFileSync } from "node:fs";
 import { Client, ClientChannel, ConnectConfig } from "ssh2";
 import { HardeningError, redact } from "../core/errors";
 import { Credentials, HostConnection } from "./schema";
@@ -22,8 +22,15 @@ export interface RunOptions {
   description?: string;
 }
 
-/** Counters the benchmark reads: how much SSH work a deployment really did. */
-export const sshStats = { connections: 0, commands: 0 };
+/**
+ * How much SSH work a deployment really did. The provider runs in its own
+ * process, so tests and the benchmark read these events from the file named
+ * by PROXMOX_HARDENING_METRICS (one JSON line per event, never a secret).
+ */
+function recordMetric(event: "connect" | "command", host: string): void {
+  const file = process.env.PROXMOX_HARDENING_METRICS;
+  if (file) appendFileSync(file, `${JSON.stringify({ event, host, pid: process.pid, at: Date.now() })}\n`);
+}
 
 const MAX_CHANNELS_PER_HOST = 6; // below OpenSSH's default MaxSessions of 10
 const CONNECT_ATTEMPTS = 3;
@@ -113,7 +120,7 @@ export class HostSession {
             }),
           );
         });
-        sshStats.connections++;
+        recordMetric("connect", conn.name);
         return new HostSession(conn, client, creds.sudoPassword ?? creds.password);
       } catch (error) {
         lastError = error;
@@ -173,7 +180,7 @@ export class HostSession {
     const input = asRoot ? options.stdin ?? "" : `${this.sudoPassword ?? ""}\n${options.stdin ?? ""}`;
     await this.acquire();
     try {
-      sshStats.commands++;
+      recordMetric("command", this.conn.name);
       return await this.exec(command, input, options.description ?? script);
     } finally {
       this.release();

@@ -1,0 +1,193 @@
+// Parsers for the outputs of fail2ban 1.0.2's command line tools, as captured from the real
+// programs in test/fixtures/fail2ban/captured/. They throw Fail2banOutputError on output they
+// do not recognise rather than guess: the provider turns that into a clear failure.
+
+export class Fail2banOutputError extends Error {
+  constructor(what: string, output: string) {
+    super(`unexpected output of ${what}: ${JSON.stringify(output.slice(0, 300))}`);
+    this.name = "Fail2banOutputError";
+  }
+}
+
+/** "|- Key:\tvalue" lines of fail2ban-client's tree output, keyed by their label. */
+function treeFields(stdout: string): Map<string, string> {
+  const fields = new Map<string, string>();
+  for (const line of stdout.split("\n")) {
+    const match = /^[|`\s-]*([A-Za-z][A-Za-z ]*):\t(.*)$/.exec(line);
+    if (match) fields.set(match[1]!, match[2]!.trim());
+  }
+  return fields;
+}
+
+function words(value: string): string[] {
+  return value.split(/\s+/).filter(Boolean);
+}
+
+function count(fields: Map<string, string>, key: string, what: string, stdout: string): number {
+  const value = fields.get(key);
+  if (value === undefined || !/^\d+$/.test(value)) throw new Fail2banOutputError(what, stdout);
+  return Number(value);
+}
+
+// ---------------------------------------------------------------------------------------------
+// fail2ban-client status
+
+export interface ServerStatus {
+  jails: string[];
+}
+
+/** `fail2ban-client status`: the running jails. */
+export function parseServerStatus(stdout: string): ServerStatus {
+  const what = "fail2ban-client status";
+  if (!stdout.startsWith("Status\n")) throw new Fail2banOutputError(what, stdout);
+  const fields = treeFields(stdout);
+  const list = fields.get("Jail list");
+  if (list === undefined) throw new Fail2banOutputError(what, stdout);
+  const jails = list.split(",").map((j) => j.trim()).filter(Boolean);
+  if (count(fields, "Number of jail", what, stdout) !== jails.length) throw new Fail2banOutputError(what, stdout);
+  return { jails };
+}
+
+export interface JailStatus {
+  jail: string;
+  currentlyFailed: number;
+  totalFailed: number;
+  /** What the jail reads: its files (file backends) or its journal match (systemd backend). */
+  source: { kind: "files"; files: string[] } | { kind: "journal"; matches: string };
+  currentlyBanned: number;
+  totalBanned: number;
+  bannedIps: string[];
+}
+
+/** `fail2ban-client status <jail>`. */
+export function parseJailStatus(stdout: string): JailStatus {
+  const what = "fail2ban-client status <jail>";
+  const header = /^Status for the jail: (\S+)\n/.exec(stdout);
+  if (!header) throw new Fail2banOutputError(what, stdout);
+  const fields = treeFields(stdout);
+  const files = fields.get("File list");
+  const journal = fields.get("Journal matches");
+  const banned = fields.get("Banned IP list");
+  if ((files === undefined) === (journal === undefined) || banned === undefined) throw new Fail2banOutputError(what, stdout);
+  return {
+    jail: header[1]!,
+    currentlyFailed: count(fields, "Currently failed", what, stdout),
+    totalFailed: count(fields, "Total failed", what, stdout),
+    source: files !== undefined ? { kind: "files", files: words(files) } : { kind: "journal", matches: journal! },
+    currentlyBanned: count(fields, "Currently banned", what, stdout),
+    totalBanned: count(fields, "Total banned", what, stdout),
+    bannedIps: words(banned),
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Log messages on stderr, fail2ban-client -t
+
+export interface LogMessage {
+  level: string;
+  logger: string;
+  message: string;
+}
+
+/**
+ * fail2ban's log lines on stderr ("2026-11-25 14:26:28,752 fail2ban.jailreader [231]: ERROR
+ * Unable to read ..."); lines that do not start a message continue the previous one.
+ */
+export function parseLogMessages(stderr: string): LogMessage[] {
+  const messages: LogMessage[] = [];
+  for (const line of stderr.split("\n")) {
+    const match = /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d+ (\S+)\s*\[\d+\]: (CRITICAL|ERROR|WARNING|NOTICE|INFO|DEBUG)\s+(.*)$/.exec(line);
+    if (match) messages.push({ logger: match[1]!, level: match[2]!, message: match[3]! });
+    else if (messages.length > 0 && line.trim() !== "") messages[messages.length - 1]!.message += "\n" + line.trim();
+  }
+  return messages;
+}
+
+// Debian 12's fail2ban.conf lacks allowipv6 and every run warns about it: noise, not a finding.
+const BENIGN_WARNINGS = [/^'allowipv6' not defined in 'Definition'/];
+
+export interface ConfigTest {
+  ok: boolean;
+  errors: string[];
+  /** Warnings -t passes although they change the meaning (e.g. "Wrong value for 'maxretry'"). */
+  warnings: string[];
+}
+
+/** `fail2ban-client -t`: exit code 0 and "OK: configuration test is successful", or errors on stderr. */
+export function parseConfigTest(exitCode: number | null, stdout: string, stderr: string): ConfigTest {
+  const messages = parseLogMessages(stderr);
+  const errors = messages.filter((m) => m.level === "ERROR" || m.level === "CRITICAL").map((m) => m.message);
+  const warnings = messages.filter((m) => m.level === "WARNING" && !BENIGN_WARNINGS.some((b) => b.test(m.message))).map((m) => m.message);
+  const ok = exitCode === 0 && stdout.includes("OK: configuration test is successful");
+  if (!ok && errors.length === 0) errors.push(stdout.trim() || `fail2ban-client -t exited with ${exitCode}`);
+  return { ok, errors, warnings };
+}
+
+/** Whether a failed fail2ban-client command failed because no server runs (then start, not reload). */
+export function serverNotRunning(stderr: string): boolean {
+  return /Failed to access socket path|Could not find server/.test(stderr);
+}
+
+// ---------------------------------------------------------------------------------------------
+// fail2ban-regex
+
+export interface RegexReport {
+  /** The filter as fail2ban-regex understood it: a file, a stock filter name, or a regex string. */
+  filter: { kind: "file" | "filter" | "line"; value: string };
+  /** What it read: a log file, the journal, or the argument itself taken as log text (no such file!). */
+  log: { kind: "file" | "line" | "journal"; value: string };
+  lines: number;
+  ignored: number;
+  matched: number;
+  missed: number;
+  /** Listed lines; complete only with --print-all-matched/--print-all-missed/--print-all-ignored. */
+  matchedLines: string[];
+  missedLines: string[];
+  ignoredLines: string[];
+}
+
+function section(stdout: string, title: string): string[] {
+  const lines = stdout.split("\n");
+  const start = lines.indexOf(`|- ${title} line(s):`);
+  if (start < 0) return [];
+  const out: string[] = [];
+  for (const line of lines.slice(start + 1)) {
+    if (line === "`-") break;
+    if (!line.startsWith("|  ")) throw new Fail2banOutputError(`fail2ban-regex (${title} lines)`, line);
+    out.push(line.slice(3));
+  }
+  return out;
+}
+
+/**
+ * fail2ban-regex's report. It exits 0 even when nothing matched, and takes a log argument that
+ * is not a file as one log line, and a filter argument that is not a file or filter name as a
+ * regex: check `log` and `filter` before trusting the counts. A filter that does not compile
+ * exits 255 with "ERROR: ..." on stdout (see parseRegexError).
+ */
+export function parseRegexReport(stdout: string): RegexReport {
+  const what = "fail2ban-regex";
+  const totals = /^Lines: (\d+) lines, (\d+) ignored, (\d+) matched, (\d+) missed$/m.exec(stdout);
+  const filter = /^Use\s+failregex (file|filter file|line)\s*: (.*)$/m.exec(stdout);
+  const log = /^Use\s+(?:(log file|single line|multi line)\s*: (.*)|(systemd journal))$/m.exec(stdout);
+  if (!totals || !filter || !log) throw new Fail2banOutputError(what, stdout);
+  return {
+    filter: { kind: filter[1] === "filter file" ? "filter" : (filter[1] as "file" | "line"), value: filter[2]!.replace(/, basedir: .*$/, "") },
+    log: log[3] ? { kind: "journal", value: "" } : { kind: log[1] === "log file" ? "file" : "line", value: log[2]! },
+    lines: Number(totals[1]),
+    ignored: Number(totals[2]),
+    matched: Number(totals[3]),
+    missed: Number(totals[4]),
+    matchedLines: section(stdout, "Matched"),
+    missedLines: section(stdout, "Missed"),
+    ignoredLines: section(stdout, "Ignored"),
+  };
+}
+
+/** The error of a fail2ban-regex run that exited non-zero ("ERROR: Unable to compile ..."), or null. */
+export function parseRegexError(stdout: string, stderr: string): string | null {
+  const index = stdout.indexOf("\nERROR: ");
+  if (index >= 0) return stdout.slice(index + "\nERROR: ".length).trim();
+  const errors = parseLogMessages(stderr).filter((m) => m.level === "ERROR" || m.level === "CRITICAL");
+  return errors.length ? errors.map((m) => m.message).join("\n") : null;
+}

@@ -1,0 +1,225 @@
+import { createHash } from "node:crypto";
+import { z } from "zod";
+import { HardeningError } from "../core/errors";
+import { commonInputs, implementation } from "../core/implementation";
+import { atomicWriteScript, expectSuccess, FileSnapshot, readFiles, restoreInput, restoreScript, underHostLock } from "../ssh/files";
+import { commandLine, shellQuote } from "../ssh/quote";
+import { HostSession, RemoteResult, sessionFor } from "../ssh/transport";
+import { chooseBackend, DEFAULTS_PATH, filterPath, jailPath, renderDefaults, renderFilter, renderJail, sampleCheckArgs, sampleCheckProblems, samplesFileContent } from "./logic";
+import { parseRegexReport } from "./parse";
+import { Fail2banDefaults, Fail2banFilter, Fail2banJail } from "./schema";
+import { backendFactsScript, parseBackendFacts, reloadExitMeaning, reloadIfRunningScript, reloadScript, runningScript, stopScript, testScript } from "./service";
+
+// fail2ban as one resource per file (filter, jail, [DEFAULT]) plus one reload
+// per host. Each file is written atomically and tested with
+// `fail2ban-client -t` under the host lock; a failing test puts the previous
+// file back, so fail2ban never reloads a broken configuration and keeps
+// running (and banning) on the one it has.
+
+export const filterInputsSchema = z.strictObject({ ...commonInputs, filter: Fail2banFilter });
+export const jailInputsSchema = z.strictObject({ ...commonInputs, jail: Fail2banJail });
+export const defaultsInputsSchema = z.strictObject({ ...commonInputs, defaults: Fail2banDefaults });
+export const reloadInputsSchema = z.strictObject({
+  ...commonInputs,
+  configuration: z.string().describe("Digests of the fail2ban files this host's resources wrote; a change reloads fail2ban."),
+  jails: z.array(z.string()).describe("Enabled jails that must be running after the reload."),
+});
+
+type Labelled = { connection: { name: string }; label: string };
+const context = (kind: string, inputs: Labelled, field?: string) => ({ host: inputs.connection.name, resource: `${kind} ${inputs.label}`, field });
+
+const digestOf = (content: string) => createHash("sha256").update(content).digest("hex").slice(0, 16);
+
+/** A meaning for reloadScript's exit codes, for the user. */
+function reloadFailure(kind: string, inputs: Labelled, script: string, result: RemoteResult, field?: string): HardeningError {
+  return new HardeningError(
+    context(kind, inputs, field),
+    reloadExitMeaning[result.code] ?? "fail2ban could not be reloaded",
+    "read fail2ban's answer above; `fail2ban-client -t` on the host shows the configuration error, `fail2ban-client status` what runs",
+    { command: script, exitCode: result.code, stderr: result.stderr || result.stdout },
+  );
+}
+
+/**
+ * Writes one fail2ban file and tests the whole configuration, under the host
+ * lock; puts the previous file back when the test fails. Returns the file as
+ * it was before, for delete.
+ */
+async function writeTested(session: HostSession, kind: string, inputs: Labelled, path: string, content: string, field: string): Promise<FileSnapshot> {
+  const [before] = await readFiles(session, [path]);
+  const script = underHostLock(`${atomicWriteScript(path)}\n${testScript}`);
+  const result = await session.run(script, { stdin: content, description: `write ${path} and run fail2ban-client -t` });
+  if (result.code !== 0) {
+    const restored = await session.run(underHostLock(restoreScript(before)), { stdin: restoreInput(before), description: `restore ${path}` });
+    const note = restored.code === 0 ? `the previous ${path} was put back` : `putting back the previous ${path} failed too: ${restored.stderr}`;
+    throw new HardeningError(
+      context(kind, inputs, field),
+      `fail2ban-client -t rejected the new ${path}; ${note}, fail2ban was not reloaded and keeps running on its previous configuration`,
+      "fix the value; `fail2ban-client -t` on the host shows the same error",
+      { command: `fail2ban-client -t (after writing ${path})`, exitCode: result.code, stderr: result.stderr },
+    );
+  }
+  return before;
+}
+
+/** Puts a file back as it was and reloads fail2ban if it runs. */
+async function restoreAndReload(session: HostSession, kind: string, inputs: Labelled, snapshot: FileSnapshot) {
+  const script = underHostLock(`${restoreScript(snapshot)}\n${reloadIfRunningScript}`);
+  const result = await session.run(script, { stdin: restoreInput(snapshot), description: `restore ${snapshot.path} and reload fail2ban` });
+  if (result.code !== 0) throw reloadFailure(kind, inputs, `restore ${snapshot.path}; fail2ban-client reload`, result);
+}
+
+/** read for a file resource: the live content's digest shows drift; a missing file is reported as gone. */
+async function readFileResource(session: HostSession, id: string, props: any, path: string) {
+  const [live] = await readFiles(session, [path]);
+  if (!live.present) return {};
+  const digest = digestOf(Buffer.from(live.contentBase64 ?? "", "base64").toString("utf8"));
+  return { id, props: { ...props, digest } };
+}
+
+// ---------------------------------------------------------------- filter
+
+const FILTER = "fail2ban:Filter";
+
+/** Runs fail2ban-regex on the host with the candidate filter and the samples, in a private temp dir. */
+async function checkSamples(session: HostSession, inputs: z.output<typeof filterInputsSchema>, content: string) {
+  // The candidate filter travels base64-encoded in the script (it is small and
+  // not secret), the samples on stdin; both land in a private temp dir.
+  const placeholders: Record<string, string> = { SAMPLES: '"$dir/samples.log"', FILTER: '"$dir/filter.conf"' };
+  const script = [
+    "set -e",
+    "dir=$(mktemp -d)",
+    `trap 'rm -rf "$dir"' EXIT`,
+    `printf '%s' ${shellQuote(Buffer.from(content).toString("base64"))} | base64 -d > "$dir/filter.conf"`,
+    `cat > "$dir/samples.log"`,
+    `fail2ban-regex ${sampleCheckArgs("SAMPLES", "FILTER").map((arg) => placeholders[arg] ?? shellQuote(arg)).join(" ")}`,
+  ].join("\n");
+  const result = await session.run(script, { stdin: samplesFileContent(inputs.filter.samples), description: "fail2ban-regex samples filter" });
+  const problems = result.code === 0 ? sampleCheckProblems(parseRegexReport(result.stdout), inputs.filter.samples) : [`fail2ban-regex failed (exit ${result.code}): ${result.stderr.trim()}`];
+  if (problems.length > 0) {
+    throw new HardeningError(
+      context(FILTER, inputs, "filter.samples"),
+      `the filter's samples do not behave on the host, so the filter was not installed:\n    ${problems.join("\n    ")}`,
+      "fix failregex/ignoreregex or the samples; fail2ban-regex on the host with the same lines shows what matches",
+    );
+  }
+}
+
+export const fail2banFilter = implementation(FILTER, {
+  schema: filterInputsSchema,
+  replaceKeys: [],
+  nestedReplaceKeys: { filter: ["name"] },
+  async create(inputs) {
+    const session = await sessionFor(inputs.connection);
+    const content = renderFilter(inputs.filter);
+    await checkSamples(session, inputs, content);
+    const previous = await writeTested(session, FILTER, inputs, filterPath(inputs.filter.name), content, "filter");
+    return { id: `${inputs.connection.name}/${filterPath(inputs.filter.name)}`, outs: { ...inputs, previous, digest: digestOf(content) } };
+  },
+  read: async (id, props) => readFileResource(await sessionFor(props.connection), id, props, filterPath(props.filter.name)),
+  async update(_id, olds, news) {
+    const session = await sessionFor(news.connection);
+    const content = renderFilter(news.filter);
+    await checkSamples(session, news, content);
+    await writeTested(session, FILTER, news, filterPath(news.filter.name), content, "filter");
+    return { outs: { ...news, previous: olds.previous, digest: digestOf(content) } };
+  },
+  delete: async (_id, props) => restoreAndReload(await sessionFor(props.connection), FILTER, props, props.previous),
+});
+
+// ---------------------------------------------------------------- jail
+
+const JAIL = "fail2ban:Jail";
+
+async function renderJailFor(session: HostSession, inputs: z.output<typeof jailInputsSchema>): Promise<{ content: string; backend: string }> {
+  const { jail } = inputs;
+  const facts = parseBackendFacts((await session.run(backendFactsScript(jail.logpath ?? []), { description: "check log files and journal" })).stdout);
+  const choice = chooseBackend({ requested: jail.backend, ...facts });
+  if (!choice.ok) throw new HardeningError(context(JAIL, inputs, "jail.backend"), `jail ${jail.name}: ${choice.problem}`, choice.hint);
+  return { content: renderJail(jail, choice.backend), backend: choice.backend };
+}
+
+export const fail2banJail = implementation(JAIL, {
+  schema: jailInputsSchema,
+  replaceKeys: [],
+  nestedReplaceKeys: { jail: ["name"] },
+  async create(inputs) {
+    const session = await sessionFor(inputs.connection);
+    const { content, backend } = await renderJailFor(session, inputs);
+    const previous = await writeTested(session, JAIL, inputs, jailPath(inputs.jail.name), content, "jail");
+    return { id: `${inputs.connection.name}/${jailPath(inputs.jail.name)}`, outs: { ...inputs, previous, digest: digestOf(content), observed: { backend } } };
+  },
+  read: async (id, props) => readFileResource(await sessionFor(props.connection), id, props, jailPath(props.jail.name)),
+  async update(_id, olds, news) {
+    const session = await sessionFor(news.connection);
+    const { content, backend } = await renderJailFor(session, news);
+    await writeTested(session, JAIL, news, jailPath(news.jail.name), content, "jail");
+    return { outs: { ...news, previous: olds.previous, digest: digestOf(content), observed: { backend } } };
+  },
+  delete: async (_id, props) => restoreAndReload(await sessionFor(props.connection), JAIL, props, props.previous),
+});
+
+// ---------------------------------------------------------------- [DEFAULT]
+
+const DEFAULTS = "fail2ban:Defaults";
+
+export const fail2banDefaults = implementation(DEFAULTS, {
+  schema: defaultsInputsSchema,
+  replaceKeys: [],
+  async create(inputs) {
+    const session = await sessionFor(inputs.connection);
+    const content = renderDefaults(inputs.defaults, inputs.defaults.backend);
+    const previous = await writeTested(session, DEFAULTS, inputs, DEFAULTS_PATH, content, "defaults");
+    return { id: `${inputs.connection.name}/${DEFAULTS_PATH}`, outs: { ...inputs, previous, digest: digestOf(content) } };
+  },
+  read: async (id, props) => readFileResource(await sessionFor(props.connection), id, props, DEFAULTS_PATH),
+  async update(_id, olds, news) {
+    const session = await sessionFor(news.connection);
+    const content = renderDefaults(news.defaults, news.defaults.backend);
+    await writeTested(session, DEFAULTS, news, DEFAULTS_PATH, content, "defaults");
+    return { outs: { ...news, previous: olds.previous, digest: digestOf(content) } };
+  },
+  delete: async (_id, props) => restoreAndReload(await sessionFor(props.connection), DEFAULTS, props, props.previous),
+});
+
+// ---------------------------------------------------------------- reload
+
+const RELOAD = "fail2ban:Reload";
+
+async function reload(inputs: z.output<typeof reloadInputsSchema>) {
+  const session = await sessionFor(inputs.connection);
+  const script = reloadScript(inputs.jails);
+  const result = await session.run(underHostLock(script), { description: "fail2ban-client -t; reload (or start); status of each jail" });
+  if (result.code !== 0) throw reloadFailure(RELOAD, inputs, "fail2ban-client -t && fail2ban-client reload && fail2ban-client status <jail>...", result, "jails");
+  return session;
+}
+
+export const fail2banReload = implementation(RELOAD, {
+  schema: reloadInputsSchema,
+  replaceKeys: [],
+  async create(inputs) {
+    const session = await sessionFor(inputs.connection);
+    const wasRunning = (await session.run(runningScript, { description: "is fail2ban running" })).stdout.trim() === "running";
+    await reload(inputs);
+    return { id: `${inputs.connection.name}/fail2ban/reload`, outs: { ...inputs, previous: { wasRunning } } };
+  },
+  async read(id, props) {
+    const session = await sessionFor(props.connection);
+    const result = await session.run(`for jail in ${commandLine(props.jails)}; do fail2ban-client status "$jail" >/dev/null 2>&1 && echo "$jail"; done; true`, { description: "fail2ban-client status <jail>..." });
+    const running = result.stdout.split("\n").filter(Boolean);
+    const { previous: _previous, ...inputs } = { ...props, jails: running };
+    return { id, props: { ...props, jails: running }, inputs };
+  },
+  async update(_id, olds, news) {
+    await reload(news);
+    return { outs: { ...news, previous: olds.previous } };
+  },
+  async delete(_id, props) {
+    // The jails' own deletes reload fail2ban on the restored files; here only
+    // a fail2ban that was not running before is stopped again.
+    if (props.previous?.wasRunning !== false) return;
+    const session = await sessionFor(props.connection);
+    const result = await session.run(underHostLock(stopScript), { description: stopScript });
+    expectSuccess(result, context(RELOAD, props), stopScript, "stop fail2ban by hand if it should not run");
+  },
+});

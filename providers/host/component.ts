@@ -1,0 +1,90 @@
+import * as pulumi from "@pulumi/pulumi";
+import { Fail2banDefaultsResource, Fail2banFilterResource, Fail2banJailResource, Fail2banReloadResource } from "../fail2ban/resource";
+import { Packages } from "../packages/resource";
+import { ClusterFirewall } from "../proxmox/resource";
+import { HostConnection } from "../ssh/schema";
+import { UfwActivationResource, UfwDefaultsResource, UfwRuleResource } from "../ufw/resource";
+import { allRules, HostEntry, ProgramConfig } from "./schema";
+import { ruleName } from "./names";
+
+export interface HardenedHostArgs {
+  host: HostEntry;
+  config: ProgramConfig;
+  /** Set on the one host per cluster that manages the cluster-wide firewall option. */
+  managesCluster?: string;
+}
+
+/**
+ * One host's hardening, in a safe order: packages; the Proxmox firewall off;
+ * allow rules before the deny policy, and both before ufw is switched on;
+ * fail2ban filters, then the defaults and jails that use them, then one
+ * reload that checks every jail runs.
+ */
+export class HardenedHost extends pulumi.ComponentResource {
+  readonly summary: pulumi.Output<unknown>;
+
+  constructor(name: string, args: HardenedHostArgs, opts?: pulumi.ComponentResourceOptions) {
+    super("proxmox-hardening:index:HardenedHost", name, {}, opts);
+    const { host, config } = args;
+    const connection: HostConnection = {
+      name: host.name,
+      address: host.address,
+      port: host.port,
+      user: host.user,
+      hostKey: host.hostKey,
+      connectTimeoutSeconds: host.connectTimeoutSeconds,
+      commandTimeoutSeconds: host.commandTimeoutSeconds,
+    };
+    const child = { parent: this };
+    const prefix = host.name;
+
+    const needsJournal = config.fail2ban.jails.some((jail) => jail.backend === "auto" || jail.backend === "systemd");
+    const packages = config.packages.install
+      ? new Packages(`${prefix}-packages`, { connection, packages: ["ufw", "fail2ban", ...(needsJournal ? ["python3-systemd"] : [])], removeOnDestroy: config.packages.removeOnDestroy }, child)
+      : undefined;
+    const afterPackages = { ...child, dependsOn: packages ? [packages] : [] };
+
+    const clusterFirewall = args.managesCluster
+      ? new ClusterFirewall(`${args.managesCluster}-cluster-firewall`, { connection, cluster: args.managesCluster, options: config.proxmoxFirewall }, child)
+      : undefined;
+
+    // ufw: every rule first, then the default policies, then activation.
+    const rules = allRules(config.ufw).map(
+      ({ rule }) => new UfwRuleResource(`${prefix}-ufw-${ruleName(rule)}`, { connection, rule }, { ...afterPackages, dependsOn: [...afterPackages.dependsOn, ...(clusterFirewall ? [clusterFirewall] : [])] }),
+    );
+    const defaults = new UfwDefaultsResource(`${prefix}-ufw-defaults`, { connection, defaults: config.ufw.defaults }, { ...child, dependsOn: [...afterPackages.dependsOn, ...rules] });
+    const activation = new UfwActivationResource(
+      `${prefix}-ufw-activation`,
+      {
+        connection,
+        enabled: config.ufw.enabled,
+        guard: { sshPort: host.port, incoming: config.ufw.defaults.incoming, rules: allRules(config.ufw).map((entry) => entry.rule) },
+      },
+      { ...child, dependsOn: [defaults, ...rules] },
+    );
+
+    // fail2ban: filters, then defaults and jails, then one reload.
+    const filters = config.fail2ban.filters.map((filter) => new Fail2banFilterResource(`${prefix}-fail2ban-filter-${filter.name}`, { connection, filter }, afterPackages));
+    const f2bDefaults = new Fail2banDefaultsResource(`${prefix}-fail2ban-defaults`, { connection, defaults: config.fail2ban.defaults }, afterPackages);
+    const jails = config.fail2ban.jails.map(
+      (jail) => new Fail2banJailResource(`${prefix}-fail2ban-jail-${jail.name}`, { connection, jail }, { ...child, dependsOn: [...afterPackages.dependsOn, ...filters, f2bDefaults] }),
+    );
+    const reload = new Fail2banReloadResource(
+      `${prefix}-fail2ban-reload`,
+      {
+        connection,
+        configuration: pulumi.all([...filters, f2bDefaults, ...jails].map((resource) => resource.digest)).apply((digests) => digests.join(",")),
+        jails: config.fail2ban.jails.filter((jail) => jail.enabled).map((jail) => jail.name),
+      },
+      { ...child, dependsOn: [...filters, f2bDefaults, ...jails] },
+    );
+
+    this.summary = pulumi.all([activation.id, reload.id]).apply(() => ({
+      address: host.address,
+      ufw: { enabled: config.ufw.enabled, incoming: config.ufw.defaults.incoming, outgoing: config.ufw.defaults.outgoing, rules: rules.length },
+      fail2ban: { jails: config.fail2ban.jails.filter((jail) => jail.enabled).map((jail) => jail.name) },
+      proxmoxFirewall: args.managesCluster ? { cluster: args.managesCluster, enable: config.proxmoxFirewall.enable } : "managed through another node of the cluster",
+    }));
+    this.registerOutputs({ summary: this.summary });
+  }
+}

@@ -1,0 +1,125 @@
+import { z } from "zod";
+import { Fail2banDefaults, Fail2banFilter, Fail2banJail, proxmoxFilterDefaults, referenceProxmoxJail, referenceSshdJail, STOCK_FILTERS } from "../fail2ban/schema";
+import { clusterFirewallOptionsSchema } from "../proxmox/schema";
+import { hostConnectionSchema } from "../ssh/schema";
+import { clusterTrafficRules, lockoutProblems, ruleToTuples, tupleIdentity } from "../ufw/logic";
+import { ClusterNetwork, UfwDefaults, UfwRule } from "../ufw/schema";
+
+// The program's stack config: which hosts, and what hardening. The defaults
+// are exactly the reference procedure's values, so an empty config (just the
+// hosts) hardens a host the way the procedure does.
+
+export const hostEntrySchema = hostConnectionSchema
+  .extend({
+    cluster: z
+      .string()
+      .regex(/^[a-z0-9][a-z0-9-]{0,62}$/i, "a cluster name: letters, digits and '-'")
+      .optional()
+      .describe("Proxmox cluster the host belongs to; hosts of one cluster share /etc/pve, so the cluster firewall option is set once, through the first of them. Default: the host is its own cluster."),
+  })
+  .describe("A host to harden, and how to reach it over SSH.");
+
+export type HostEntry = z.output<typeof hostEntrySchema>;
+
+/** The rules the reference procedure adds: SSH and the Proxmox web UI, from anywhere. */
+export const referenceRules: z.output<typeof UfwRule>[] = [
+  UfwRule.parse({ action: "allow", protocol: "tcp", port: 22, comment: "ssh" }),
+  UfwRule.parse({ action: "allow", protocol: "tcp", port: 8006, comment: "proxmox web ui" }),
+];
+
+export const ufwSettingsSchema = z
+  .strictObject({
+    enabled: z.boolean().default(true).describe("Switch ufw on (after the allow rules and defaults are in place)."),
+    defaults: UfwDefaults.prefault({}),
+    rules: z.array(UfwRule).default(referenceRules).describe("The base rules, in order. Default: allow 22/tcp (ssh) and 8006/tcp (Proxmox web UI)."),
+    extraRules: z.array(UfwRule).default([]).describe("Rules added after the base rules, e.g. a monitoring port from one network."),
+    clusterTraffic: z
+      .strictObject({ network: ClusterNetwork })
+      .optional()
+      .describe("Opt-in preset for Proxmox cluster traffic from this network: corosync 5405-5412/udp, live migration 60000-60050/tcp, VNC 5900-5999/tcp, SPICE 3128/tcp."),
+  })
+  .describe("UFW: default policies, allow rules and activation.");
+
+export const fail2banSettingsSchema = z
+  .strictObject({
+    defaults: Fail2banDefaults.prefault({}),
+    filters: z.array(Fail2banFilter).default([proxmoxFilterDefaults]).describe("Filters to install. Default: the Proxmox web-UI login failure filter (proxmox)."),
+    jails: z.array(Fail2banJail).default([referenceSshdJail, referenceProxmoxJail]).describe("Jails. Default: sshd, and proxmox on port 8006."),
+  })
+  .describe("fail2ban: the [DEFAULT] section, filters and jails.");
+
+export const packagesSettingsSchema = z
+  .strictObject({
+    install: z.boolean().default(true).describe("Install ufw, fail2ban and python3-systemd when missing."),
+    removeOnDestroy: z.boolean().default(true).describe("On destroy, purge the packages this program installed."),
+  })
+  .describe("Debian packages the hardening needs.");
+
+export const programConfigSchema = z
+  .strictObject({
+    hosts: z.array(hostEntrySchema).min(1, "list at least one host to harden"),
+    proxmoxFirewall: clusterFirewallOptionsSchema.prefault({}),
+    ufw: ufwSettingsSchema.prefault({}),
+    fail2ban: fail2banSettingsSchema.prefault({}),
+    packages: packagesSettingsSchema.prefault({}),
+  })
+  .superRefine((config, ctx) => {
+    const duplicates = <T>(items: readonly T[], key: (item: T) => string, path: (index: number) => (string | number)[], what: string) => {
+      const seen = new Map<string, number>();
+      items.forEach((item, index) => {
+        const id = key(item);
+        const first = seen.get(id);
+        if (first === undefined) seen.set(id, index);
+        else ctx.addIssue({ code: "custom", path: path(index), message: `${what} repeats entry ${first + 1}; list each once` });
+      });
+    };
+    duplicates(config.hosts, (host) => host.name, (i) => ["hosts", i, "name"], "host name");
+    duplicates(config.hosts, (host) => `${host.address}:${host.port}`, (i) => ["hosts", i, "address"], "host address and port");
+    const rules = allRules(config.ufw);
+    duplicates(
+      rules.map((entry) => entry.rule),
+      (rule) => ruleToTuples(rule).map(tupleIdentity).join("|"),
+      (i) => rules[i].path,
+      "this rule (same match as another rule; ufw would keep only one)",
+    );
+    duplicates(config.fail2ban.jails, (jail) => jail.name, (i) => ["fail2ban", "jails", i, "name"], "jail name");
+    duplicates(config.fail2ban.filters, (filter) => filter.name, (i) => ["fail2ban", "filters", i, "name"], "filter name");
+    const filterNames = new Set([...STOCK_FILTERS, ...config.fail2ban.filters.map((filter) => filter.name)]);
+    config.fail2ban.jails.forEach((jail, i) => {
+      if (!filterNames.has(jail.filter.name)) {
+        ctx.addIssue({ code: "custom", path: ["fail2ban", "jails", i, "filter"], message: `filter ${jail.filter.name} is neither one of fail2ban's stock filters nor in fail2ban.filters` });
+      }
+    });
+    // Lockout: every host, on its own SSH port, must stay reachable once ufw is on.
+    config.hosts.forEach((host, i) => {
+      const problems = lockoutProblems({
+        defaults: config.ufw.defaults,
+        rules: rules.map((entry) => entry.rule),
+        activation: { enabled: config.ufw.enabled },
+        sshPort: host.port,
+        sshAddressFamily: host.address.includes(":") ? "v6" : /^[0-9.]+$/.test(host.address) ? "v4" : undefined,
+      });
+      for (const problem of problems) ctx.addIssue({ code: "custom", path: ["hosts", i, "port"], message: `host ${host.name}: ${problem}` });
+    });
+  });
+
+export type ProgramConfig = z.output<typeof programConfigSchema>;
+
+/** Every ufw rule of a host in the order it is added, with where it came from in the config. */
+export function allRules(ufw: z.output<typeof ufwSettingsSchema>): { rule: z.output<typeof UfwRule>; path: (string | number)[] }[] {
+  return [
+    ...ufw.rules.map((rule, i) => ({ rule, path: ["ufw", "rules", i] })),
+    ...(ufw.clusterTraffic ? clusterTrafficRules(ufw.clusterTraffic.network).map((rule) => ({ rule, path: ["ufw", "clusterTraffic"] })) : []),
+    ...ufw.extraRules.map((rule, i) => ({ rule, path: ["ufw", "extraRules", i] })),
+  ];
+}
+
+/** Hosts grouped by Proxmox cluster; the first host of each cluster manages the cluster-wide firewall option. */
+export function clusterManagers(hosts: readonly HostEntry[]): Map<string, HostEntry> {
+  const managers = new Map<string, HostEntry>();
+  for (const host of hosts) {
+    const cluster = host.cluster ?? host.name;
+    if (!managers.has(cluster)) managers.set(cluster, host);
+  }
+  return managers;
+}

@@ -1,0 +1,238 @@
+// The functional core for UFW: pure functions from validated inputs and parsed
+// host state to ufw argv lists, guard verdicts and diff answers. No I/O.
+import { diffInputs, InputDiff } from "../core/diff";
+import { AddressFamily, isAnywhere } from "./address";
+import { ClusterNetwork, UfwDefaults, UfwPolicy, UfwRule } from "./schema";
+import type { UfwPolicies, UfwStoredLogLevel } from "./state";
+import { UfwTuple, predictUserRules } from "./tuples";
+
+// One import point for the provider.
+export * from "./tuples";
+export * from "./state";
+
+// ------------------------------------------------------------------ commands
+
+/** The match part, always in ufw's full syntax so no short-form guessing applies. */
+function ruleMatchArgs(rule: UfwRule): string[] {
+  const args: string[] = [rule.action, rule.direction];
+  // "in on IFACE" / "out on IFACE": the interface belongs to the direction.
+  if (rule.interface) args.push("on", rule.interface);
+  args.push("proto", rule.protocol, "from", rule.from, "to", rule.to);
+  if (rule.port) args.push("port", rule.port);
+  return args;
+}
+
+/**
+ * argv for `ufw` that adds the rule. If a rule with the same match exists,
+ * ufw updates its action and comment in place instead ("Rule updated"), or
+ * prints "Skipping adding existing rule" when nothing differs; exit code 0 either way.
+ */
+export function ruleToArgs(rule: UfwRule): string[] {
+  return [...ruleMatchArgs(rule), ...(rule.comment ? ["comment", rule.comment] : [])];
+}
+
+/**
+ * argv for `ufw` that deletes the rule. The comment is left out on purpose:
+ * ufw then deletes the rule whatever its comment, whereas a delete naming a
+ * different comment matches nothing (and still exits 0).
+ */
+export function ruleToDeleteArgs(rule: UfwRule): string[] {
+  return ["delete", ...ruleMatchArgs(rule)];
+}
+
+/** argv that turns ufw on or off. --force skips the "may disrupt existing ssh connections" prompt. */
+export function activationArgs(enabled: boolean): string[] {
+  return enabled ? ["--force", "enable"] : ["disable"];
+}
+
+/** Whether the stored log level satisfies the wanted one ("on" is any level but off; left out is anything). */
+export function loggingSatisfied(wanted: UfwDefaults["logging"], stored: UfwStoredLogLevel | undefined): boolean {
+  if (wanted === undefined) return true;
+  if (wanted === "on") return stored !== undefined && stored !== "off";
+  return wanted === stored;
+}
+
+/**
+ * argv lists that bring the host's defaults and logging to the wanted ones,
+ * empty when nothing differs. Fields left out of `wanted` are not touched.
+ * Note: while ufw is active every `ufw default` reloads the whole firewall.
+ */
+export function defaultsArgs(
+  wanted: UfwDefaults,
+  current: { defaults: UfwPolicies; logging: UfwStoredLogLevel | undefined },
+): string[][] {
+  const commands: string[][] = [];
+  const directions = [
+    ["incoming", wanted.incoming],
+    ["outgoing", wanted.outgoing],
+    ["routed", wanted.routed],
+  ] as const;
+  for (const [direction, policy] of directions) {
+    if (policy !== undefined && policy !== current.defaults[direction]) commands.push(["default", policy, direction]);
+  }
+  if (wanted.logging !== undefined && !loggingSatisfied(wanted.logging, current.logging)) commands.push(["logging", wanted.logging]);
+  return commands;
+}
+
+// ------------------------------------------------------------------ lockout guard
+
+const FAMILY_NAME: Record<AddressFamily, string> = { v4: "IPv4", v6: "IPv6" };
+
+/** Readable form of a stored rule, in ufw's own syntax. */
+export function describeTuple(tuple: UfwTuple): string {
+  const parts: string[] = [tuple.route ? `route ${tuple.action}` : tuple.action, tuple.direction];
+  const iface = tuple.interfaceIn || tuple.interfaceOut;
+  if (iface) parts.push("on", iface);
+  parts.push("proto", tuple.protocol, "from", isAnywhere(tuple.src) ? "any" : tuple.src);
+  if (tuple.sport !== "any") parts.push("port", tuple.sport);
+  parts.push("to", isAnywhere(tuple.dst) ? "any" : tuple.dst);
+  if (tuple.dport !== "any") parts.push("port", tuple.dport);
+  if (tuple.comment) parts.push(`(comment "${tuple.comment}")`);
+  return parts.join(" ");
+}
+
+/** Whether a stored port spec ("any", "22", "22:25,80") includes the port. */
+export function portSpecCovers(spec: string, port: number): boolean {
+  if (spec === "any") return true;
+  return spec.split(",").some((entry) => {
+    const [low, high = low] = entry.split(":").map(Number);
+    return port >= low && port <= high;
+  });
+}
+
+export interface LockoutInput {
+  defaults: Pick<UfwDefaults, "incoming">;
+  /** The program's rules, in the order they will be added. */
+  rules: readonly UfwRule[];
+  activation: { enabled: boolean };
+  sshPort: number;
+  /** Family of the address the program connects to; left out, every family ufw filters must stay open. */
+  sshAddressFamily?: AddressFamily;
+  /**
+   * Rules already stored on the host (file order), minus those about to be
+   * deleted. They come first: ufw appends new rules, and a rule whose match is
+   * stored keeps its place.
+   */
+  existing?: { v4: readonly UfwTuple[]; v6: readonly UfwTuple[] };
+  /** IPV6= from /etc/default/ufw; defaults to yes as Debian ships it. */
+  ipv6?: boolean;
+}
+
+/**
+ * Problems that would cut off this program's own SSH connection once ufw is
+ * active; empty when it stays reachable. Rules are evaluated first-match per
+ * IP family, like ufw. Only rules matching every source ("from any") and every
+ * local address, on any interface, count as allowing (allow or limit) or as
+ * blocking (deny or reject); narrower rules are ignored either way. Note that a
+ * limit rule refuses a source that opens 6+ connections in 30 seconds, which a
+ * program opening many SSH sessions can hit.
+ */
+export function lockoutProblems(input: LockoutInput): string[] {
+  if (!input.activation.enabled) return [];
+  const ipv6 = input.ipv6 ?? true;
+  const families: AddressFamily[] = input.sshAddressFamily ? [input.sshAddressFamily] : ipv6 ? ["v4", "v6"] : ["v4"];
+  const planned = predictUserRules(input.existing ?? { v4: [], v6: [] }, input.rules, { ipv6 });
+  const problems: string[] = [];
+  for (const family of families) {
+    const name = FAMILY_NAME[family];
+    if (family === "v6" && !ipv6) {
+      problems.push(
+        "the program reaches the host over IPv6, but /etc/default/ufw has IPV6=no, so an active ufw drops all IPv6 traffic except loopback; set IPV6=yes on the host or connect over IPv4",
+      );
+      continue;
+    }
+    let decided = false;
+    for (const [index, tuple] of planned[family].entries()) {
+      const matchesSsh =
+        !tuple.route &&
+        tuple.direction === "in" &&
+        (tuple.protocol === "tcp" || tuple.protocol === "any") &&
+        portSpecCovers(tuple.dport, input.sshPort);
+      const everyone = isAnywhere(tuple.src) && isAnywhere(tuple.dst) && tuple.sport === "any" && !tuple.interfaceIn;
+      if (!matchesSsh || !everyone) continue;
+      if (tuple.action === "deny" || tuple.action === "reject") {
+        problems.push(
+          `${name} rule ${index + 1} (${describeTuple(tuple)}) would ${tuple.action} SSH on tcp port ${input.sshPort} from anywhere, and ufw applies the first matching rule, so no later allow helps: this program would lock itself out. Remove that rule, narrow its source, or put an allow for port ${input.sshPort} before it`,
+        );
+      }
+      decided = true;
+      break;
+    }
+    if (!decided && input.defaults.incoming !== "allow") {
+      problems.push(
+        `ufw would be active with incoming policy "${input.defaults.incoming}" and no ${name} rule allowing tcp port ${input.sshPort} from anywhere: this program's SSH connection would be cut off. Add a rule { action: "allow" (or "limit"), protocol: "tcp", port: ${input.sshPort} } with from/to "any", or fix the lockout guard's sshPort/sshAddressFamily if the program connects differently`,
+      );
+    }
+  }
+  return problems;
+}
+
+// ------------------------------------------------------------------ guests' network
+
+export interface ForwardPolicyInput {
+  /** The routed policy that will be in force: the wanted one, or the host's when not managed. */
+  routed: UfwPolicy;
+  /** net.bridge.bridge-nf-call-iptables; undefined when unreadable (br_netfilter not loaded). */
+  bridgeNfCallIptables: boolean | undefined;
+  allowForwardDeny: boolean;
+}
+
+/**
+ * Refuses a routed deny/reject while bridge netfilter is on or unknown: with
+ * it, bridged guest frames traverse iptables' FORWARD chain, whose policy ufw
+ * sets from the routed default, so every VM's new connections would be dropped.
+ */
+export function forwardPolicyProblem(input: ForwardPolicyInput): string | undefined {
+  if (input.routed === "allow" || input.allowForwardDeny || input.bridgeNfCallIptables === false) return undefined;
+  const consequence =
+    "bridged guest traffic passes iptables' FORWARD chain, so every VM's and container's new connections would be dropped";
+  const fix = `Set routed to "allow", or set allowForwardDeny: true if cutting guest traffic (or routing it through explicit ufw route rules) is intended`;
+  if (input.bridgeNfCallIptables) {
+    return `routed policy "${input.routed}" with bridge netfilter on (net.bridge.bridge-nf-call-iptables = 1): ${consequence}. ${fix}`;
+  }
+  return `routed policy "${input.routed}" while bridge netfilter is unknown (net.bridge.bridge-nf-call-iptables is unreadable, br_netfilter is not loaded): the Proxmox firewall loads it as soon as a guest NIC has firewall=1, and then ${consequence}. ${fix}`;
+}
+
+// ------------------------------------------------------------------ Proxmox cluster preset
+
+/**
+ * The allow rules a Proxmox cluster needs between its nodes: corosync
+ * (5405-5412/udp), live migration (60000-60050/tcp), VNC consoles
+ * (5900-5999/tcp) and the SPICE proxy (3128/tcp), all from the cluster network.
+ * Throws when clusterNetwork is not an address or network ("any" included).
+ */
+export function clusterTrafficRules(clusterNetwork: string): UfwRule[] {
+  const network = ClusterNetwork.safeParse(clusterNetwork);
+  if (!network.success) {
+    throw new Error(`clusterNetwork ${JSON.stringify(clusterNetwork)}: ${network.error.issues.map((issue) => issue.message).join("; ")}`);
+  }
+  const rule = (protocol: "tcp" | "udp", port: string, comment: string): UfwRule =>
+    UfwRule.parse({ action: "allow", direction: "in", protocol, port, from: network.data, to: "any", comment });
+  return [
+    rule("udp", "5405:5412", "proxmox corosync"),
+    rule("tcp", "60000:60050", "proxmox live migration"),
+    rule("tcp", "5900:5999", "proxmox vnc console"),
+    rule("tcp", "3128", "proxmox spice proxy"),
+  ];
+}
+
+// ------------------------------------------------------------------ diff metadata
+
+/** Fields that make up ufw's identity of a rule: changing one means a different rule (delete + add). */
+export const UFW_RULE_REPLACE_KEYS = ["direction", "protocol", "port", "from", "to", "interface"] as const;
+/** Fields ufw updates in place, keeping the rule's position, when the rule is added again (ruleToArgs of the new inputs). */
+export const UFW_RULE_UPDATE_KEYS = ["action", "comment"] as const;
+
+/**
+ * Diff of two validated rules. A replacement creates the new rule before
+ * deleting the old one: their identities differ, so both can exist for a
+ * moment, and there is never a gap (e.g. moving SSH from port 22 to 2222).
+ */
+export function diffUfwRule(olds: UfwRule, news: UfwRule): InputDiff {
+  return { ...diffInputs(olds, news, UFW_RULE_REPLACE_KEYS), deleteBeforeReplace: false };
+}
+
+/** Diff of defaults/logging or activation inputs: every change is an in-place update. */
+export function diffUfwSettings(olds: Record<string, unknown>, news: Record<string, unknown>): InputDiff {
+  return diffInputs(olds, news, []);
+}

@@ -1,0 +1,227 @@
+import { z } from "zod";
+import { HardeningError } from "../core/errors";
+import { commonInputs, implementation } from "../core/implementation";
+import { expectSuccess, underHostLock } from "../ssh/files";
+import { commandLine } from "../ssh/quote";
+import { HostSession, sessionFor } from "../ssh/transport";
+import {
+  activationArgs,
+  defaultsArgs,
+  findRuleTuples,
+  forwardPolicyProblem,
+  lockoutProblems,
+  parseUfwFiles,
+  ruleToArgs,
+  ruleToDeleteArgs,
+  splitFileBundle,
+  STATE_READ_COMMAND,
+  UFW_RULE_REPLACE_KEYS,
+  UfwFileState,
+  UfwTuple,
+} from "./logic";
+import { UfwActivation, UfwDefaults, UfwLockoutGuard, UfwRule } from "./schema";
+
+// UFW as three resource kinds: each rule, the default policies with logging,
+// and activation. All read ufw's state files in one command (ufw itself is
+// slow to start) and change the host only through ufw, under the host lock.
+
+export const ufwRuleInputsSchema = z.strictObject({ ...commonInputs, rule: UfwRule });
+export const ufwDefaultsInputsSchema = z.strictObject({ ...commonInputs, defaults: UfwDefaults });
+export const ufwActivationInputsSchema = z
+  .strictObject({
+    ...commonInputs,
+    ...UfwActivation.shape,
+    guard: UfwLockoutGuard.extend({
+      incoming: UfwDefaults.shape.incoming,
+      rules: z.array(UfwRule).describe("The program's rules for this host, in order."),
+    }).describe("What the lockout guard checks before ufw is switched on."),
+  })
+  .superRefine((inputs, ctx) => {
+    for (const problem of lockoutProblems({ ...inputs.guard, defaults: { incoming: inputs.guard.incoming }, activation: inputs })) {
+      ctx.addIssue({ code: "custom", path: ["enabled"], message: problem });
+    }
+  });
+
+type RuleInputs = z.output<typeof ufwRuleInputsSchema>;
+type DefaultsInputs = z.output<typeof ufwDefaultsInputsSchema>;
+type ActivationInputs = z.output<typeof ufwActivationInputsSchema>;
+
+const context = (kind: string, inputs: { connection: { name: string }; label: string }, field?: string) => ({
+  host: inputs.connection.name,
+  resource: `${kind} ${inputs.label}`,
+  field,
+});
+
+async function readState(session: HostSession, kind: string, inputs: RuleInputs | DefaultsInputs | ActivationInputs): Promise<UfwFileState> {
+  const result = await session.run(commandLine(STATE_READ_COMMAND), { description: commandLine(STATE_READ_COMMAND) });
+  try {
+    return parseUfwFiles(splitFileBundle(result.stdout));
+  } catch (error) {
+    throw new HardeningError(context(kind, inputs), `could not read ufw's state: ${(error as Error).message}`, "install ufw on the host (the Packages resource does) and check /etc/ufw", {
+      command: commandLine(STATE_READ_COMMAND),
+      exitCode: result.code,
+      stderr: result.stderr,
+    });
+  }
+}
+
+/** Runs ufw commands in one round trip, under the host lock. */
+async function runUfw(session: HostSession, kind: string, inputs: { connection: { name: string }; label: string }, commands: string[][], field?: string) {
+  if (commands.length === 0) return;
+  const script = commands.map((argv) => commandLine(["ufw", ...argv])).join(" && ");
+  const result = await session.run(underHostLock(script), { description: script });
+  expectSuccess(result, context(kind, inputs, field), script, "run the command on the host to see ufw's complaint; `ufw status verbose` shows the current state");
+}
+
+// ---------------------------------------------------------------- rules
+
+const RULE = "ufw:Rule";
+
+/** What the host held for this rule before create: the stored tuple per needed tuple, or null. */
+type RulePrevious = { stored: (UfwTuple | null)[] };
+
+function storedMatches(rule: z.output<typeof UfwRule>, state: UfwFileState) {
+  return findRuleTuples(rule, state.tuplesV4, state.tuplesV6, { ipv6: state.ipv6 });
+}
+
+export const ufwRule = implementation(RULE, {
+  schema: ufwRuleInputsSchema,
+  replaceKeys: [],
+  nestedReplaceKeys: { rule: UFW_RULE_REPLACE_KEYS },
+  createBeforeReplace: true,
+  async create(inputs) {
+    const session = await sessionFor(inputs.connection);
+    const matches = storedMatches(inputs.rule, await readState(session, RULE, inputs));
+    const previous: RulePrevious = { stored: matches.map((match) => match.found ?? null) };
+    // A rule that is already there exactly is adopted, not added twice.
+    const exact = matches.every((match) => match.found && match.found.action === match.expected.action && match.found.comment === match.expected.comment);
+    if (!exact) await runUfw(session, RULE, inputs, [ruleToArgs(inputs.rule)], "rule");
+    return { id: `${inputs.connection.name}/ufw/${commandLine(ruleToArgs(inputs.rule))}`, outs: { ...inputs, previous } };
+  },
+  async read(id, props) {
+    const session = await sessionFor(props.connection);
+    const matches = storedMatches(props.rule, await readState(session, RULE, props));
+    const found = matches.find((match) => match.found)?.found;
+    // Gone from the host: report it gone, so the next up adds it again.
+    if (!found) return {};
+    const rule = { ...props.rule, action: found.action, comment: found.comment || undefined };
+    const { previous: _previous, ...inputs } = { ...props, rule };
+    return { id, props: { ...props, rule }, inputs };
+  },
+  async update(_id, olds, news) {
+    const session = await sessionFor(news.connection);
+    await runUfw(session, RULE, news, [ruleToArgs(news.rule)], "rule");
+    return { outs: { ...news, previous: olds.previous } };
+  },
+  async delete(_id, props) {
+    const stored: (UfwTuple | null)[] = props.previous?.stored ?? [];
+    const session = await sessionFor(props.connection);
+    const before = stored.find((tuple): tuple is UfwTuple => tuple !== null);
+    if (!before) return runUfw(session, RULE, props, [ruleToDeleteArgs(props.rule)]);
+    // The rule was there before: put back its action and comment, keep it.
+    const original = { ...props.rule, action: before.action, comment: before.comment || undefined };
+    await runUfw(session, RULE, props, [ruleToArgs(original)]);
+  },
+});
+
+// ---------------------------------------------------------------- defaults and logging
+
+const DEFAULTS = "ufw:Defaults";
+
+async function bridgeNetfilter(session: HostSession): Promise<boolean | undefined> {
+  const result = await session.run("cat /proc/sys/net/bridge/bridge-nf-call-iptables 2>/dev/null", { description: "read net.bridge.bridge-nf-call-iptables" });
+  return result.code === 0 ? result.stdout.trim() === "1" : undefined;
+}
+
+async function applyDefaults(session: HostSession, inputs: DefaultsInputs, state: UfwFileState) {
+  const routed = inputs.defaults.routed ?? state.defaults.routed;
+  if (routed !== "allow" && inputs.defaults.routed !== undefined) {
+    const problem = forwardPolicyProblem({ routed, bridgeNfCallIptables: await bridgeNetfilter(session), allowForwardDeny: inputs.defaults.allowForwardDeny });
+    if (problem) throw new HardeningError(context(DEFAULTS, inputs, "defaults.routed"), problem, "nothing was changed on the host");
+  }
+  await runUfw(session, DEFAULTS, inputs, defaultsArgs(inputs.defaults, state), "defaults");
+}
+
+export const ufwDefaults = implementation(DEFAULTS, {
+  schema: ufwDefaultsInputsSchema,
+  replaceKeys: [],
+  async create(inputs) {
+    const session = await sessionFor(inputs.connection);
+    const state = await readState(session, DEFAULTS, inputs);
+    await applyDefaults(session, inputs, state);
+    return { id: `${inputs.connection.name}/ufw/defaults`, outs: { ...inputs, previous: { ...state.defaults, logging: state.logging } } };
+  },
+  async read(id, props) {
+    const session = await sessionFor(props.connection);
+    const state = await readState(session, DEFAULTS, props);
+    const defaults = { ...props.defaults };
+    for (const key of ["incoming", "outgoing", "routed"] as const) if (defaults[key] !== undefined) defaults[key] = state.defaults[key];
+    if (defaults.logging !== undefined && defaults.logging !== "on") defaults.logging = state.logging;
+    const { previous: _previous, ...inputs } = { ...props, defaults };
+    return { id, props: { ...props, defaults }, inputs };
+  },
+  async update(_id, olds, news) {
+    const session = await sessionFor(news.connection);
+    await applyDefaults(session, news, await readState(session, DEFAULTS, news));
+    return { outs: { ...news, previous: olds.previous } };
+  },
+  async delete(_id, props) {
+    if (!props.previous) return;
+    const session = await sessionFor(props.connection);
+    const state = await readState(session, DEFAULTS, props);
+    const { logging, ...policies } = props.previous;
+    await runUfw(session, DEFAULTS, props, defaultsArgs({ ...policies, logging, allowForwardDeny: true }, state));
+  },
+});
+
+// ---------------------------------------------------------------- activation
+
+const ACTIVATION = "ufw:Activation";
+
+export const ufwActivation = implementation(ACTIVATION, {
+  schema: ufwActivationInputsSchema,
+  replaceKeys: [],
+  async create(inputs) {
+    const session = await sessionFor(inputs.connection);
+    const state = await readState(session, ACTIVATION, inputs);
+    await activate(session, inputs, state);
+    return { id: `${inputs.connection.name}/ufw/activation`, outs: { ...inputs, previous: { enabled: state.enabled } } };
+  },
+  async read(id, props) {
+    const session = await sessionFor(props.connection);
+    const state = await readState(session, ACTIVATION, props);
+    const { previous: _previous, ...inputs } = { ...props, enabled: state.enabled };
+    return { id, props: { ...props, enabled: state.enabled }, inputs };
+  },
+  async update(_id, olds, news) {
+    const session = await sessionFor(news.connection);
+    await activate(session, news, await readState(session, ACTIVATION, news));
+    return { outs: { ...news, previous: olds.previous } };
+  },
+  async delete(_id, props) {
+    if (props.previous === undefined) return;
+    const session = await sessionFor(props.connection);
+    const state = await readState(session, ACTIVATION, props);
+    if (state.enabled !== props.previous.enabled) await runUfw(session, ACTIVATION, props, [activationArgs(props.previous.enabled)]);
+  },
+});
+
+/** Switches ufw on or off; before switching on, re-checks the lockout guard against the rules really stored. */
+async function activate(session: HostSession, inputs: ActivationInputs, state: UfwFileState) {
+  if (state.enabled === inputs.enabled) return;
+  if (inputs.enabled) {
+    const problems = lockoutProblems({
+      defaults: { incoming: state.defaults.incoming },
+      rules: [],
+      activation: inputs,
+      sshPort: inputs.guard.sshPort,
+      sshAddressFamily: inputs.guard.sshAddressFamily,
+      existing: { v4: state.tuplesV4, v6: state.tuplesV6 },
+      ipv6: state.ipv6,
+    });
+    if (problems.length > 0) {
+      throw new HardeningError(context(ACTIVATION, inputs, "enabled"), `ufw was not switched on: ${problems.join("; ")}`, "the host's stored rules differ from the program's; run `pulumi refresh` and check `ufw show added` on the host");
+    }
+  }
+  await runUfw(session, ACTIVATION, inputs, [activationArgs(inputs.enabled)], "enabled");
+}
