@@ -1,0 +1,803 @@
+/**
+ * The sandbox: disposable Proxmox-VE-like hosts on this machine.
+ *
+ * Each host is a network namespace (phs-<name>) plus its own mount, PID, UTS, IPC and
+ * cgroup namespaces, running Debian's openssh-server, rsyslog or systemd-journald,
+ * fail2ban, ufw and a `pvesh` stand-in. Hosts hang off a bridge in the hub namespace
+ * (phs-hub); the machine reaches them through the veth phs-m0.
+ *
+ * See sandbox/README.md for what is modelled and what is not.
+ */
+import { spawn } from "node:child_process";
+import * as crypto from "node:crypto";
+import * as fs from "node:fs";
+import * as net from "node:net";
+import * as path from "node:path";
+import { Client } from "ssh2";
+
+export type Mode = "syslog" | "journald";
+
+export interface SandboxNetwork {
+  /** IPv4 network of the sandbox, e.g. "198.51.100.0/24". */
+  ipv4: string;
+  /** IPv6 network of the sandbox, e.g. "2001:db8:ff::/64". */
+  ipv6: string;
+  /** The machine's address on the sandbox network (where tests and Pulumi run). */
+  machineAddress: string;
+  machineAddress6: string;
+}
+
+export interface SandboxHost {
+  name: string;
+  address: string;
+  address6: string;
+  sshPort: number;
+  user: string;
+  privateKeyPath: string;
+  /** "ssh-ed25519 AAAA..." without comment. */
+  hostPublicKey: string;
+  /** "SHA256:..." as ssh-keygen -l prints it. */
+  hostKeyFingerprint: string;
+  sudoUser: { name: string; password: string };
+  mode: Mode;
+  netns: string;
+  /** PID (in the machine's PID namespace) of the host's init. */
+  pid: number;
+}
+
+export interface Inventory {
+  network: SandboxNetwork;
+  hosts: SandboxHost[];
+}
+
+export interface SandboxClient {
+  name: string;
+  netns: string;
+  address: string;
+  address6: string;
+}
+
+export interface ExecResult {
+  stdout: string;
+  stderr: string;
+  /** Exit code; null when killed by a signal (e.g. on timeout). */
+  code: number | null;
+  signal: string | null;
+}
+
+export interface ExecOptions {
+  /** Written to the command's stdin, which is then closed. */
+  input?: string;
+  /** Kill the command after this many ms (default 60000). */
+  timeoutMs?: number;
+}
+
+export interface UpOptions {
+  count: number;
+  /** All hosts journald-style (like a default Proxmox VE 8). */
+  journald?: boolean;
+  /** Per-host modes by index (host i gets modes[i], missing ones the default). */
+  modes?: Mode[];
+  /** Progress lines; default: none. */
+  log?: (line: string) => void;
+  /** How many hosts start at once (default 4). */
+  concurrency?: number;
+  /** Run sandbox/install-deps.sh first (default true). */
+  installDeps?: boolean;
+}
+
+export interface DownReport {
+  killedProcesses: number;
+  namespaces: string[];
+  unmounted: string[];
+}
+
+export const REPO_ROOT = path.resolve(__dirname, "..");
+export const SANDBOX_DIR = process.env.PHS_SANDBOX_DIR
+  ? path.resolve(process.env.PHS_SANDBOX_DIR)
+  : path.join(REPO_ROOT, ".sandbox");
+export const INVENTORY_PATH = path.join(SANDBOX_DIR, "inventory.json");
+export const KEY_DIR = path.join(SANDBOX_DIR, "keys");
+export const CLIENT_KEY_PATH = path.join(KEY_DIR, "id_ed25519");
+const HOSTS_DIR = path.join(SANDBOX_DIR, "hosts");
+const CLIENTS_PATH = path.join(SANDBOX_DIR, "clients.json");
+const RUN_NETNS_MARKER = path.join(SANDBOX_DIR, "run-netns-created");
+const SRC_DIR = __dirname;
+const HOST_INIT = path.join(SRC_DIR, "host-init.sh");
+const HOST_BIN = path.join(SRC_DIR, "host-bin");
+const HOST_LIB = path.join(SRC_DIR, "host-lib");
+
+export const PREFIX = "phs-";
+export const HUB_NETNS = "phs-hub";
+export const MACHINE_VETH = "phs-m0";
+const HOST_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+const MAX_HOSTS = 89;
+
+// ---------------------------------------------------------------------------------------
+// small process helpers
+
+interface RunOptions extends ExecOptions {
+  env?: NodeJS.ProcessEnv;
+}
+
+function run(cmd: string, args: string[], opts: RunOptions = {}): Promise<ExecResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, {
+      stdio: ["pipe", "pipe", "pipe"],
+      env: opts.env ?? { PATH: HOST_PATH, LANG: "C.UTF-8" },
+    });
+    // Strings, not Buffer.concat: @types/node 20.9 and TypeScript 5.9 disagree on Buffer.
+    let out = "";
+    let err = "";
+    child.stdout.setEncoding("utf8");
+    child.stderr.setEncoding("utf8");
+    child.stdout.on("data", (d: string) => (out += d));
+    child.stderr.on("data", (d: string) => (err += d));
+    const timeoutMs = opts.timeoutMs ?? 60_000;
+    const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
+    child.on("error", (e) => {
+      clearTimeout(timer);
+      reject(e);
+    });
+    child.on("close", (code, signal) => {
+      clearTimeout(timer);
+      resolve({ stdout: out, stderr: err, code, signal });
+    });
+    child.stdin.on("error", () => undefined);
+    if (opts.input !== undefined) child.stdin.end(opts.input);
+    else child.stdin.end();
+  });
+}
+
+async function must(cmd: string, args: string[], opts: RunOptions = {}): Promise<string> {
+  const r = await run(cmd, args, opts);
+  if (r.code !== 0) {
+    throw new Error(`${cmd} ${args.join(" ")} failed (${r.code ?? r.signal}): ${r.stderr.trim()}`);
+  }
+  return r.stdout;
+}
+
+/** Quote one word for /bin/sh. */
+export function shellQuote(s: string): string {
+  return `'${s.replace(/'/g, `'\\''`)}'`;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function pool<T>(items: T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
+  const queue = [...items];
+  const errors: unknown[] = [];
+  const workers = Array.from({ length: Math.max(1, Math.min(limit, queue.length)) }, async () => {
+    for (let item = queue.shift(); item !== undefined; item = queue.shift()) {
+      try {
+        await fn(item);
+      } catch (e) {
+        errors.push(e);
+        queue.length = 0;
+      }
+    }
+  });
+  await Promise.all(workers);
+  if (errors.length) throw errors[0];
+}
+
+// ---------------------------------------------------------------------------------------
+// addresses
+
+function ipv4ToInt(a: string): number {
+  return a.split(".").reduce((acc, o) => acc * 256 + Number(o), 0);
+}
+
+function ipv6ToBig(a: string): bigint {
+  const [head, tail] = a.includes("::") ? a.split("::") : [a, undefined];
+  const h = head ? head.split(":") : [];
+  const t = tail !== undefined && tail !== "" ? tail.split(":") : [];
+  const fill = tail === undefined ? [] : Array(8 - h.length - t.length).fill("0");
+  return [...h, ...fill, ...t].reduce((acc, g) => (acc << 16n) + BigInt(parseInt(g || "0", 16)), 0n);
+}
+
+function overlaps4(aNet: string, bNet: string): boolean {
+  const [a, al] = aNet.split("/");
+  const [b, bl] = bNet.split("/");
+  const len = Math.min(Number(al ?? 32), Number(bl ?? 32));
+  if (len === 0) return true;
+  const mask = len === 32 ? 0xffffffff : (~((1 << (32 - len)) - 1)) >>> 0;
+  return ((ipv4ToInt(a) & mask) >>> 0) === ((ipv4ToInt(b) & mask) >>> 0);
+}
+
+function overlaps6(aNet: string, bNet: string): boolean {
+  const [a, al] = aNet.split("/");
+  const [b, bl] = bNet.split("/");
+  const len = BigInt(Math.min(Number(al ?? 128), Number(bl ?? 128)));
+  if (len === 0n) return true;
+  const shift = 128n - len;
+  return ipv6ToBig(a) >> shift === ipv6ToBig(b) >> shift;
+}
+
+const V4_CANDIDATES = ["192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24"];
+const V6_CANDIDATES = ["2001:db8:ff::/64", "2001:db8:fe::/64", "2001:db8:fd::/64"];
+
+/**
+ * Picks documentation ranges that no address or route of the machine already uses
+ * (this machine's own uplink may sit in 192.0.2.0/24). PHS_IPV4_NET / PHS_IPV6_NET
+ * override the choice.
+ */
+async function chooseNetwork(): Promise<SandboxNetwork> {
+  const used4: string[] = [];
+  const used6: string[] = [];
+  for (const fam of ["-4", "-6"]) {
+    const routes = JSON.parse(await must("ip", ["-j", fam, "route", "show", "table", "all"])) as Array<{
+      dst?: string;
+      dev?: string;
+      type?: string;
+    }>;
+    for (const r of routes) {
+      if (!r.dst || r.dst === "default" || r.dev === MACHINE_VETH) continue;
+      if (fam === "-4") used4.push(r.dst.includes("/") ? r.dst : `${r.dst}/32`);
+      else if (!r.dst.startsWith("fe80") && !r.dst.startsWith("ff")) used6.push(r.dst.includes("/") ? r.dst : `${r.dst}/128`);
+    }
+  }
+  const addrs = JSON.parse(await must("ip", ["-j", "addr"])) as Array<{
+    ifname: string;
+    addr_info: Array<{ family: string; local: string; prefixlen: number }>;
+  }>;
+  for (const l of addrs) {
+    if (l.ifname === MACHINE_VETH) continue;
+    for (const a of l.addr_info) {
+      if (a.family === "inet") used4.push(`${a.local}/${a.prefixlen}`);
+      else if (a.family === "inet6" && !a.local.startsWith("fe80")) used6.push(`${a.local}/${a.prefixlen}`);
+    }
+  }
+  const pick = (env: string | undefined, cands: string[], used: string[], ov: (a: string, b: string) => boolean) => {
+    if (env) return env;
+    const free = cands.find((c) => !used.some((u) => ov(c, u)));
+    if (!free) throw new Error(`no free sandbox network among ${cands.join(", ")} (in use: ${used.join(", ")})`);
+    return free;
+  };
+  const ipv4 = pick(process.env.PHS_IPV4_NET, V4_CANDIDATES, used4, overlaps4);
+  const ipv6 = pick(process.env.PHS_IPV6_NET, V6_CANDIDATES, used6, overlaps6);
+  if (!/^\d+\.\d+\.\d+\.0\/24$/.test(ipv4)) throw new Error(`sandbox IPv4 network must be a /24: ${ipv4}`);
+  if (!/^[0-9a-f:]+::\/64$/.test(ipv6)) throw new Error(`sandbox IPv6 network must be a /64 ending in ::: ${ipv6}`);
+  return {
+    ipv4,
+    ipv6,
+    machineAddress: addr4(ipv4, 1),
+    machineAddress6: addr6(ipv6, 1),
+  };
+}
+
+function addr4(network: string, n: number): string {
+  return `${network.split(".").slice(0, 3).join(".")}.${n}`;
+}
+
+/** 2001:db8:ff::/64 and 11 -> 2001:db8:ff::11 (the decimal digits, as in the brief). */
+function addr6(network: string, n: number): string {
+  return `${network.split("/")[0]}${n}`;
+}
+
+// ---------------------------------------------------------------------------------------
+// inventory
+
+export function readInventory(file: string = INVENTORY_PATH): Inventory {
+  if (!fs.existsSync(file)) throw new Error(`no sandbox inventory at ${file}: run 'npm run sandbox -- up N'`);
+  return JSON.parse(fs.readFileSync(file, "utf8")) as Inventory;
+}
+
+function writeInventory(inv: Inventory): void {
+  const tmp = `${INVENTORY_PATH}.tmp`;
+  fs.writeFileSync(tmp, JSON.stringify(inv, null, 2) + "\n");
+  fs.renameSync(tmp, INVENTORY_PATH);
+}
+
+/** A host of the current inventory by name ("pve1") or 0-based index. */
+export function getHost(which: string | number): SandboxHost {
+  const inv = readInventory();
+  const h = typeof which === "number" ? inv.hosts[which] : inv.hosts.find((x) => x.name === which);
+  if (!h) throw new Error(`no sandbox host ${which}`);
+  return h;
+}
+
+// ---------------------------------------------------------------------------------------
+// up
+
+async function ensureKeys(): Promise<string> {
+  fs.mkdirSync(KEY_DIR, { recursive: true, mode: 0o700 });
+  if (!fs.existsSync(CLIENT_KEY_PATH)) {
+    await must("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", "proxmox-hardening-sandbox", "-f", CLIENT_KEY_PATH]);
+  }
+  return `${CLIENT_KEY_PATH}.pub`;
+}
+
+function fingerprint(pubLine: string): string {
+  return "SHA256:" + crypto.createHash("sha256").update(pubLine.split(/\s+/)[1], "base64").digest("base64").replace(/=+$/, "");
+}
+
+async function setupHub(netw: SandboxNetwork): Promise<void> {
+  const ip = (...a: string[]) => must("ip", a);
+  if (!fs.existsSync("/run/netns")) fs.writeFileSync(RUN_NETNS_MARKER, "");
+  await ip("netns", "add", HUB_NETNS);
+  await ip("-n", HUB_NETNS, "link", "set", "lo", "up");
+  await ip("-n", HUB_NETNS, "link", "add", "br0", "type", "bridge");
+  await ip("-n", HUB_NETNS, "link", "set", "br0", "up");
+  await ip("link", "add", MACHINE_VETH, "type", "veth", "peer", "name", "m0", "netns", HUB_NETNS);
+  await ip("-n", HUB_NETNS, "link", "set", "m0", "master", "br0", "up");
+  await ip("addr", "add", `${netw.machineAddress}/24`, "dev", MACHINE_VETH);
+  await ip("addr", "add", `${netw.machineAddress6}/64`, "dev", MACHINE_VETH, "nodad");
+  await ip("link", "set", MACHINE_VETH, "up");
+}
+
+/** Creates namespace, veth and addresses for a host or client namespace on the bridge. */
+async function plugIn(netns: string, hubIf: string, a4: string, a6: string): Promise<void> {
+  const ip = (...a: string[]) => must("ip", a);
+  await ip("netns", "add", netns);
+  await ip("-n", HUB_NETNS, "link", "add", hubIf, "type", "veth", "peer", "name", "eth0", "netns", netns);
+  await ip("-n", HUB_NETNS, "link", "set", hubIf, "master", "br0", "up");
+  await ip("-n", netns, "link", "set", "lo", "up");
+  await ip("-n", netns, "addr", "add", `${a4}/24`, "dev", "eth0");
+  await ip("-n", netns, "addr", "add", `${a6}/64`, "dev", "eth0", "nodad");
+  await ip("-n", netns, "link", "set", "eth0", "up");
+}
+
+async function waitFor<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined> | T | undefined): Promise<T> {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await probe();
+    if (v !== undefined) return v;
+    if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await sleep(50);
+  }
+}
+
+/**
+ * One TCP connection attempt from the machine: "open", "refused" (RST/ICMP reject) or
+ * "timeout" (dropped). Bounded by timeoutMs; no retries.
+ */
+export function tcpProbe(host: string, port: number, timeoutMs = 2_000): Promise<"open" | "refused" | "timeout"> {
+  return new Promise((resolve) => {
+    const s = net.connect({ host, port });
+    const t = setTimeout(() => {
+      s.destroy();
+      resolve("timeout");
+    }, timeoutMs);
+    s.once("connect", () => {
+      clearTimeout(t);
+      s.destroy();
+      resolve("open");
+    });
+    s.once("error", () => {
+      clearTimeout(t);
+      resolve("refused");
+    });
+  });
+}
+
+async function tcpOpen(host: string, port: number, timeoutMs: number): Promise<boolean> {
+  return (await tcpProbe(host, port, timeoutMs)) === "open";
+}
+
+async function startHost(name: string, index: number, mode: Mode, netw: SandboxNetwork, authKey: string): Promise<SandboxHost> {
+  const netns = `${PREFIX}${name}`;
+  const address = addr4(netw.ipv4, 10 + index);
+  const address6 = addr6(netw.ipv6, 10 + index);
+  const dir = path.join(HOSTS_DIR, name);
+  fs.mkdirSync(path.join(dir, "rw"), { recursive: true, mode: 0o700 });
+  const keyPath = path.join(dir, "ssh_host_ed25519_key");
+  await must("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", "", "-f", keyPath]);
+  const password = crypto.randomBytes(12).toString("base64url");
+  fs.writeFileSync(path.join(dir, "ops-password"), password, { mode: 0o600 });
+
+  await plugIn(netns, `h-${name}`, address, address6);
+
+  const logPath = path.join(dir, "init.log");
+  const logFd = fs.openSync(logPath, "w");
+  const child = spawn(
+    "nsenter",
+    [`--net=/run/netns/${netns}`, "--", "unshare", "--mount", "--uts", "--ipc", "--pid", "--cgroup", "--fork",
+      "--mount-proc", "--propagation", "private", "--", HOST_INIT],
+    {
+      detached: true,
+      stdio: ["ignore", logFd, logFd],
+      env: {
+        PATH: HOST_PATH,
+        LANG: "C.UTF-8",
+        PHS_NAME: name,
+        PHS_MODE: mode,
+        PHS_HOSTDIR: dir,
+        PHS_HOSTBIN: HOST_BIN,
+        PHS_AUTHKEY: authKey,
+        PHS_ADDR: address,
+      },
+    },
+  );
+  fs.closeSync(logFd);
+  child.unref();
+  const unsharePid = child.pid;
+  if (!unsharePid) throw new Error(`${name}: could not start nsenter`);
+
+  const pid = await waitFor(`${name} init process`, 10_000, () => {
+    try {
+      const kids = fs.readFileSync(`/proc/${unsharePid}/task/${unsharePid}/children`, "utf8").trim();
+      return kids ? Number(kids.split(/\s+/)[0]) : undefined;
+    } catch {
+      throw new Error(`${name}: host exited at once; see ${logPath}:\n${fs.readFileSync(logPath, "utf8")}`);
+    }
+  });
+  await waitFor(`${name} to boot (see ${logPath})`, 90_000, () => {
+    const text = fs.readFileSync(logPath, "utf8");
+    if (/^FAILED/m.test(text)) throw new Error(`${name} failed to boot:\n${text}`);
+    if (/^READY$/m.test(text)) return true;
+    if (!fs.existsSync(`/proc/${pid}`)) throw new Error(`${name} init died:\n${text}`);
+    return undefined;
+  });
+  if (!(await tcpOpen(address, 22, 5_000))) throw new Error(`${name}: sshd does not answer on ${address}:22`);
+
+  const pub = fs.readFileSync(`${keyPath}.pub`, "utf8").trim().split(/\s+/).slice(0, 2).join(" ");
+  return {
+    name,
+    address,
+    address6,
+    sshPort: 22,
+    user: "root",
+    privateKeyPath: CLIENT_KEY_PATH,
+    hostPublicKey: pub,
+    hostKeyFingerprint: fingerprint(pub),
+    sudoUser: { name: "ops", password },
+    mode,
+    netns,
+    pid,
+  };
+}
+
+/**
+ * Starts `count` hosts pve1..pveN (cleaning up leftovers of an earlier run first) and
+ * writes .sandbox/inventory.json.
+ */
+export async function up(opts: UpOptions): Promise<Inventory> {
+  const log = opts.log ?? (() => undefined);
+  const count = opts.count;
+  if (!Number.isInteger(count) || count < 1 || count > MAX_HOSTS) throw new Error(`host count must be 1..${MAX_HOSTS}`);
+  if (process.getuid && process.getuid() !== 0) throw new Error("the sandbox needs root");
+  const t0 = Date.now();
+  if (opts.installDeps !== false) {
+    log("checking Debian packages (sandbox/install-deps.sh)");
+    const r = await run("bash", [path.join(SRC_DIR, "install-deps.sh")], { timeoutMs: 900_000 });
+    if (r.code !== 0) throw new Error(`install-deps.sh failed:\n${r.stdout}${r.stderr}`);
+    if (r.stderr.trim()) log(r.stderr.trim());
+  }
+  const rep = await down();
+  if (rep.killedProcesses || rep.namespaces.length) {
+    log(`cleaned leftovers: ${rep.namespaces.length} namespaces, ${rep.killedProcesses} processes`);
+  }
+  fs.mkdirSync(HOSTS_DIR, { recursive: true });
+  const authKey = await ensureKeys();
+  const network = await chooseNetwork();
+  log(`network ${network.ipv4} / ${network.ipv6}, machine at ${network.machineAddress}`);
+  await setupHub(network);
+
+  const hosts: SandboxHost[] = [];
+  const indexes = Array.from({ length: count }, (_, i) => i + 1);
+  try {
+    await pool(indexes, opts.concurrency ?? 4, async (i) => {
+      const mode: Mode = opts.modes?.[i - 1] ?? (opts.journald ? "journald" : "syslog");
+      const ts = Date.now();
+      const h = await startHost(`pve${i}`, i, mode, network, authKey);
+      hosts.push(h);
+      log(`pve${i} up (${mode}) at ${h.address} in ${((Date.now() - ts) / 1000).toFixed(1)} s [${hosts.length}/${count}]`);
+    });
+  } catch (e) {
+    log("start failed; removing what was started");
+    await down();
+    throw e;
+  }
+  hosts.sort((a, b) => Number(a.name.slice(3)) - Number(b.name.slice(3)));
+  const inv: Inventory = { network, hosts };
+  writeInventory(inv);
+  log(`${count} host(s) up in ${((Date.now() - t0) / 1000).toFixed(1)} s; inventory: ${INVENTORY_PATH}`);
+  return inv;
+}
+
+// ---------------------------------------------------------------------------------------
+// down
+
+async function listNetns(): Promise<string[]> {
+  const r = await run("ip", ["netns", "list"]);
+  return r.stdout
+    .split("\n")
+    .map((l) => l.split(/\s+/)[0])
+    .filter((n) => n && n.startsWith(PREFIX));
+}
+
+function nsInode(p: string): string | undefined {
+  try {
+    return String(fs.statSync(p).ino);
+  } catch {
+    return undefined;
+  }
+}
+
+/** PIDs of processes that belong to the sandbox: host inits and anything in a phs-* netns. */
+function sandboxPids(netnsInodes: Set<string>): number[] {
+  const pids: number[] = [];
+  for (const e of fs.readdirSync("/proc")) {
+    if (!/^\d+$/.test(e) || Number(e) === process.pid) continue;
+    try {
+      const link = fs.readlinkSync(`/proc/${e}/ns/net`);
+      const ino = /\[(\d+)\]/.exec(link)?.[1];
+      const cmd = fs.readFileSync(`/proc/${e}/cmdline`, "utf8");
+      if ((ino && netnsInodes.has(ino)) || cmd.startsWith("phs-init ")) pids.push(Number(e));
+    } catch {
+      /* gone */
+    }
+  }
+  return pids;
+}
+
+/**
+ * Removes every sandbox host and client: kills their processes (found by namespace, so
+ * this works after a crash without an inventory), deletes the phs-* namespaces (which
+ * removes their veths and the bridge), unmounts leftovers and deletes .sandbox/ except
+ * the client key.
+ */
+export async function down(opts: { log?: (line: string) => void } = {}): Promise<DownReport> {
+  const log = opts.log ?? (() => undefined);
+  const namespaces = await listNetns();
+  const inodes = new Set(namespaces.map((n) => nsInode(`/run/netns/${n}`)).filter((x): x is string => !!x));
+  let killed = 0;
+  for (let round = 0; round < 100; round++) {
+    const pids = sandboxPids(inodes);
+    if (!pids.length) break;
+    if (round === 99) throw new Error(`could not kill sandbox processes: ${pids.join(" ")}`);
+    for (const p of pids) {
+      try {
+        process.kill(p, "SIGKILL");
+        if (round === 0) killed++;
+      } catch {
+        /* already gone */
+      }
+    }
+    await sleep(50);
+  }
+  // Hosts and clients first, the hub (with the bridge and phs-m0's peer) last.
+  for (const n of [...namespaces.filter((n) => n !== HUB_NETNS), ...namespaces.filter((n) => n === HUB_NETNS)]) {
+    await must("ip", ["netns", "del", n]);
+  }
+  // Namespaces are freed asynchronously by the kernel; phs-m0 goes with its peer in the hub.
+  for (let i = 0; i < 100 && (await run("ip", ["link", "show", MACHINE_VETH])).code === 0; i++) {
+    if (i === 20) await run("ip", ["link", "del", MACHINE_VETH]);
+    await sleep(50);
+  }
+  if ((await run("ip", ["link", "show", MACHINE_VETH])).code === 0) throw new Error(`could not remove ${MACHINE_VETH}`);
+
+  const unmounted: string[] = [];
+  const mounts = fs
+    .readFileSync("/proc/self/mountinfo", "utf8")
+    .split("\n")
+    .map((l) => l.split(" ")[4])
+    .filter((m): m is string => !!m && (m.startsWith(SANDBOX_DIR + "/") || m.startsWith(`/run/netns/${PREFIX}`)));
+  for (const m of mounts.reverse()) {
+    const r = await run("umount", ["-l", m]);
+    if (r.code === 0) unmounted.push(m);
+  }
+  // /run/netns was created by `ip netns add` for us: remove it again if nothing else uses it.
+  if (fs.existsSync(RUN_NETNS_MARKER) && fs.existsSync("/run/netns") && fs.readdirSync("/run/netns").length === 0) {
+    await run("umount", ["/run/netns"]);
+    try {
+      fs.rmdirSync("/run/netns");
+    } catch {
+      /* in use */
+    }
+    fs.rmSync(RUN_NETNS_MARKER, { force: true });
+  }
+  fs.rmSync(HOSTS_DIR, { recursive: true, force: true });
+  fs.rmSync(INVENTORY_PATH, { force: true });
+  fs.rmSync(CLIENTS_PATH, { force: true });
+  if (namespaces.length || killed) log(`removed ${namespaces.length} namespaces, killed ${killed} processes`);
+  return { killedProcesses: killed, namespaces, unmounted };
+}
+
+// ---------------------------------------------------------------------------------------
+// exec
+
+function resolveHost(host: SandboxHost | string): SandboxHost {
+  return typeof host === "string" ? getHost(host) : host;
+}
+
+/** PID of the running init of this host (checks that the inventory's PID still is it). */
+export function hostPid(host: SandboxHost | string): number {
+  const h = resolveHost(host);
+  const ok = (pid: number) => {
+    try {
+      return fs.readFileSync(`/proc/${pid}/cmdline`, "utf8").startsWith(`phs-init ${h.name}\0`);
+    } catch {
+      return false;
+    }
+  };
+  if (ok(h.pid)) return h.pid;
+  for (const e of fs.readdirSync("/proc")) if (/^\d+$/.test(e) && ok(Number(e))) return Number(e);
+  throw new Error(`sandbox host ${h.name} is not running`);
+}
+
+/** Runs `command` with /bin/bash as root inside the host's namespaces. */
+export async function hostExec(host: SandboxHost | string, command: string, opts: ExecOptions = {}): Promise<ExecResult> {
+  const pid = hostPid(host);
+  return run(
+    "nsenter",
+    ["-t", String(pid), "-m", "-u", "-i", "-n", "-p", "-C", "--wd=/", "--", "/bin/bash", "-c", command],
+    {
+      ...opts,
+      env: { PATH: HOST_PATH, HOME: "/root", USER: "root", LOGNAME: "root", SHELL: "/bin/bash", LANG: "C.UTF-8", TERM: "dumb" },
+    },
+  );
+}
+
+function readClients(): Record<string, SandboxClient> {
+  try {
+    return JSON.parse(fs.readFileSync(CLIENTS_PATH, "utf8")) as Record<string, SandboxClient>;
+  } catch {
+    return {};
+  }
+}
+
+/**
+ * A client namespace (phs-c-<name>) with its own address on the sandbox network, e.g.
+ * an attacker. Idempotent: returns the existing client of that name.
+ */
+export async function addClient(name: string): Promise<SandboxClient> {
+  if (!/^[a-z0-9]{1,12}$/.test(name)) throw new Error(`client name must be 1-12 of [a-z0-9]: ${name}`);
+  const inv = readInventory();
+  const clients = readClients();
+  if (clients[name] && (await listNetns()).includes(clients[name].netns)) return clients[name];
+  const used = new Set(Object.values(clients).map((c) => c.address));
+  let n = 101;
+  while (used.has(addr4(inv.network.ipv4, n))) n++;
+  if (n > 250) throw new Error("too many clients");
+  const client: SandboxClient = {
+    name,
+    netns: `${PREFIX}c-${name}`,
+    address: addr4(inv.network.ipv4, n),
+    address6: addr6(inv.network.ipv6, n),
+  };
+  await plugIn(client.netns, `c-${name}`, client.address, client.address6);
+  clients[name] = client;
+  fs.writeFileSync(CLIENTS_PATH, JSON.stringify(clients, null, 2) + "\n");
+  return client;
+}
+
+export async function removeClient(name: string): Promise<void> {
+  const clients = readClients();
+  const c = clients[name];
+  if (!c) return;
+  const ino = nsInode(`/run/netns/${c.netns}`);
+  if (ino) for (const p of sandboxPids(new Set([ino]))) process.kill(p, "SIGKILL");
+  await run("ip", ["netns", "del", c.netns]);
+  delete clients[name];
+  fs.writeFileSync(CLIENTS_PATH, JSON.stringify(clients, null, 2) + "\n");
+}
+
+/** Runs `command` with /bin/bash inside the client's network namespace (the machine's files). */
+export async function clientExec(client: SandboxClient | string, command: string, opts: ExecOptions = {}): Promise<ExecResult> {
+  const c = typeof client === "string" ? readClients()[client] : client;
+  if (!c) throw new Error(`no sandbox client ${String(client)}`);
+  return run("nsenter", [`--net=/run/netns/${c.netns}`, "--", "/bin/bash", "-c", command], {
+    ...opts,
+    env: { PATH: HOST_PATH, HOME: "/root", LANG: "C.UTF-8" },
+  });
+}
+
+/**
+ * Logs a genuine-format pvedaemon web-UI login failure in the host
+ * ("pvedaemon[PID]: authentication failure; rhost=ADDR user=USER msg=MSG") via syslog:
+ * /var/log/syslog in syslog mode, the journal (SYSLOG_IDENTIFIER=pvedaemon) in journald
+ * mode. rhost may be IPv4, IPv6 or IPv4-mapped IPv6 (::ffff:a.b.c.d).
+ */
+export async function writePvedaemonFailure(
+  host: SandboxHost | string,
+  rhost: string,
+  user = "root@pam",
+  msg = "Authentication failure",
+): Promise<void> {
+  const helper = path.join(HOST_LIB, "pvedaemon-authfail.pl");
+  const r = await hostExec(host, `/usr/bin/perl ${shellQuote(helper)} ${[rhost, user, msg].map(shellQuote).join(" ")}`, {
+    timeoutMs: 10_000,
+  });
+  if (r.code !== 0) throw new Error(`writing the pvedaemon line failed: ${r.stderr}`);
+}
+
+export interface SshExecOptions extends ExecOptions {
+  /** Log in as the sudo user with its password instead of root with the key. */
+  asSudoUser?: boolean;
+  /** Pin this host key ("ssh-ed25519 AAAA...") instead of the inventory's. */
+  hostPublicKey?: string;
+  /** Connect to the host's IPv6 address instead of its IPv4 address. */
+  ipv6?: boolean;
+}
+
+/** Runs a command over real SSH (ssh2, host key pinned to the inventory's). */
+export function sshExec(host: SandboxHost | string, command: string, opts: SshExecOptions = {}): Promise<ExecResult> {
+  const h = resolveHost(host);
+  // Normalised base64 of the pinned key blob.
+  const expected = Buffer.from((opts.hostPublicKey ?? h.hostPublicKey).split(/\s+/)[1], "base64").toString("base64");
+  const timeoutMs = opts.timeoutMs ?? 60_000;
+  return new Promise((resolve, reject) => {
+    const conn = new Client();
+    const timer = setTimeout(() => {
+      conn.end();
+      reject(new Error(`ssh to ${h.name} timed out after ${timeoutMs} ms`));
+    }, timeoutMs);
+    conn.on("error", (e) => {
+      clearTimeout(timer);
+      reject(e);
+    });
+    conn.on("ready", () => {
+      conn.exec(command, (err, stream) => {
+        if (err) {
+          clearTimeout(timer);
+          conn.end();
+          reject(err);
+          return;
+        }
+        let out = "";
+        let errb = "";
+        let code: number | null = null;
+        let signal: string | null = null;
+        stream.setEncoding("utf8");
+        stream.stderr.setEncoding("utf8");
+        stream.on("data", (d: string) => (out += d));
+        stream.stderr.on("data", (d: string) => (errb += d));
+        stream.on("exit", (c: number | null, s?: string) => {
+          code = c;
+          signal = s ?? null;
+        });
+        stream.on("close", () => {
+          clearTimeout(timer);
+          conn.end();
+          resolve({ stdout: out, stderr: errb, code, signal });
+        });
+        if (opts.input !== undefined) stream.end(opts.input);
+        else stream.end();
+      });
+    });
+    conn.connect({
+      host: opts.ipv6 ? h.address6 : h.address,
+      port: h.sshPort,
+      username: opts.asSudoUser ? h.sudoUser.name : h.user,
+      ...(opts.asSudoUser ? { password: h.sudoUser.password } : { privateKey: fs.readFileSync(h.privateKeyPath) }),
+      hostVerifier: (key: Buffer) => key.toString("base64") === expected,
+      readyTimeout: Math.min(timeoutMs, 20_000),
+    });
+  });
+}
+
+/**
+ * Throws unless traffic to `address` stays inside the sandbox (routed via phs-m0). Call
+ * it before sending test traffic so that a stopped sandbox never sends packets out of
+ * the machine.
+ */
+export async function assertSandboxAddress(address: string): Promise<void> {
+  const r = await run("ip", ["-j", "route", "get", address]);
+  const dev = r.code === 0 ? (JSON.parse(r.stdout) as Array<{ dev?: string }>)[0]?.dev : undefined;
+  if (dev !== MACHINE_VETH) throw new Error(`${address} is not routed into the sandbox (dev ${dev ?? "none"})`);
+}
+
+/** Processes and summed resident memory of one host. */
+export function hostMemory(host: SandboxHost | string): { processes: number; rssKiB: number; commands: string[] } {
+  const pid = hostPid(host);
+  const pidns = fs.readlinkSync(`/proc/${pid}/ns/pid`);
+  let processes = 0;
+  let rssKiB = 0;
+  const commands: string[] = [];
+  for (const e of fs.readdirSync("/proc")) {
+    if (!/^\d+$/.test(e)) continue;
+    try {
+      if (fs.readlinkSync(`/proc/${e}/ns/pid`) !== pidns) continue;
+      const status = fs.readFileSync(`/proc/${e}/status`, "utf8");
+      const rss = /VmRSS:\s+(\d+)/.exec(status);
+      processes++;
+      rssKiB += rss ? Number(rss[1]) : 0;
+      commands.push(fs.readFileSync(`/proc/${e}/comm`, "utf8").trim());
+    } catch {
+      /* gone */
+    }
+  }
+  return { processes, rssKiB, commands };
+}
