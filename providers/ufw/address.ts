@@ -149,9 +149,3 @@ export function parseAddress(text: string): AddressResult {
 export function isAnywhere(canonical: string): boolean {
   return canonical === "0.0.0.0/0" || canonical === "::/0";
 }
-
-/** Family of a canonical stored address, or undefined for "any". */
-export function familyOf(address: string): AddressFamily | undefined {
-  if (address === "any") return undefined;
-  return address.includes(":") ? "v6" : "v4";
-}

@@ -36,7 +36,7 @@ export type UfwLogLevel = (typeof UFW_LOG_LEVELS)[number];
 // ------------------------------------------------------------------ ports
 
 /** iptables multiport matches at most 15 ports; a range takes two of them. */
-export const MAX_PORT_SLOTS = 15;
+const MAX_PORT_SLOTS = 15;
 const MAX_PORT_TEXT = 100;
 
 interface PortEntry {
@@ -53,7 +53,7 @@ export function normalizePortSpec(raw: number | string): { ok: true; port: strin
   if (typeof raw === "number") {
     return Number.isInteger(raw) && raw >= 1 && raw <= 65535
       ? { ok: true, port: String(raw) }
-      : { ok: false, reason: `port ${raw} is out of range; ${allowed}` };
+      : { ok: false, reason: `port ${raw} is not a whole number from 1 to 65535; ${allowed}` };
   }
   if (raw.length > MAX_PORT_TEXT) return { ok: false, reason: `port is ${raw.length} characters long (at most ${MAX_PORT_TEXT}); ${allowed}` };
   if (!/^[0-9:,]+$/.test(raw)) {
@@ -90,7 +90,7 @@ export function normalizePortSpec(raw: number | string): { ok: true; port: strin
 }
 
 /** True when ufw treats the port as "multiple ports" (a list or a range), which needs tcp or udp. */
-export const isMultiPort = (port: string): boolean => port.includes(",") || port.includes(":");
+const isMultiPort = (port: string): boolean => port.includes(",") || port.includes(":");
 
 const PortSpec = z
   .union([z.number(), z.string()], { error: "port must be a number (22) or a string (\"22\", \"60000:60050\", \"80,443\")" })
@@ -143,7 +143,7 @@ const InterfaceName = z.string({ error: `interface must be a string of ${IFACE_A
   if (UFW_KEYWORDS.includes(name.toLowerCase())) return fail(`interface name "${name}" is a ufw keyword (${UFW_KEYWORDS.join(", ")}) and would be misparsed`);
 });
 
-export const MAX_COMMENT_LENGTH = 100;
+const MAX_COMMENT_LENGTH = 100;
 const COMMENT_ALLOWED = `letters, digits, spaces and _ . , : / @ + = % - (at most ${MAX_COMMENT_LENGTH} characters)`;
 const Comment = z.string({ error: `comment must be a string of ${COMMENT_ALLOWED}` }).superRefine((text, ctx) => {
   const fail = (message: string) => ctx.addIssue({ code: "custom", message, input: text });

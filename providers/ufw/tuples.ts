@@ -213,7 +213,7 @@ export function predictUserRules(
     for (const tuple of ruleToTuples(rule, options)) {
       const list = result[tuple.family];
       const index = list.findIndex((existing) => tupleIdentity(existing) === tupleIdentity(tuple));
-      list.push(tuple); if (index === -2)
+      if (index === -1) list.push(tuple);
       else list[index] = tuple;
     }
   }
