@@ -3,7 +3,7 @@ import { ResourceKind } from "./core/shim";
 import { fail2banDefaults, fail2banFilter, fail2banJail, fail2banReload } from "./fail2ban/provider";
 import { packages } from "./packages/provider";
 import { clusterFirewall } from "./proxmox/provider";
-import { ufwActivation, ufwDefaults, ufwRule } from "./ufw/provider";
+import { ufwActivation, ufwBaseline, ufwDefaults, ufwRule } from "./ufw/provider";
 
 // The provider process's entry point: the shim stored in state asks for an
 // implementation by kind. Kinds are never renamed, since state refers to them.
@@ -13,6 +13,7 @@ const implementations: Record<ResourceKind, Implementation> = {
   "ufw:Rule": ufwRule,
   "ufw:Defaults": ufwDefaults,
   "ufw:Activation": ufwActivation,
+  "ufw:Baseline": ufwBaseline,
   "fail2ban:Filter": fail2banFilter,
   "fail2ban:Jail": fail2banJail,
   "fail2ban:Defaults": fail2banDefaults,

@@ -14,6 +14,7 @@ import * as fs from "node:fs";
 import * as net from "node:net";
 import * as path from "node:path";
 import { Client } from "ssh2";
+import { shellQuote } from "../providers/ssh/quote";
 
 export type Mode = "syslog" | "journald";
 
@@ -155,11 +156,6 @@ async function must(cmd: string, args: string[], opts: RunOptions = {}): Promise
     throw new Error(`${cmd} ${args.join(" ")} failed (${r.code ?? r.signal}): ${r.stderr.trim()}`);
   }
   return r.stdout;
-}
-
-/** Quote one word for /bin/sh. */
-export function shellQuote(s: string): string {
-  return `'${s.replace(/'/g, `'\\''`)}'`;
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

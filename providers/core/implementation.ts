@@ -17,11 +17,12 @@ export const commonInputs = {
 };
 
 /**
- * Keys that never count as a change: our bookkeeping, and the serialized
- * provider the SDK adds to every dynamic resource (it changes with the
- * program's path, not with anything on the host).
+ * Keys that never count as a change by themselves: our bookkeeping (what the
+ * host had before, facts observed on it, a written file's digest and time, the lockout
+ * guard's copy of the rules), and the serialized provider the SDK adds to
+ * every dynamic resource (it changes with the program's path, not the host).
  */
-export const bookkeepingKeys = ["previous", "observed", "label", "__provider"] as const;
+export const bookkeepingKeys = ["previous", "observed", "digest", "written", "guard", "label", "__provider"] as const;
 
 export interface Implementation {
   configure(req: pulumi.dynamic.ConfigureRequest): Promise<void>;
@@ -42,6 +43,11 @@ export interface Lifecycle<S extends z.ZodType> {
   replaceKeys: readonly string[];
   /** Sub-keys of an object input whose change replaces it, e.g. { rule: ["port"] }. */
   nestedReplaceKeys?: Record<string, readonly string[]>;
+  /**
+   * Drift a refresh found that the inputs cannot show (e.g. a file's content
+   * edited by hand): compares the refreshed outputs with the new inputs, purely.
+   */
+  drifted?(olds: any, news: z.output<S>): boolean;
   /** The replacement can exist beside the old one (different identity on the host): create it first, so there is no gap. */
   createBeforeReplace?: boolean;
   create(inputs: z.output<S>): Promise<pulumi.dynamic.CreateResult>;
@@ -68,7 +74,8 @@ export function implementation<S extends z.ZodType>(resourceType: string, lifecy
         .map(([key]) => key);
       const movedHost = connectionIdentity.some((key) => olds.connection?.[key] !== news.connection?.[key]);
       const replaces = [...result.replaces, ...nested, ...(movedHost ? ["connection"] : [])];
-      return { ...result, replaces, deleteBeforeReplace: replaces.length > 0 && (movedHost || !lifecycle.createBeforeReplace) };
+      const changes = result.changes || (lifecycle.drifted?.(olds, news) ?? false);
+      return { ...result, changes, replaces, deleteBeforeReplace: replaces.length > 0 && (movedHost || !lifecycle.createBeforeReplace) };
     },
     create: (inputs) => lifecycle.create(inputs),
     read: (id, props) => lifecycle.read(id, props),

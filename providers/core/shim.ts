@@ -13,6 +13,7 @@ export type ResourceKind =
   | "ufw:Defaults"
   | "ufw:Rule"
   | "ufw:Activation"
+  | "ufw:Baseline"
   | "fail2ban:Filter"
   | "fail2ban:Jail"
   | "fail2ban:Defaults"

@@ -23,16 +23,8 @@
 // are refused (their .conf belongs to the package); stock filters are tuned through the jail's
 // filter options instead (filter = sshd[_daemon=...]). A filter.d/<name>.local the user writes
 // still overrides our keys, as fail2ban intends.
-import {
-  Fail2banDefaults,
-  Fail2banFilter,
-  Fail2banJail,
-  FilterRef,
-  FilterSamples,
-  PERMANENT_BAN,
-} from "./schema";
 import { RegexReport } from "./parse";
-import { z } from "zod";
+import { Fail2banDefaults, Fail2banFilter, Fail2banJail, FilterRef, FilterSamples, PERMANENT_BAN } from "./schema";
 
 export const FAIL2BAN_CONFIG_DIR = "/etc/fail2ban";
 export const MANAGED_HEADER = "# managed by proxmox-hardening (pulumi); manual edits are reverted";
@@ -66,7 +58,7 @@ function escapeValue(value: string): string {
  * Values are validated by the schemas: no newlines, no leading/trailing whitespace.
  */
 function option(key: string, values: readonly string[] | string | number | boolean): string {
-  const list = Array.isArray(values) ? values : [String(values)];
+  const list = Array.isArray(values) ? values : String(values) === "" ? [] : [String(values)];
   if (list.length === 0) return `${key} =`;
   const indent = " ".repeat(key.length + 3);
   return list.map((value, i) => (i === 0 ? `${key} = ${value}` : indent + value)).join("\n");
@@ -143,6 +135,12 @@ export function renderJail(jail: Fail2banJail, backend: ResolvedBackend): string
   ]);
 }
 
+/**
+ * [DEFAULT] has no logpath of its own: its backend is for the stock jails it applies to, so
+ * resolve it with chooseBackend on DEFAULTS_BACKEND_PROBE (the log of Debian's enabled [sshd]).
+ */
+export const DEFAULTS_BACKEND_PROBE = ["/var/log/auth.log"];
+
 export function renderDefaults(defaults: Fail2banDefaults, backend: ResolvedBackend): string {
   return file("fail2ban defaults for every jail", "DEFAULT", [
     option("bantime", bantime(defaults.bantime)),
@@ -200,10 +198,8 @@ export function chooseBackend(facts: BackendFacts): BackendChoice {
 // ---------------------------------------------------------------------------------------------
 // Sample check (fail2ban-regex on the host, before a filter is installed)
 
-type Samples = z.output<typeof FilterSamples>;
-
 /** Content of the file holding the samples: one per line; match lines first. */
-export function samplesFileContent(samples: Samples): string {
+export function samplesFileContent(samples: FilterSamples): string {
   return [...samples.match, ...samples.noMatch].join("\n") + "\n";
 }
 
@@ -213,7 +209,10 @@ export function sampleCheckArgs(samplesFile: string, filterFile: string): string
 }
 
 /** What went wrong in a sample check; empty when every sample behaved. */
-export function sampleCheckProblems(report: RegexReport, samples: Samples): string[] {
+export function sampleCheckProblems(report: RegexReport, samples: FilterSamples): string[] {
+  if (report.matchedLines.length !== report.matched) {
+    return [`fail2ban-regex listed ${report.matchedLines.length} of ${report.matched} matched lines: run it with sampleCheckArgs`];
+  }
   const matched = new Set(report.matchedLines);
   const problems: string[] = [];
   for (const line of samples.match) if (!matched.has(line)) problems.push(`should match but does not: ${line}`);

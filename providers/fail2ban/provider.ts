@@ -8,7 +8,7 @@ import { HostSession, RemoteResult, sessionFor } from "../ssh/transport";
 import { chooseBackend, DEFAULTS_PATH, filterPath, jailPath, renderDefaults, renderFilter, renderJail, sampleCheckArgs, sampleCheckProblems, samplesFileContent } from "./logic";
 import { parseRegexReport } from "./parse";
 import { Fail2banDefaults, Fail2banFilter, Fail2banJail } from "./schema";
-import { backendFactsScript, parseBackendFacts, reloadExitMeaning, reloadIfRunningScript, reloadScript, runningScript, stopScript, testScript } from "./service";
+import { backendFactsScript, parseBackendFacts, reloadExitMeaning, reloadIfRunningScript, reloadScript, runningScript, stopScript, testedChangeScript } from "./service";
 
 // fail2ban as one resource per file (filter, jail, [DEFAULT]) plus one reload
 // per host. Each file is written atomically and tested with
@@ -21,7 +21,7 @@ export const jailInputsSchema = z.strictObject({ ...commonInputs, jail: Fail2ban
 export const defaultsInputsSchema = z.strictObject({ ...commonInputs, defaults: Fail2banDefaults });
 export const reloadInputsSchema = z.strictObject({
   ...commonInputs,
-  configuration: z.string().describe("Digests of the fail2ban files this host's resources wrote; a change reloads fail2ban."),
+  configuration: z.string().describe("A digest of the fail2ban settings and when each file was last written; a change reloads fail2ban."),
   jails: z.array(z.string()).describe("Enabled jails that must be running after the reload."),
 });
 
@@ -47,7 +47,7 @@ function reloadFailure(kind: string, inputs: Labelled, script: string, result: R
  */
 async function writeTested(session: HostSession, kind: string, inputs: Labelled, path: string, content: string, field: string): Promise<FileSnapshot> {
   const [before] = await readFiles(session, [path]);
-  const script = underHostLock(`${atomicWriteScript(path)}\n${testScript}`);
+  const script = underHostLock(testedChangeScript(atomicWriteScript(path)));
   const result = await session.run(script, { stdin: content, description: `write ${path} and run fail2ban-client -t` });
   if (result.code !== 0) {
     const restored = await session.run(underHostLock(restoreScript(before)), { stdin: restoreInput(before), description: `restore ${path}` });
@@ -109,12 +109,13 @@ export const fail2banFilter = implementation(FILTER, {
   schema: filterInputsSchema,
   replaceKeys: [],
   nestedReplaceKeys: { filter: ["name"] },
+  drifted: (olds, news) => olds.digest !== digestOf(renderFilter(news.filter)),
   async create(inputs) {
     const session = await sessionFor(inputs.connection);
     const content = renderFilter(inputs.filter);
     await checkSamples(session, inputs, content);
     const previous = await writeTested(session, FILTER, inputs, filterPath(inputs.filter.name), content, "filter");
-    return { id: `${inputs.connection.name}/${filterPath(inputs.filter.name)}`, outs: { ...inputs, previous, digest: digestOf(content) } };
+    return { id: `${inputs.connection.name}/${filterPath(inputs.filter.name)}`, outs: { ...inputs, previous, digest: digestOf(content), written: new Date().toISOString() } };
   },
   read: async (id, props) => readFileResource(await sessionFor(props.connection), id, props, filterPath(props.filter.name)),
   async update(_id, olds, news) {
@@ -122,7 +123,7 @@ export const fail2banFilter = implementation(FILTER, {
     const content = renderFilter(news.filter);
     await checkSamples(session, news, content);
     await writeTested(session, FILTER, news, filterPath(news.filter.name), content, "filter");
-    return { outs: { ...news, previous: olds.previous, digest: digestOf(content) } };
+    return { outs: { ...news, previous: olds.previous, digest: digestOf(content), written: new Date().toISOString() } };
   },
   delete: async (_id, props) => restoreAndReload(await sessionFor(props.connection), FILTER, props, props.previous),
 });
@@ -143,18 +144,20 @@ export const fail2banJail = implementation(JAIL, {
   schema: jailInputsSchema,
   replaceKeys: [],
   nestedReplaceKeys: { jail: ["name"] },
+  // The backend chosen on the host at create is part of the file; a file edited by hand shows as a different digest.
+  drifted: (olds, news) => olds.observed?.backend !== undefined && olds.digest !== digestOf(renderJail(news.jail, olds.observed.backend)),
   async create(inputs) {
     const session = await sessionFor(inputs.connection);
     const { content, backend } = await renderJailFor(session, inputs);
     const previous = await writeTested(session, JAIL, inputs, jailPath(inputs.jail.name), content, "jail");
-    return { id: `${inputs.connection.name}/${jailPath(inputs.jail.name)}`, outs: { ...inputs, previous, digest: digestOf(content), observed: { backend } } };
+    return { id: `${inputs.connection.name}/${jailPath(inputs.jail.name)}`, outs: { ...inputs, previous, digest: digestOf(content), written: new Date().toISOString(), observed: { backend } } };
   },
   read: async (id, props) => readFileResource(await sessionFor(props.connection), id, props, jailPath(props.jail.name)),
   async update(_id, olds, news) {
     const session = await sessionFor(news.connection);
     const { content, backend } = await renderJailFor(session, news);
     await writeTested(session, JAIL, news, jailPath(news.jail.name), content, "jail");
-    return { outs: { ...news, previous: olds.previous, digest: digestOf(content), observed: { backend } } };
+    return { outs: { ...news, previous: olds.previous, digest: digestOf(content), written: new Date().toISOString(), observed: { backend } } };
   },
   delete: async (_id, props) => restoreAndReload(await sessionFor(props.connection), JAIL, props, props.previous),
 });
@@ -166,18 +169,19 @@ const DEFAULTS = "fail2ban:Defaults";
 export const fail2banDefaults = implementation(DEFAULTS, {
   schema: defaultsInputsSchema,
   replaceKeys: [],
+  drifted: (olds, news) => olds.digest !== digestOf(renderDefaults(news.defaults, news.defaults.backend)),
   async create(inputs) {
     const session = await sessionFor(inputs.connection);
     const content = renderDefaults(inputs.defaults, inputs.defaults.backend);
     const previous = await writeTested(session, DEFAULTS, inputs, DEFAULTS_PATH, content, "defaults");
-    return { id: `${inputs.connection.name}/${DEFAULTS_PATH}`, outs: { ...inputs, previous, digest: digestOf(content) } };
+    return { id: `${inputs.connection.name}/${DEFAULTS_PATH}`, outs: { ...inputs, previous, digest: digestOf(content), written: new Date().toISOString() } };
   },
   read: async (id, props) => readFileResource(await sessionFor(props.connection), id, props, DEFAULTS_PATH),
   async update(_id, olds, news) {
     const session = await sessionFor(news.connection);
     const content = renderDefaults(news.defaults, news.defaults.backend);
     await writeTested(session, DEFAULTS, news, DEFAULTS_PATH, content, "defaults");
-    return { outs: { ...news, previous: olds.previous, digest: digestOf(content) } };
+    return { outs: { ...news, previous: olds.previous, digest: digestOf(content), written: new Date().toISOString() } };
   },
   delete: async (_id, props) => restoreAndReload(await sessionFor(props.connection), DEFAULTS, props, props.previous),
 });

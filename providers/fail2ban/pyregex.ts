@@ -77,7 +77,6 @@ interface Piece {
 }
 
 const MAXREPEAT = 4294967295;
-const MAXGROUPS = 2147483647;
 const JS_SYNTAX = new Set([..."\\^$.|?*+()[]{}/"]);
 const PY_FLAGS = "aiLmsux";
 
@@ -188,7 +187,8 @@ class PythonRegexParser {
   /** Whether a quantifier starts here (a `{` that is not one is a literal in Python). */
   private quantifierAhead(): boolean {
     const c = this.peek();
-    return c === "{" ? /^\{\d*(?:,\d*)?\}/.test(this.src.slice(this.pos)) && !this.src.startsWith("{}", this.pos) : "*+?".includes(c) && c !== "";
+    if (c === "{") return /^\{\d*(?:,\d*)?\}/.test(this.src.slice(this.pos)) && !this.src.startsWith("{}", this.pos);
+    return c === "*" || c === "+" || c === "?";
   }
 
   private quantifier(): { js: string; min: number; max: number } | null {
@@ -331,7 +331,9 @@ class PythonRegexParser {
           throw new PyRegexError(`bad character range ${this.src.slice(start, this.pos)}`, start);
         }
         if (hi.code < lo.code) throw new PyRegexError(`bad character range ${this.src.slice(start, this.pos)}`, start);
-        js += `${lo.js}-${hi.js}`;
+        // Without the u flag JavaScript sees astral characters as two code units and refuses
+        // such ranges; any range of surrogates compiles the same.
+        js += lo.code > 0xffff || hi.code > 0xffff ? "\\ud800-\\udfff" : `${lo.js}-${hi.js}`;
       } else {
         js += lo.js;
       }
@@ -341,8 +343,8 @@ class PythonRegexParser {
 
   private classItem(): { js: string; code?: number } {
     const at = this.pos;
-    const c = this.peek();
-    this.pos++;
+    const c = String.fromCodePoint(this.src.codePointAt(this.pos)!);
+    this.pos += c.length;
     if (c !== "\\") return { js: literal(c), code: c.codePointAt(0)! };
     const e = this.peek();
     if (e === "") throw new PyRegexError("bad escape (end of pattern)", at);
@@ -418,7 +420,6 @@ class PythonRegexParser {
 
   private capturing(at: number, open: string): Piece {
     const index = ++this.groups;
-    if (index >= MAXGROUPS) throw new PyRegexError("too many groups", at);
     this.openGroups.add(index);
     const inner = this.alternation();
     this.closeGroup(at);
@@ -434,10 +435,12 @@ class PythonRegexParser {
 
   private conditional(at: number): Piece {
     this.pos++;
-    const ref = this.src.slice(this.pos, this.src.indexOf(")", this.pos));
+    const end = this.src.indexOf(")", this.pos);
+    if (end < 0) throw new PyRegexError("missing ), unterminated name", this.pos);
+    const ref = this.src.slice(this.pos, end);
     if (/^\d+$/.test(ref)) {
       const group = Number(ref);
-      if (group === 0 || group >= MAXGROUPS) throw new PyRegexError("bad group number", this.pos);
+      if (group === 0) throw new PyRegexError("bad group number", this.pos);
       this.forwardRefs.push([group, this.pos]);
       this.pos += ref.length + 1;
     } else {

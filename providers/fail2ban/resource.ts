@@ -5,10 +5,11 @@ import { defaultsInputsSchema, filterInputsSchema, jailInputsSchema, reloadInput
 
 type Args<S extends z.ZodType> = Omit<z.input<S>, "label">;
 
-/** A file resource's output `digest` changes whenever the file written changes. */
+/** A file resource's output `written` changes whenever the resource writes its file. */
 function withDigest<T extends new (...args: any[]) => pulumi.dynamic.Resource>(base: T) {
   return class extends base {
     declare readonly digest: pulumi.Output<string>;
+    declare readonly written: pulumi.Output<string>;
   };
 }
 

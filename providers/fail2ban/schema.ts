@@ -318,7 +318,8 @@ export const Backend = z
 
 // Absolute paths only; segments of plain characters and the glob wildcards * and ?; no ".." or
 // "." segments, no spaces (fail2ban splits a logpath line at a space for its head/tail option).
-const LOGPATH = /^(?:\/[A-Za-z0-9_@+:*?.-]+)+$/;
+// Nothing a shell treats specially but the globs: the provider expands them unquoted on the host.
+const LOGPATH = /^(?:\/[A-Za-z0-9_*?.-]+)+$/;
 
 export const Logpath = z
   .array(
@@ -326,7 +327,7 @@ export const Logpath = z
       .string({ error: "logpath entries must be strings" })
       .max(255, "logpath entries must be at most 255 characters")
       .refine((p) => LOGPATH.test(p) && !p.split("/").some((s) => s === "." || s === ".."), {
-        message: "logpath entries must be absolute paths (e.g. /var/log/auth.log) of letters, digits and _ @ + : . -, with * and ? as globs; no spaces, no '.' or '..' segments",
+        message: "logpath entries must be absolute paths (e.g. /var/log/auth.log) of letters, digits and _ . -, with * and ? as globs; no spaces, no '.' or '..' segments",
       }),
     { error: "logpath must be a list of absolute paths" },
   )
@@ -343,13 +344,13 @@ const emailSchema = (what: string) =>
 const increment = z
   .strictObject(
     {
-      factor: z.number().positive("bantime increment factor must be positive").max(1000).optional().describe("bantime.factor: multiplier of the growth (fail2ban default 1)."),
+      factor: z.number({ error: "bantime increment factor must be a number" }).positive("bantime increment factor must be positive").max(1000, "bantime increment factor must be at most 1000").optional().describe("bantime.factor: multiplier of the growth (fail2ban default 1)."),
       maxtime: Duration.optional().describe("bantime.maxtime: the longest ban the increment reaches. Normalized to seconds."),
       rndtime: Duration.optional().describe("bantime.rndtime: random seconds added to each ban, against bots that retry right after the unban."),
       multipliers: z
-        .array(z.number().int().min(1).max(1_000_000), { error: "bantime multipliers must be a list of integers" })
-        .min(1)
-        .max(32)
+        .array(z.number().int().min(1).max(1_000_000), { error: "bantime multipliers must be a list of integers from 1 to 1000000" })
+        .min(1, "bantime multipliers must list at least one multiplier")
+        .max(32, "bantime multipliers lists at most 32 multipliers")
         .optional()
         .describe("bantime.multipliers: ban time multipliers for the 1st, 2nd... repeated ban, e.g. [1, 2, 4, 8, 16, 32, 64]; replaces the formula."),
       overalljails: z.boolean().optional().describe("bantime.overalljails: count an address's earlier bans in all jails, not only this one."),
@@ -491,17 +492,21 @@ const sampleLine = z
 export const FilterSamples = z
   .strictObject(
     {
-      match: z.array(sampleLine, { error: "samples.match must be a list of log lines" }).min(1, "samples.match needs at least one log line the filter must match").max(100).describe("Log lines, as the log source writes them (with their timestamp), that the filter must count as failures."),
-      noMatch: z.array(sampleLine, { error: "samples.noMatch must be a list of log lines" }).max(100).default([]).describe("Log lines the filter must not count as failures (successful logins, other daemons...)."),
+      match: z.array(sampleLine, { error: "samples.match must be a list of log lines" }).min(1, "samples.match needs at least one log line the filter must match").max(100, "samples.match lists at most 100 lines").describe("Log lines, as the log source writes them (with their timestamp), that the filter must count as failures."),
+      noMatch: z.array(sampleLine, { error: "samples.noMatch must be a list of log lines" }).max(100, "samples.noMatch lists at most 100 lines").default([]).describe("Log lines the filter must not count as failures (successful logins, other daemons...)."),
     },
     { error: (issue) => (issue.code === "unrecognized_keys" ? `samples accepts only match and noMatch, not ${issue.keys.join(", ")}` : "samples must be { match: [...], noMatch: [...] }") },
   )
   .superRefine((samples, ctx) => {
+    // Object checks also run when a field failed; that field's own issue is already reported.
+    if (!Array.isArray(samples.match) || !Array.isArray(samples.noMatch)) return;
     samples.noMatch.forEach((line, i) => {
       if (samples.match.includes(line)) ctx.addIssue({ code: "custom", path: ["noMatch", i], message: "a sample line cannot be in both match and noMatch" });
     });
   })
   .describe("Sample log lines checked with fail2ban-regex on the host before the filter is installed.");
+
+export type FilterSamples = z.output<typeof FilterSamples>;
 
 export const Fail2banFilter = z
   .strictObject(
@@ -515,7 +520,7 @@ export const Fail2banFilter = z
         .describe(
           "Regexes (Python syntax with fail2ban's tags) of a failure line. Each must capture the offender with <HOST>, <ADDR>, <IP4>, <IP6>, <SUBNET>, <F-ID>...</F-ID> or similar (unless prefregex does), must compile, and is anchored best with ^ and $.",
         ),
-      ignoreregex: z.array(regexSchema("ignoreregex"), { error: "ignoreregex must be a list of regexes" }).max(64).default([]).describe("Regexes of lines never counted as failures, even if a failregex matches."),
+      ignoreregex: z.array(regexSchema("ignoreregex"), { error: "ignoreregex must be a list of regexes" }).max(64, "ignoreregex lists at most 64 regexes").default([]).describe("Regexes of lines never counted as failures, even if a failregex matches."),
       prefregex: regexSchema("prefregex").optional().describe("Regex every line must match first; failregex is then applied to its <F-CONTENT>...</F-CONTENT> part."),
       datepattern: iniString("datepattern", 200)
         .superRefine((value, ctx) => {
@@ -531,6 +536,8 @@ export const Fail2banFilter = z
     { error: (issue) => (issue.code === "unrecognized_keys" ? `unknown filter option(s): ${issue.keys.join(", ")}` : "filter must be an object") },
   )
   .superRefine((filter, ctx) => {
+    // Object checks also run when a field failed; that field's own issue is already reported.
+    if (!Array.isArray(filter.failregex)) return;
     if (filter.prefregex && failureIdGroups(filter.prefregex).length > 0) return;
     filter.failregex.forEach((regex, i) => {
       if (checkFail2banRegex(regex).ok && failureIdGroups(regex).length === 0) {

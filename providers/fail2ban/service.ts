@@ -14,48 +14,67 @@ export const reloadExitMeaning: Record<number, string> = {
   [JAILS_NOT_RUNNING_EXIT]: "fail2ban reloaded, but not every enabled jail is running",
 };
 
-const testConfig = `if ! out=$(fail2ban-client -t 2>&1); then printf '%s\\n' "$out" >&2; exit ${TEST_FAILED_EXIT}; fi`;
+const testConfig = `if ! out=$(fail2ban-client -t </dev/null 2>&1); then printf '%s\\n' "$out" >&2; exit ${TEST_FAILED_EXIT}; fi`;
 
-/** Reload when running, start when not, then wait (bounded) until every jail answers. */
-export function reloadScript(jails: readonly string[], startIfStopped = true): string {
-  const start = startIfStopped ? "start" : "true";
-  const lines = [
-    testConfig,
-    "if [ -d /run/systemd/system ]; then",
-    `  if systemctl is-active --quiet fail2ban; then systemctl reload fail2ban; else ${startIfStopped ? "systemctl start fail2ban" : "true"}; fi`,
-    "else",
-    `  if fail2ban-client ping >/dev/null 2>&1; then fail2ban-client reload >/dev/null; else ${startIfStopped ? `fail2ban-client ${start} >/dev/null` : "true"}; fi`,
-    "fi",
-  ];
+const isRunning = "{ if [ -d /run/systemd/system ]; then systemctl is-active --quiet fail2ban; else fail2ban-client ping >/dev/null 2>&1; fi; }";
+const serviceCommand = (verb: "reload" | "start" | "restart") =>
+  `{ if [ -d /run/systemd/system ]; then systemctl ${verb} fail2ban; else fail2ban-client ${verb} >/dev/null; fi; }`;
+
+/**
+ * Reload when running, start when not, then wait (bounded) until every jail
+ * answers. A reload that fails to bring a jail back leaves it stopped (seen
+ * with fail2ban 1.0.2), so a missing jail gets one restart before giving up.
+ */
+export function reloadScript(jails: readonly string[]): string {
+  const lines = [testConfig, `if ${isRunning}; then ${serviceCommand("reload")}; else ${serviceCommand("start")}; fi`];
   if (jails.length > 0) {
     const list = commandLine([...jails]);
     lines.push(
-      // Up to 20 s: a jail on the systemd backend opens the journal before it answers.
-      "i=0",
-      "while :; do",
-      "  ok=1",
-      `  for jail in ${list}; do fail2ban-client status "$jail" >/dev/null 2>&1 || ok=0; done`,
-      '  [ "$ok" = 1 ] && break',
-      "  i=$((i+1))",
-      `  if [ "$i" -ge 40 ]; then for jail in ${list}; do fail2ban-client status "$jail" >&2 || echo "jail $jail is not running" >&2; done; exit ${JAILS_NOT_RUNNING_EXIT}; fi`,
-      "  sleep 0.5",
-      "done",
+      // Up to 20 s per try: a jail on the systemd backend opens the journal before it answers.
+      "all_running() {",
+      "  i=0",
+      "  while [ \"$i\" -lt 40 ]; do",
+      "    ok=1",
+      `    for jail in ${list}; do fail2ban-client status "$jail" >/dev/null 2>&1 || ok=0; done`,
+      '    [ "$ok" = 1 ] && return 0',
+      "    i=$((i+1)); sleep 0.5",
+      "  done",
+      "  return 1",
+      "}",
+      `if ! all_running; then`,
+      `  ${serviceCommand("restart")}`,
+      `  if ! all_running; then for jail in ${list}; do fail2ban-client status "$jail" >&2 || echo "jail $jail is not running" >&2; done; exit ${JAILS_NOT_RUNNING_EXIT}; fi`,
+      "fi",
     );
   }
   return lines.join("\n");
 }
 
-/** Reload only if fail2ban runs (used after a file is restored on destroy). */
-export const reloadIfRunningScript = reloadScript([], false);
+/** After a file was put back on destroy: test and reload only a fail2ban that runs; a stopped one stays stopped. */
+export const reloadIfRunningScript = `if ${isRunning}; then\n${testConfig}\n${serviceCommand("reload")}\nfi`;
 
 /** Whether fail2ban's server runs, printed as "running" or "stopped". */
-export const runningScript =
-  "if [ -d /run/systemd/system ]; then systemctl is-active --quiet fail2ban && echo running || echo stopped; else fail2ban-client ping >/dev/null 2>&1 && echo running || echo stopped; fi";
+export const runningScript = `if ${isRunning}; then echo running; else echo stopped; fi`;
 
-export const stopScript = "if [ -d /run/systemd/system ]; then systemctl stop fail2ban; else fail2ban-client stop >/dev/null; fi";
+export const stopScript = `if [ -d /run/systemd/system ]; then systemctl stop fail2ban; else fail2ban-client stop >/dev/null; fi`;
 
-/** The test alone, for a file just written: exit TEST_FAILED_EXIT when it fails. */
-export const testScript = testConfig;
+/**
+ * `write` (a script changing one file) wrapped in tests before and after:
+ * exits TEST_FAILED_EXIT when the change breaks a configuration that passed.
+ * A configuration that failed already (a default Proxmox VE 8 host, whose
+ * stock sshd jail looks for a missing /var/log/auth.log) is not made worse by
+ * a valid file, so the change stays; the reload's own test catches the rest.
+ */
+export function testedChangeScript(write: string): string {
+  return [
+    "if fail2ban-client -t </dev/null >/dev/null 2>&1; then passed_before=1; else passed_before=0; fi",
+    write,
+    `if ! out=$(fail2ban-client -t </dev/null 2>&1); then`,
+    `  if [ "$passed_before" = 1 ]; then printf '%s\n' "$out" >&2; exit ${TEST_FAILED_EXIT}; fi`,
+    "  echo 'note: the fail2ban configuration already failed its test before this change' >&2",
+    "fi",
+  ].join("\n");
+}
 
 /**
  * Facts for chooseBackend, printed as `logpath yes|no` and `journal yes|no`.

@@ -1,9 +1,10 @@
+import { createHash } from "node:crypto";
 import * as pulumi from "@pulumi/pulumi";
 import { Fail2banDefaultsResource, Fail2banFilterResource, Fail2banJailResource, Fail2banReloadResource } from "../fail2ban/resource";
 import { Packages } from "../packages/resource";
 import { ClusterFirewall } from "../proxmox/resource";
 import { HostConnection } from "../ssh/schema";
-import { UfwActivationResource, UfwDefaultsResource, UfwRuleResource } from "../ufw/resource";
+import { UfwActivationResource, UfwBaselineResource, UfwDefaultsResource, UfwRuleResource } from "../ufw/resource";
 import { allRules, HostEntry, ProgramConfig } from "./schema";
 import { ruleName } from "./names";
 
@@ -48,11 +49,16 @@ export class HardenedHost extends pulumi.ComponentResource {
       ? new ClusterFirewall(`${args.managesCluster}-cluster-firewall`, { connection, cluster: args.managesCluster, options: config.proxmoxFirewall }, child)
       : undefined;
 
-    // ufw: every rule first, then the default policies, then activation.
-    const rules = allRules(config.ufw).map(
-      ({ rule }) => new UfwRuleResource(`${prefix}-ufw-${ruleName(rule)}`, { connection, rule }, { ...afterPackages, dependsOn: [...afterPackages.dependsOn, ...(clusterFirewall ? [clusterFirewall] : [])] }),
-    );
-    const defaults = new UfwDefaultsResource(`${prefix}-ufw-defaults`, { connection, defaults: config.ufw.defaults }, { ...child, dependsOn: [...afterPackages.dependsOn, ...rules] });
+    // ufw: every rule first, one after the other (ufw evaluates rules in the
+    // order they were added, so creation order is rule order), then the
+    // default policies, then activation.
+    const baseline = new UfwBaselineResource(`${prefix}-ufw-baseline`, { connection }, { ...child, dependsOn: [...afterPackages.dependsOn, ...(clusterFirewall ? [clusterFirewall] : [])] });
+    const rules: pulumi.Resource[] = [];
+    for (const { rule } of allRules(config.ufw)) {
+      const previousRule = rules.length > 0 ? [rules[rules.length - 1]] : [baseline];
+      rules.push(new UfwRuleResource(`${prefix}-ufw-${ruleName(rule)}`, { connection, rule }, { ...child, dependsOn: previousRule }));
+    }
+    const defaults = new UfwDefaultsResource(`${prefix}-ufw-defaults`, { connection, defaults: config.ufw.defaults }, { ...child, dependsOn: [baseline, ...rules] });
     const activation = new UfwActivationResource(
       `${prefix}-ufw-activation`,
       {
@@ -73,7 +79,11 @@ export class HardenedHost extends pulumi.ComponentResource {
       `${prefix}-fail2ban-reload`,
       {
         connection,
-        configuration: pulumi.all([...filters, f2bDefaults, ...jails].map((resource) => resource.digest)).apply((digests) => digests.join(",")),
+        // The settings' hash changes the reload in preview already; the write times make
+        // every file written (a change, or drift repaired) reload fail2ban during up.
+        configuration: pulumi
+          .all([...filters, f2bDefaults, ...jails].map((resource) => resource.written))
+          .apply((written) => `${createHash("sha256").update(JSON.stringify(config.fail2ban)).digest("hex").slice(0, 16)};${written.join(",")}`),
         jails: config.fail2ban.jails.filter((jail) => jail.enabled).map((jail) => jail.name),
       },
       { ...child, dependsOn: [...filters, f2bDefaults, ...jails] },

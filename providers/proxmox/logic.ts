@@ -47,9 +47,14 @@ export function effectiveValue(live: OptionValues, key: string): string | undefi
   return live[key] ?? DEFAULTS[key];
 }
 
-/** The managed keys whose live value differs from the desired one. */
-export function driftedKeys(desired: OptionValues, live: OptionValues): string[] {
-  return Object.keys(desired).filter((key) => effectiveValue(live, key) !== desired[key]);
+/**
+ * The managed keys to set: those whose live value is not written exactly as
+ * desired. An unset key counts too, so the host shows the value explicitly
+ * (`enable: 0`), as the reference procedure's `pvesh set --enable 0` leaves it;
+ * drift detection (optionsFromLive) reads unset as Proxmox's default instead.
+ */
+export function keysToSet(desired: OptionValues, live: OptionValues): string[] {
+  return Object.keys(desired).filter((key) => live[key] !== desired[key]);
 }
 
 /** What to remember before changing anything: each managed key's raw value, or null when unset. */

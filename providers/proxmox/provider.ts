@@ -3,7 +3,7 @@ import { implementation } from "../core/implementation";
 import { expectSuccess, underHostLock } from "../ssh/files";
 import { commandLine } from "../ssh/quote";
 import { sessionFor, HostSession } from "../ssh/transport";
-import { desiredValues, driftedKeys, OPTIONS_PATH, optionsFromLive, parseOptionsJson, previousValues, restoreArgs, setArgs } from "./logic";
+import { desiredValues, keysToSet, OPTIONS_PATH, optionsFromLive, parseOptionsJson, previousValues, restoreArgs, setArgs } from "./logic";
 import { ClusterFirewallInputs, clusterFirewallInputsSchema } from "./schema";
 
 const RESOURCE = "proxmox:ClusterFirewall";
@@ -23,11 +23,11 @@ async function readLive(session: HostSession, inputs: ClusterFirewallInputs) {
 
 async function apply(session: HostSession, inputs: ClusterFirewallInputs, live: Record<string, string>) {
   const desired = desiredValues(inputs.options);
-  const drifted = driftedKeys(desired, live);
-  if (drifted.length === 0) return;
-  const argv = setArgs(Object.fromEntries(drifted.map((key) => [key, desired[key]])));
+  const toSet = keysToSet(desired, live);
+  if (toSet.length === 0) return;
+  const argv = setArgs(Object.fromEntries(toSet.map((key) => [key, desired[key]])));
   const result = await session.run(underHostLock(commandLine(argv)), { description: commandLine(argv) });
-  expectSuccess(result, { ...context(inputs), field: `options.${drifted[0]}` }, commandLine(argv), "check the value against `pvesh usage /cluster/firewall/options -v`");
+  expectSuccess(result, { ...context(inputs), field: `options.${toSet[0]}` }, commandLine(argv), "check the value against `pvesh usage /cluster/firewall/options -v`");
 }
 
 export const clusterFirewall = implementation(RESOURCE, {

@@ -39,12 +39,14 @@ type CredentialLookup = (hostName: string) => Credentials;
 let lookupCredentials: CredentialLookup = () => ({ agent: true });
 let knownSecrets: string[] = [];
 
-/** Called from the dynamic providers' configure step with the stack's (decrypted) config. */
+/**
+ * Called from the dynamic providers' configure step with the stack's
+ * (decrypted) config. The engine configures each resource kind separately,
+ * with the same config, so open sessions are kept.
+ */
 export function setCredentials(lookup: CredentialLookup, secrets: string[]): void {
   lookupCredentials = lookup;
   knownSecrets = secrets.filter((secret) => secret.length > 0);
-  for (const session of sessions.values()) void session.then((s) => s.close(), () => undefined);
-  sessions.clear();
 }
 
 /** Removes every secret the transport knows of from a text meant for a person or a log. */
@@ -217,13 +219,22 @@ export class HostSession {
         }, timeoutMs);
         channel.on("data", (chunk: Buffer) => stdout.push(chunk));
         channel.stderr.on("data", (chunk: Buffer) => stderr.push(chunk));
-        channel.on("close", (code: number | null) => {
+        channel.on("close", (code: number | null | undefined, signal?: string) => {
           clearTimeout(timer);
-          resolve({
-            stdout: Buffer.concat(stdout).toString(),
-            stderr: redactSecrets(Buffer.concat(stderr).toString()),
-            code: code ?? 255,
-          });
+          const errorText = redactSecrets(Buffer.concat(stderr).toString());
+          if (typeof code !== "number") {
+            // No exit status: the command was killed or the connection dropped mid-way.
+            reject(
+              new HardeningError(
+                { host: this.conn.name, resource: "ssh" },
+                `the remote command ended without an exit status${signal ? ` (signal ${signal})` : ""}`,
+                "the SSH connection was cut or the command was killed; run `pulumi up` again, every step is idempotent",
+                { command: redactSecrets(description), exitCode: null, stderr: errorText },
+              ),
+            );
+            return;
+          }
+          resolve({ stdout: Buffer.concat(stdout).toString(), stderr: errorText, code });
         });
         channel.end(input);
       });

@@ -1,7 +1,8 @@
 import { z } from "zod";
 import { HardeningError } from "../core/errors";
 import { commonInputs, implementation } from "../core/implementation";
-import { expectSuccess, underHostLock } from "../ssh/files";
+import { isDeepStrictEqual } from "node:util";
+import { expectSuccess, FileSnapshot, readFiles, restoreInput, restoreScript, snapshotText, underHostLock } from "../ssh/files";
 import { commandLine } from "../ssh/quote";
 import { HostSession, sessionFor } from "../ssh/transport";
 import {
@@ -18,6 +19,7 @@ import {
   UFW_RULE_REPLACE_KEYS,
   UfwFileState,
   UfwTuple,
+  UFW_FILES,
 } from "./logic";
 import { UfwActivation, UfwDefaults, UfwLockoutGuard, UfwRule } from "./schema";
 
@@ -25,6 +27,7 @@ import { UfwActivation, UfwDefaults, UfwLockoutGuard, UfwRule } from "./schema";
 // and activation. All read ufw's state files in one command (ufw itself is
 // slow to start) and change the host only through ufw, under the host lock.
 
+export const ufwBaselineInputsSchema = z.strictObject({ ...commonInputs });
 export const ufwRuleInputsSchema = z.strictObject({ ...commonInputs, rule: UfwRule });
 export const ufwDefaultsInputsSchema = z.strictObject({ ...commonInputs, defaults: UfwDefaults });
 export const ufwActivationInputsSchema = z
@@ -225,3 +228,49 @@ async function activate(session: HostSession, inputs: ActivationInputs, state: U
   }
   await runUfw(session, ACTIVATION, inputs, [activationArgs(inputs.enabled)], "enabled");
 }
+
+// ---------------------------------------------------------------- baseline
+
+const BASELINE = "ufw:Baseline";
+
+/** ufw's state as parsed from file snapshots, for comparing meaning rather than bytes. */
+function meaningOf(snapshots: FileSnapshot[]): UfwFileState | undefined {
+  try {
+    return parseUfwFiles(Object.fromEntries(snapshots.filter((s) => s.present).map((s) => [s.path, snapshotText(s) ?? ""])));
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * ufw rewrites its files whole (e.g. user.rules loses the package's layout
+ * after the first add and delete), so undoing every change through ufw
+ * leaves the same rules in different bytes. This resource, created before
+ * and deleted after every other ufw resource of the host, keeps the files as
+ * they were and puts those bytes back when the meaning is the same again; if
+ * someone changed ufw by hand meanwhile, their change is kept.
+ */
+export const ufwBaseline = implementation(BASELINE, {
+  schema: ufwBaselineInputsSchema,
+  replaceKeys: [],
+  async create(inputs) {
+    const session = await sessionFor(inputs.connection);
+    const previous = await readFiles(session, Object.values(UFW_FILES));
+    return { id: `${inputs.connection.name}/ufw/baseline`, outs: { ...inputs, previous } };
+  },
+  read: async (id, props) => ({ id, props }),
+  update: async (_id, olds, news) => ({ outs: { ...news, previous: olds.previous } }),
+  async delete(_id, props) {
+    const previous: FileSnapshot[] = props.previous ?? [];
+    const session = await sessionFor(props.connection);
+    const current = await readFiles(session, previous.map((snapshot) => snapshot.path));
+    const before = meaningOf(previous);
+    if (!before || !isDeepStrictEqual(before, meaningOf(current))) return;
+    for (const snapshot of previous) {
+      const now = current.find((file) => file.path === snapshot.path);
+      if (isDeepStrictEqual(now, snapshot)) continue;
+      const result = await session.run(underHostLock(restoreScript(snapshot)), { stdin: restoreInput(snapshot), description: `restore ${snapshot.path}` });
+      expectSuccess(result, context(BASELINE, props), `restore ${snapshot.path}`, "the rules are as before; only the file's layout differs, which is harmless");
+    }
+  },
+});

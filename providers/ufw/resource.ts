@@ -1,6 +1,6 @@
 import { z } from "zod";
 import { dynamicResource } from "../core/shim";
-import { ufwActivationInputsSchema, ufwDefaultsInputsSchema, ufwRuleInputsSchema } from "./provider";
+import { ufwActivationInputsSchema, ufwBaselineInputsSchema, ufwDefaultsInputsSchema, ufwRuleInputsSchema } from "./provider";
 
 type Args<S extends z.ZodType> = Omit<z.input<S>, "label">;
 
@@ -10,3 +10,5 @@ export const UfwRuleResource = dynamicResource<Args<typeof ufwRuleInputsSchema>>
 export const UfwDefaultsResource = dynamicResource<Args<typeof ufwDefaultsInputsSchema>>("ufw:Defaults");
 /** ufw on or off, refused when it would cut the program's own SSH access. */
 export const UfwActivationResource = dynamicResource<Args<typeof ufwActivationInputsSchema>>("ufw:Activation");
+/** ufw's files as they were before any other ufw resource, put back byte for byte on destroy. */
+export const UfwBaselineResource = dynamicResource<Args<typeof ufwBaselineInputsSchema>>("ufw:Baseline");

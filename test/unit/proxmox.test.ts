@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import {
   desiredValues,
-  driftedKeys,
+  keysToSet,
   optionsFromLive,
   parseOptionsJson,
   parseRateLimit,
@@ -22,10 +22,12 @@ test("desired values: the seed turns the cluster firewall off; other options onl
   );
 });
 
-test("pvesh json: absent enable is off, so an empty options object has no drift from enable 0", () => {
+test("pvesh json: absent enable reads as off for drift, yet is written explicitly", () => {
   const live = parseOptionsJson("{}\n");
-  assert.deepEqual(driftedKeys({ enable: "0" }, live), []);
-  assert.deepEqual(driftedKeys({ enable: "0" }, parseOptionsJson('{"enable":1,"policy_in":"DROP"}')), ["enable"]);
+  assert.equal(optionsFromLive(clusterFirewallOptionsSchema.parse({}), live).enable, false);
+  assert.deepEqual(keysToSet({ enable: "0" }, live), ["enable"]);
+  assert.deepEqual(keysToSet({ enable: "0" }, parseOptionsJson('{"enable":0}')), []);
+  assert.deepEqual(keysToSet({ enable: "0" }, parseOptionsJson('{"enable":1,"policy_in":"DROP"}')), ["enable"]);
   assert.deepEqual(parseOptionsJson('{"enable":1,"policy_in":"DROP"}'), { enable: "1", policy_in: "DROP" });
   assert.throws(() => parseOptionsJson("[]"), /not a JSON object/);
 });

@@ -1,0 +1,84 @@
+import { existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { LocalWorkspace, Stack } from "@pulumi/pulumi/automation";
+import { Inventory, SandboxHost } from "../../sandbox";
+import { engineEnv, pulumiCommand, repoRoot } from "./engine";
+
+// The real program (index.ts, Pulumi.yaml at the repo root), run by the real
+// engine through the Automation API on a stack whose config points at
+// sandbox hosts, exactly as a user's `pulumi up -s <stack>` would.
+
+export interface HostChoice {
+  host: SandboxHost;
+  /** Connect as the sandbox's sudo user (password login) instead of root with the key. */
+  viaSudoUser?: boolean;
+  cluster?: string;
+}
+
+/** Stack config for sandbox hosts; `settings` are the other program keys (ufw, fail2ban...). */
+export function sandboxConfig(choices: HostChoice[], settings: Record<string, unknown> = {}) {
+  const hosts = choices.map(({ host, viaSudoUser, cluster }) => ({
+    name: host.name,
+    address: host.address,
+    port: host.sshPort,
+    user: viaSudoUser ? host.sudoUser.name : host.user,
+    hostKey: host.hostPublicKey,
+    ...(cluster ? { cluster } : {}),
+  }));
+  const hostCredentials = Object.fromEntries(
+    choices.filter((c) => c.viaSudoUser).map(({ host }) => [host.name, { password: host.sudoUser.password, sudoPassword: host.sudoUser.password }]),
+  );
+  return { hosts, hostCredentials, privateKeyPath: choices[0].host.privateKeyPath, settings };
+}
+
+export class ProgramStack {
+  /** JSON lines of SSH events the providers record (see providers/ssh/transport.ts). */
+  readonly metricsFile: string;
+
+  private constructor(readonly stack: Stack) {
+    this.metricsFile = join(repoRoot, ".pulumi-state", `metrics-${stack.name}.jsonl`);
+  }
+
+  static async create(name: string, config: ReturnType<typeof sandboxConfig>): Promise<ProgramStack> {
+    const metricsFile = join(repoRoot, ".pulumi-state", `metrics-${name}.jsonl`);
+    writeFileSync(metricsFile, "");
+    const stack = await LocalWorkspace.createOrSelectStack(
+      { workDir: repoRoot, stackName: name },
+      { pulumiCommand: await pulumiCommand(), envVars: { ...engineEnv(), PROXMOX_HARDENING_METRICS: metricsFile } },
+    );
+    const program = new ProgramStack(stack);
+    await program.configure(config);
+    return program;
+  }
+
+  async configure(config: ReturnType<typeof sandboxConfig>): Promise<void> {
+    const values: Record<string, { value: string; secret?: boolean }> = {
+      hosts: { value: JSON.stringify(config.hosts) },
+      sshPrivateKeyPath: { value: config.privateKeyPath },
+    };
+    if (Object.keys(config.hostCredentials).length > 0) values.hostCredentials = { value: JSON.stringify(config.hostCredentials), secret: true };
+    for (const [key, value] of Object.entries(config.settings)) values[key] = { value: JSON.stringify(value) };
+    for (const key of ["proxmoxFirewall", "ufw", "fail2ban", "packages"]) if (!(key in config.settings)) await this.stack.removeConfig(key).catch(() => undefined);
+    await this.stack.setAllConfig(values);
+  }
+
+  /** SSH connections and commands the providers made since the last call. */
+  sshActivity(): { connections: number; commands: number } {
+    const lines = existsSync(this.metricsFile) ? readFileSync(this.metricsFile, "utf8").split("\n").filter(Boolean) : [];
+    writeFileSync(this.metricsFile, "");
+    const events = lines.map((line) => JSON.parse(line) as { event: string });
+    return { connections: events.filter((e) => e.event === "connect").length, commands: events.filter((e) => e.event === "command").length };
+  }
+
+  async remove(): Promise<void> {
+    await this.stack.destroy().catch(() => undefined);
+    await this.stack.workspace.removeStack(this.stack.name).catch(() => undefined);
+    rmSync(this.metricsFile, { force: true });
+    rmSync(join(repoRoot, `Pulumi.${this.stack.name}.yaml`), { force: true });
+  }
+}
+
+/** Where sandbox hosts get their state: read the whole inventory once. */
+export function hostsOf(inventory: Inventory): SandboxHost[] {
+  return inventory.hosts;
+}
