@@ -122,4 +122,4 @@ rm -f /var/log/fail2ban-boot.txt
 
 echo "READY"
 # Become a minimal init: reap orphans forever; SIGTERM ends the host.
-exec -a phs-init /usr/bin/perl -e '$0 = "phs-init '"$PHS_NAME"'"; $SIG{TERM} = sub { exit 0 }; while (1) { my $p = wait(); sleep 1 if $p < 0 }'
+exec -a "$PHS_INIT_NAME" /usr/bin/perl -e '$0 = "'"$PHS_INIT_NAME $PHS_NAME"'"; $SIG{TERM} = sub { exit 0 }; while (1) { my $p = wait(); sleep 1 if $p < 0 }'

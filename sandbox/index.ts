@@ -108,9 +108,17 @@ const HOST_INIT = path.join(SRC_DIR, "host-init.sh");
 const HOST_BIN = path.join(SRC_DIR, "host-bin");
 const HOST_LIB = path.join(SRC_DIR, "host-lib");
 
-export const PREFIX = "phs-";
-export const HUB_NETNS = "phs-hub";
-export const MACHINE_VETH = "phs-m0";
+/**
+ * Name prefix of everything a sandbox creates on the machine (namespaces, the
+ * machine-side veth, init processes). PHS_PREFIX lets two sandboxes run side
+ * by side (e.g. two developers' test runs); each then needs its own
+ * PHS_SANDBOX_DIR, and takes the next free documentation range.
+ */
+export const PREFIX = process.env.PHS_PREFIX ?? "phs-";
+if (!/^[a-z]{2,5}-$/.test(PREFIX)) throw new Error(`PHS_PREFIX must be 2-5 lower-case letters and '-', got ${JSON.stringify(PREFIX)}`);
+export const HUB_NETNS = `${PREFIX}hub`;
+export const MACHINE_VETH = `${PREFIX}m0`;
+const INIT_NAME = `${PREFIX}init`;
 const HOST_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 const MAX_HOSTS = 89;
 
@@ -210,8 +218,10 @@ function overlaps6(aNet: string, bNet: string): boolean {
   return ipv6ToBig(a) >> shift === ipv6ToBig(b) >> shift;
 }
 
-const V4_CANDIDATES = ["192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24"];
-const V6_CANDIDATES = ["2001:db8:ff::/64", "2001:db8:fe::/64", "2001:db8:fd::/64"];
+// Halves of the three documentation ranges, so that several sandboxes (PHS_PREFIX) can run
+// side by side even where the machine's own uplink takes one range.
+const V4_CANDIDATES = ["192.0.2.0/25", "192.0.2.128/25", "198.51.100.0/25", "198.51.100.128/25", "203.0.113.0/25", "203.0.113.128/25"];
+const V6_CANDIDATES = ["2001:db8:ff::/64", "2001:db8:fe::/64", "2001:db8:fd::/64", "2001:db8:fc::/64", "2001:db8:fb::/64", "2001:db8:fa::/64"];
 
 /**
  * Picks documentation ranges that no address or route of the machine already uses
@@ -252,7 +262,7 @@ async function chooseNetwork(): Promise<SandboxNetwork> {
   };
   const ipv4 = pick(process.env.PHS_IPV4_NET, V4_CANDIDATES, used4, overlaps4);
   const ipv6 = pick(process.env.PHS_IPV6_NET, V6_CANDIDATES, used6, overlaps6);
-  if (!/^\d+\.\d+\.\d+\.0\/24$/.test(ipv4)) throw new Error(`sandbox IPv4 network must be a /24: ${ipv4}`);
+  if (!/^\d+\.\d+\.\d+\.(0\/24|0\/25|128\/25)$/.test(ipv4)) throw new Error(`sandbox IPv4 network must be a /24 or a /25 half: ${ipv4}`);
   if (!/^[0-9a-f:]+::\/64$/.test(ipv6)) throw new Error(`sandbox IPv6 network must be a /64 ending in ::: ${ipv6}`);
   return {
     ipv4,
@@ -262,8 +272,10 @@ async function chooseNetwork(): Promise<SandboxNetwork> {
   };
 }
 
+/** The n-th address of the network: 198.51.100.128/25 and 11 -> 198.51.100.139. */
 function addr4(network: string, n: number): string {
-  return `${network.split(".").slice(0, 3).join(".")}.${n}`;
+  const octets = network.split("/")[0].split(".");
+  return `${octets.slice(0, 3).join(".")}.${Number(octets[3]) + n}`;
 }
 
 /** 2001:db8:ff::/64 and 11 -> 2001:db8:ff::11 (the decimal digits, as in the brief). */
@@ -308,6 +320,29 @@ function fingerprint(pubLine: string): string {
   return "SHA256:" + crypto.createHash("sha256").update(pubLine.split(/\s+/)[1], "base64").digest("base64").replace(/=+$/, "");
 }
 
+const MACHINE_LOCK = "/run/lock/proxmox-hardening-sandbox-network";
+
+/** A lock shared by every sandbox on the machine (mkdir is atomic); a stale one (> 60 s) is taken over. */
+async function withMachineLock<T>(fn: () => Promise<T>): Promise<T> {
+  const end = Date.now() + 60_000;
+  for (;;) {
+    try {
+      fs.mkdirSync(MACHINE_LOCK, { recursive: false });
+      break;
+    } catch {
+      const age = Date.now() - (fs.statSync(MACHINE_LOCK, { throwIfNoEntry: false })?.mtimeMs ?? Date.now());
+      if (age > 60_000) fs.rmSync(MACHINE_LOCK, { recursive: true, force: true });
+      else if (Date.now() > end) throw new Error(`${MACHINE_LOCK} is held by another sandbox start`);
+      else await sleep(200);
+    }
+  }
+  try {
+    return await fn();
+  } finally {
+    fs.rmSync(MACHINE_LOCK, { recursive: true, force: true });
+  }
+}
+
 async function setupHub(netw: SandboxNetwork): Promise<void> {
   const ip = (...a: string[]) => must("ip", a);
   if (!fs.existsSync("/run/netns")) fs.writeFileSync(RUN_NETNS_MARKER, "");
@@ -317,7 +352,7 @@ async function setupHub(netw: SandboxNetwork): Promise<void> {
   await ip("-n", HUB_NETNS, "link", "set", "br0", "up");
   await ip("link", "add", MACHINE_VETH, "type", "veth", "peer", "name", "m0", "netns", HUB_NETNS);
   await ip("-n", HUB_NETNS, "link", "set", "m0", "master", "br0", "up");
-  await ip("addr", "add", `${netw.machineAddress}/24`, "dev", MACHINE_VETH);
+  await ip("addr", "add", `${netw.machineAddress}/${netw.ipv4.split("/")[1]}`, "dev", MACHINE_VETH);
   await ip("addr", "add", `${netw.machineAddress6}/64`, "dev", MACHINE_VETH, "nodad");
   await ip("link", "set", MACHINE_VETH, "up");
 }
@@ -397,6 +432,7 @@ async function startHost(name: string, index: number, mode: Mode, netw: SandboxN
         PATH: HOST_PATH,
         LANG: "C.UTF-8",
         PHS_NAME: name,
+        PHS_INIT_NAME: INIT_NAME,
         PHS_MODE: mode,
         PHS_HOSTDIR: dir,
         PHS_HOSTBIN: HOST_BIN,
@@ -466,9 +502,14 @@ export async function up(opts: UpOptions): Promise<Inventory> {
   }
   fs.mkdirSync(HOSTS_DIR, { recursive: true });
   const authKey = await ensureKeys();
-  const network = await chooseNetwork();
+  // Choosing a free range and claiming it with the machine-side address must not interleave
+  // with another sandbox (PHS_PREFIX) starting at the same moment.
+  const network = await withMachineLock(async () => {
+    const chosen = await chooseNetwork();
+    await setupHub(chosen);
+    return chosen;
+  });
   log(`network ${network.ipv4} / ${network.ipv6}, machine at ${network.machineAddress}`);
-  await setupHub(network);
 
   const hosts: SandboxHost[] = [];
   const indexes = Array.from({ length: count }, (_, i) => i + 1);
@@ -520,7 +561,7 @@ function sandboxPids(netnsInodes: Set<string>): number[] {
       const link = fs.readlinkSync(`/proc/${e}/ns/net`);
       const ino = /\[(\d+)\]/.exec(link)?.[1];
       const cmd = fs.readFileSync(`/proc/${e}/cmdline`, "utf8");
-      if ((ino && netnsInodes.has(ino)) || cmd.startsWith("phs-init ")) pids.push(Number(e));
+      if ((ino && netnsInodes.has(ino)) || cmd.startsWith(`${INIT_NAME} `)) pids.push(Number(e));
     } catch {
       /* gone */
     }
@@ -603,7 +644,7 @@ export function hostPid(host: SandboxHost | string): number {
   const h = resolveHost(host);
   const ok = (pid: number) => {
     try {
-      return fs.readFileSync(`/proc/${pid}/cmdline`, "utf8").startsWith(`phs-init ${h.name}\0`);
+      return fs.readFileSync(`/proc/${pid}/cmdline`, "utf8").startsWith(`${INIT_NAME} ${h.name}\0`);
     } catch {
       return false;
     }
@@ -646,7 +687,7 @@ export async function addClient(name: string): Promise<SandboxClient> {
   const used = new Set(Object.values(clients).map((c) => c.address));
   let n = 101;
   while (used.has(addr4(inv.network.ipv4, n))) n++;
-  if (n > 250) throw new Error("too many clients");
+  if (n > 125) throw new Error("too many clients");
   const client: SandboxClient = {
     name,
     netns: `${PREFIX}c-${name}`,

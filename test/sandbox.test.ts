@@ -18,6 +18,7 @@ import {
   down,
   hostExec,
   INVENTORY_PATH,
+  PREFIX,
   Inventory,
   readInventory,
   SANDBOX_DIR,
@@ -119,7 +120,7 @@ function machineDaemons(): string[] {
 
 function isHostInit(pid: number): boolean {
   try {
-    return fs.readFileSync(`/proc/${pid}/cmdline`, "utf8").startsWith("phs-init");
+    return fs.readFileSync(`/proc/${pid}/cmdline`, "utf8").startsWith(`${PREFIX}init`);
   } catch {
     return false;
   }
@@ -214,11 +215,11 @@ test("up starts hosts, writes the inventory, and a re-run replaces leftovers", {
   for (const old of first.hosts) assert.ok(!isHostInit(old.pid), `${old.name} of the first run still runs`);
   [pve1, pve2, pve3] = inv.hosts;
   assert.deepEqual(readInventory(), inv);
-  assert.match(inv.network.ipv4, /^(192\.0\.2|198\.51\.100|203\.0\.113)\.0\/24$/);
+  assert.match(inv.network.ipv4, /^(192\.0\.2|198\.51\.100|203\.0\.113)\.(0\/24|0\/25|128\/25)$/);
   assert.match(inv.network.ipv6, /^2001:db8:[0-9a-f]+::\/64$/);
   for (const h of inv.hosts) {
     assert.match(h.name, /^pve\d+$/);
-    assert.equal(h.netns, `phs-${h.name}`);
+    assert.equal(h.netns, `${PREFIX}${h.name}`);
     assert.equal(h.sshPort, 22);
     assert.equal(h.user, "root");
     assert.ok(path.isAbsolute(h.privateKeyPath) && fs.existsSync(h.privateKeyPath));
@@ -454,17 +455,17 @@ test("pvesh stand-in: get/set round trip, formats, errors, cluster.fw", { timeou
 test("down removes everything and the machine is unchanged", { timeout: 120_000 }, async () => {
   const pids = readInventory().hosts.map((h) => h.pid);
   const rep = await down();
-  assert.ok(rep.namespaces.includes("phs-hub"));
-  assert.ok(rep.namespaces.includes("phs-c-attacker"));
+  assert.ok(rep.namespaces.includes(`${PREFIX}hub`));
+  assert.ok(rep.namespaces.includes(`${PREFIX}c-attacker`));
   const netns = execFileSync("ip", ["netns", "list"], { encoding: "utf8" });
-  assert.doesNotMatch(netns, /phs-/);
+  assert.doesNotMatch(netns, new RegExp(PREFIX));
   for (const p of pids) assert.ok(!isHostInit(p), `host init ${p} still runs`);
   const left = fs.readdirSync("/proc").filter((e) => /^\d+$/.test(e) && isHostInit(Number(e)));
   assert.deepEqual(left, []);
   assert.deepEqual(machineDaemons(), []);
   const mounts = fs.readFileSync("/proc/self/mountinfo", "utf8");
-  assert.doesNotMatch(mounts, /phs-|\.sandbox/);
-  assert.doesNotMatch(execFileSync("ip", ["-o", "link"], { encoding: "utf8" }), /phs-/);
+  assert.ok(!mounts.includes(PREFIX) && !mounts.includes(SANDBOX_DIR), "no mount left");
+  assert.doesNotMatch(execFileSync("ip", ["-o", "link"], { encoding: "utf8" }), new RegExp(PREFIX));
   assert.ok(!fs.existsSync(path.join(SANDBOX_DIR, "hosts")));
   assert.ok(!fs.existsSync(INVENTORY_PATH));
   assert.equal(firewall(), machineFirewallBefore);
