@@ -10,6 +10,7 @@
  */
 import { spawn } from "node:child_process";
 import * as crypto from "node:crypto";
+import * as dns from "node:dns";
 import * as fs from "node:fs";
 import * as net from "node:net";
 import * as path from "node:path";
@@ -253,6 +254,18 @@ async function chooseNetwork(): Promise<SandboxNetwork> {
       if (a.family === "inet") used4.push(`${a.local}/${a.prefixlen}`);
       else if (a.family === "inet6" && !a.local.startsWith("fe80")) used6.push(`${a.local}/${a.prefixlen}`);
     }
+  }
+  // Addresses this machine must keep reaching outside the sandbox: the package registries
+  // (here they resolve into a documentation range) and the DNS servers.
+  for (const name of ["registry.npmjs.org", "deb.debian.org", "proxy.golang.org", "sum.golang.org"]) {
+    for (const found of await dns.promises.lookup(name, { all: true }).catch(() => [])) {
+      if (found.family === 4) used4.push(`${found.address}/32`);
+      else used6.push(`${found.address}/128`);
+    }
+  }
+  for (const line of fs.readFileSync("/etc/resolv.conf", "utf8").split("\n")) {
+    const server = /^nameserver\s+([0-9.]+)\s*$/.exec(line)?.[1];
+    if (server) used4.push(`${server}/32`);
   }
   const pick = (env: string | undefined, cands: string[], used: string[], ov: (a: string, b: string) => boolean) => {
     if (env) return env;

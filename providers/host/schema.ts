@@ -57,7 +57,7 @@ export const packagesSettingsSchema = z
 
 export const programConfigSchema = z
   .strictObject({
-    hosts: z.array(hostEntrySchema).min(1, "list at least one host to harden"),
+    hosts: z.array(hostEntrySchema).min(1, "list at least one host to harden").describe("The hosts to harden: at least one."),
     proxmoxFirewall: clusterFirewallOptionsSchema.prefault({}),
     ufw: ufwSettingsSchema.prefault({}),
     fail2ban: fail2banSettingsSchema.prefault({}),
