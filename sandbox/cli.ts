@@ -5,6 +5,7 @@
  * npm run sandbox -- exec <host> <command...>
  */
 import { down, getHost, hostExec, hostMemory, INVENTORY_PATH, Mode, readInventory, up } from "./index";
+import { writeSandboxStackConfig } from "./stack-config";
 
 const log = (line: string) => console.log(`[sandbox] ${line}`);
 
@@ -49,6 +50,7 @@ async function main(argv: string[]): Promise<number> {
       process.on("SIGTERM", onSignal);
       const inv = await up({ count, journald, modes, concurrency, log });
       for (const h of inv.hosts) log(`${h.name}\t${h.address}\t${h.address6}\t${h.mode}\tpid ${h.pid}`);
+      log(`stack config for these hosts: ${writeSandboxStackConfig(inv)} (see README: "Try it on the sandbox")`);
       return 0;
     }
     case "down": {

@@ -41,6 +41,12 @@ mount -t sysfs -o ro,nosuid,nodev,noexec sysfs /sys
 mount --bind /proc/sys /proc/sys
 mount --bind /proc/sys/net /proc/sys/net
 mount -o remount,bind,ro /proc/sys
+# Bridge netfilter is per network namespace. The machine has br_netfilter loaded (the sandbox's
+# own bridge), which would show as "on" here; a Proxmox node whose firewall never ran has it
+# off, so hosts start with it off (a test of the guests' network guard turns it on in its host).
+for f in /proc/sys/net/bridge/bridge-nf-call-iptables /proc/sys/net/bridge/bridge-nf-call-ip6tables; do
+  if [ -w "$f" ]; then echo 0 > "$f"; fi
+done
 # A private /dev: a few device nodes, own devpts, own /dev/log.
 mount -t tmpfs -o mode=755,nosuid,size=1m tmpfs /dev
 mknod -m 666 /dev/null c 1 3; mknod -m 666 /dev/zero c 1 5; mknod -m 666 /dev/full c 1 7

@@ -121,7 +121,6 @@ export const HUB_NETNS = `${PREFIX}hub`;
 export const MACHINE_VETH = `${PREFIX}m0`;
 const INIT_NAME = `${PREFIX}init`;
 const HOST_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
-const MAX_HOSTS = 89;
 
 // ---------------------------------------------------------------------------------------
 // small process helpers
@@ -219,10 +218,14 @@ function overlaps6(aNet: string, bNet: string): boolean {
   return ipv6ToBig(a) >> shift === ipv6ToBig(b) >> shift;
 }
 
-// Halves of the three documentation ranges, so that several sandboxes (PHS_PREFIX) can run
-// side by side even where the machine's own uplink takes one range.
-const V4_CANDIDATES = ["192.0.2.0/25", "192.0.2.128/25", "198.51.100.0/25", "198.51.100.128/25", "203.0.113.0/25", "203.0.113.128/25"];
-const V6_CANDIDATES = ["2001:db8:ff::/64", "2001:db8:fe::/64", "2001:db8:fd::/64", "2001:db8:fc::/64", "2001:db8:fb::/64", "2001:db8:fa::/64"];
+// Quarters (/26) of the three documentation ranges, so that several sandboxes (PHS_PREFIX)
+// can run side by side even where the machine's own uplink or its package mirror sits in one
+// of them. In a quarter: the machine is .1, hosts .11 to .40, clients .41 to .62.
+const V4_CANDIDATES = ["192.0.2", "198.51.100", "203.0.113"].flatMap((net) => [0, 64, 128, 192].map((base) => `${net}.${base}/26`));
+const V6_CANDIDATES = Array.from({ length: 12 }, (_, i) => `2001:db8:${(0xff - i).toString(16)}::/64`);
+const MAX_HOSTS = 30;
+const FIRST_CLIENT = 41;
+const LAST_CLIENT = 62;
 
 /**
  * Picks documentation ranges that no address or route of the machine already uses
@@ -275,7 +278,7 @@ async function chooseNetwork(): Promise<SandboxNetwork> {
   };
   const ipv4 = pick(process.env.PHS_IPV4_NET, V4_CANDIDATES, used4, overlaps4);
   const ipv6 = pick(process.env.PHS_IPV6_NET, V6_CANDIDATES, used6, overlaps6);
-  if (!/^\d+\.\d+\.\d+\.(0\/24|0\/25|128\/25)$/.test(ipv4)) throw new Error(`sandbox IPv4 network must be a /24 or a /25 half: ${ipv4}`);
+  if (!/^\d+\.\d+\.\d+\.(0|64|128|192)\/(24|25|26)$/.test(ipv4)) throw new Error(`sandbox IPv4 network must be a /26 (or larger) aligned to 64: ${ipv4}`);
   if (!/^[0-9a-f:]+::\/64$/.test(ipv6)) throw new Error(`sandbox IPv6 network must be a /64 ending in ::: ${ipv6}`);
   return {
     ipv4,
@@ -698,9 +701,9 @@ export async function addClient(name: string): Promise<SandboxClient> {
   const clients = readClients();
   if (clients[name] && (await listNetns()).includes(clients[name].netns)) return clients[name];
   const used = new Set(Object.values(clients).map((c) => c.address));
-  let n = 101;
+  let n = FIRST_CLIENT;
   while (used.has(addr4(inv.network.ipv4, n))) n++;
-  if (n > 125) throw new Error("too many clients");
+  if (n > LAST_CLIENT) throw new Error(`too many clients (at most ${LAST_CLIENT - FIRST_CLIENT + 1})`);
   const client: SandboxClient = {
     name,
     netns: `${PREFIX}c-${name}`,

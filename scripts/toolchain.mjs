@@ -5,7 +5,7 @@
 // pinned modules in toolchain/ and install them where the `pulumi` npm package
 // and the Automation API look: $PULUMI_HOME/versions/<V>/bin (default ~/.pulumi).
 // A second run finds everything in place and returns in well under a second.
-import { execFileSync, spawnSync } from "node:child_process";
+import { execFileSync, spawn, spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { copyFileSync, chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync, renameSync } from "node:fs";
 import { homedir } from "node:os";
@@ -56,10 +56,19 @@ function ambientPulumi() {
   return undefined;
 }
 
+/** go build, with a progress line every 30 s: a cold build runs for minutes without a word. */
 function goBuild(moduleDir, pkgPath, output, ldflags) {
   const goEnv = { ...process.env, GOFLAGS: "-mod=readonly", GOTOOLCHAIN: "local" };
   const args = ["build", "-trimpath", "-ldflags", ldflags, "-o", output, pkgPath];
-  execFileSync("go", args, { cwd: join(root, "toolchain", moduleDir), env: goEnv, stdio: "inherit" });
+  return new Promise((resolve, reject) => {
+    const child = spawn("go", args, { cwd: join(root, "toolchain", moduleDir), env: goEnv, stdio: "inherit" });
+    const heartbeat = setInterval(() => log(`still building ${pkgPath.split("/").pop()}...`), 30_000);
+    child.on("error", reject);
+    child.on("exit", (code) => {
+      clearInterval(heartbeat);
+      code === 0 ? resolve() : reject(new Error(`go build ${pkgPath} exited ${code}`));
+    });
+  });
 }
 
 /** The dynamic-provider launcher ships in the pinned SDK module, next to its sources. */
@@ -72,7 +81,7 @@ function sdkLauncherDir() {
   return join(JSON.parse(out).Dir, "nodejs", "dist");
 }
 
-function main() {
+async function main() {
   if (ready()) {
     log(`Pulumi ${version} already built in ${bin}`);
     return;
@@ -88,10 +97,10 @@ function main() {
   mkdirSync(bin, { recursive: true });
   const versionFlag = `-X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=v${version}`;
   log(`building the Pulumi CLI v${version} from the Go module proxy (first run only; several minutes on 2 cores)`);
-  goBuild("cli", "github.com/pulumi/pulumi/pkg/v3/cmd/pulumi", join(bin, "pulumi.tmp"), `-s -w ${versionFlag}`);
+  await goBuild("cli", "github.com/pulumi/pulumi/pkg/v3/cmd/pulumi", join(bin, "pulumi.tmp"), `-s -w ${versionFlag}`);
   renameSync(join(bin, "pulumi.tmp"), join(bin, "pulumi"));
   log("building the Node.js language host (pulumi-language-nodejs)");
-  goBuild("nodejs-host", "github.com/pulumi/pulumi/sdk/v3/nodejs/cmd/pulumi-language-nodejs", join(bin, "pulumi-language-nodejs.tmp"), `-s -w`);
+  await goBuild("nodejs-host", "github.com/pulumi/pulumi/sdk/v3/nodejs/cmd/pulumi-language-nodejs", join(bin, "pulumi-language-nodejs.tmp"), `-s -w`);
   renameSync(join(bin, "pulumi-language-nodejs.tmp"), join(bin, "pulumi-language-nodejs"));
   log("installing the dynamic-provider launcher from the pinned SDK module");
   const launchers = sdkLauncherDir();
@@ -103,9 +112,7 @@ function main() {
   log(`Pulumi ${installedVersion(join(bin, "pulumi"))} installed in ${bin}`);
 }
 
-try {
-  main();
-} catch (error) {
+main().catch((error) => {
   process.stderr.write(`toolchain: ${error.message}\n`);
   process.exit(1);
-}
+});

@@ -1,13 +1,14 @@
 import { createHash } from "node:crypto";
 import { z } from "zod";
 import { HardeningError } from "../core/errors";
+import { hostLog } from "../core/log";
 import { commonInputs, implementation } from "../core/implementation";
 import { atomicWriteScript, expectSuccess, FileSnapshot, readFiles, restoreInput, restoreScript, underHostLock } from "../ssh/files";
 import { commandLine, shellQuote } from "../ssh/quote";
 import { HostSession, RemoteResult, sessionFor } from "../ssh/transport";
 import { chooseBackend, DEFAULTS_PATH, filterPath, jailPath, renderDefaults, renderFilter, renderJail, sampleCheckArgs, sampleCheckProblems, samplesFileContent } from "./logic";
 import { parseRegexReport } from "./parse";
-import { Fail2banDefaults, Fail2banFilter, Fail2banJail } from "./schema";
+import { Fail2banDefaults, Fail2banFilter, Fail2banJail, JailName } from "./schema";
 import { backendFactsScript, parseBackendFacts, reloadExitMeaning, reloadIfRunningScript, reloadScript, runningScript, stopScript, testedChangeScript } from "./service";
 
 // fail2ban as one resource per file (filter, jail, [DEFAULT]) plus one reload
@@ -22,7 +23,7 @@ export const defaultsInputsSchema = z.strictObject({ ...commonInputs, defaults: 
 export const reloadInputsSchema = z.strictObject({
   ...commonInputs,
   configuration: z.string().describe("A digest of the fail2ban settings and when each file was last written; a change reloads fail2ban."),
-  jails: z.array(z.string()).describe("Enabled jails that must be running after the reload."),
+  jails: z.array(JailName).describe("Enabled jails that must be running after the reload."),
 });
 
 type Labelled = { connection: { name: string }; label: string };
@@ -58,6 +59,9 @@ async function writeTested(session: HostSession, kind: string, inputs: Labelled,
       "fix the value; `fail2ban-client -t` on the host shows the same error",
       { command: `fail2ban-client -t (after writing ${path})`, exitCode: result.code, stderr: result.stderr },
     );
+  }
+  if (result.stderr.includes("already failed its test")) {
+    hostLog.warn(inputs.connection.name, `${path} written; the fail2ban configuration already failed its test before this change (it will be checked again before fail2ban is reloaded)`);
   }
   return before;
 }
@@ -195,6 +199,7 @@ async function reload(inputs: z.output<typeof reloadInputsSchema>) {
   const script = reloadScript(inputs.jails);
   const result = await session.run(underHostLock(script), { description: "fail2ban-client -t; reload (or start); status of each jail" });
   if (result.code !== 0) throw reloadFailure(RELOAD, inputs, "fail2ban-client -t && fail2ban-client reload && fail2ban-client status <jail>...", result, "jails");
+  hostLog.info(inputs.connection.name, `fail2ban reloaded; running jails: ${inputs.jails.join(", ") || "(none enabled)"}`);
   return session;
 }
 

@@ -64,7 +64,12 @@ export class HardenedHost extends pulumi.ComponentResource {
       {
         connection,
         enabled: config.ufw.enabled,
-        guard: { sshPort: host.port, incoming: config.ufw.defaults.incoming, rules: allRules(config.ufw).map((entry) => entry.rule) },
+        guard: {
+          sshPort: host.port,
+          incoming: config.ufw.defaults.incoming,
+          allowForwardDeny: config.ufw.defaults.allowForwardDeny,
+          rules: allRules(config.ufw).map((entry) => entry.rule),
+        },
       },
       { ...child, dependsOn: [defaults, ...rules] },
     );

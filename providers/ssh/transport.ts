@@ -1,6 +1,7 @@
 import { appendFileSync, readFileSync } from "node:fs";
 import { Client, ClientChannel, ConnectConfig } from "ssh2";
 import { HardeningError, redact } from "../core/errors";
+import { hostLog } from "../core/log";
 import { Credentials, HostConnection } from "./schema";
 import { fingerprintOf, hostKeyMatches } from "./hostkey";
 import { shellQuote } from "./quote";
@@ -33,6 +34,8 @@ function recordMetric(event: "connect" | "command", host: string): void {
 }
 
 const MAX_CHANNELS_PER_HOST = 6; // below OpenSSH's default MaxSessions of 10
+/** What sudo says when it will not run a command (wrong or missing password, not a sudoer). */
+const SUDO_REFUSED = /^sudo: (\d+ incorrect password attempts?|a password is required|.* is not in the sudoers file|no password was provided|a terminal is required)/m;
 const CONNECT_ATTEMPTS = 3;
 
 type CredentialLookup = (hostName: string) => Credentials;
@@ -123,6 +126,7 @@ export class HostSession {
           );
         });
         recordMetric("connect", conn.name);
+        hostLog.debug(conn.name, `connected to ${conn.user}@${conn.address}:${conn.port}, host key ${fingerprintOf(presented!)}`);
         return new HostSession(conn, client, creds.sudoPassword ?? creds.password);
       } catch (error) {
         lastError = error;
@@ -183,7 +187,17 @@ export class HostSession {
     await this.acquire();
     try {
       recordMetric("command", this.conn.name);
-      return await this.exec(command, input, options.description ?? script);
+      hostLog.debug(this.conn.name, `run: ${redactSecrets(options.description ?? script).split("\n")[0]}`);
+      const result = await this.exec(command, input, options.description ?? script);
+      if (!asRoot && result.code !== 0 && SUDO_REFUSED.test(result.stderr)) {
+        throw new HardeningError(
+          { host: this.conn.name, resource: "ssh", field: "sudoPassword" },
+          `sudo refused to run commands as root for user ${this.conn.user}`,
+          "set the user's password with `pulumi config set --secret sudoPassword` (or in hostCredentials), and check the user may use sudo (`sudo -l` on the host)",
+          { command: `sudo -k -S -- sh -c ${redactSecrets(options.description ?? script).split("\n")[0]}`, exitCode: result.code, stderr: result.stderr },
+        );
+      }
+      return result;
     } finally {
       this.release();
     }

@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { HardeningError } from "../core/errors";
+import { hostLog } from "../core/log";
 import { commonInputs, implementation } from "../core/implementation";
 import { isDeepStrictEqual } from "node:util";
 import { expectSuccess, FileSnapshot, readFiles, restoreInput, restoreScript, snapshotText, underHostLock } from "../ssh/files";
@@ -36,6 +37,7 @@ export const ufwActivationInputsSchema = z
     ...UfwActivation.shape,
     guard: UfwLockoutGuard.extend({
       incoming: UfwDefaults.shape.incoming,
+      allowForwardDeny: UfwDefaults.shape.allowForwardDeny,
       rules: z.array(UfwRule).describe("The program's rules for this host, in order."),
     }).describe("What the lockout guard checks before ufw is switched on."),
   })
@@ -98,7 +100,8 @@ export const ufwRule = implementation(RULE, {
     const previous: RulePrevious = { stored: matches.map((match) => match.found ?? null) };
     // A rule that is already there exactly is adopted, not added twice.
     const exact = matches.every((match) => match.found && match.found.action === match.expected.action && match.found.comment === match.expected.comment);
-    if (!exact) await runUfw(session, RULE, inputs, [ruleToArgs(inputs.rule)], "rule");
+    if (exact) hostLog.info(inputs.connection.name, `ufw rule ${commandLine(ruleToArgs(inputs.rule))} already present: adopted, and kept on destroy`);
+    else await runUfw(session, RULE, inputs, [ruleToArgs(inputs.rule)], "rule");
     return { id: `${inputs.connection.name}/ufw/${commandLine(ruleToArgs(inputs.rule))}`, outs: { ...inputs, previous } };
   },
   async read(id, props) {
@@ -212,6 +215,11 @@ export const ufwActivation = implementation(ACTIVATION, {
 /** Switches ufw on or off; before switching on, re-checks the lockout guard against the rules really stored. */
 async function activate(session: HostSession, inputs: ActivationInputs, state: UfwFileState) {
   if (state.enabled === inputs.enabled) return;
+  if (inputs.enabled && state.defaults.routed !== "allow" && (await bridgeNetfilter(session)) === true) {
+    // The routed policy may be the host's own (Debian ships DROP): switching ufw on applies it to bridged guests.
+    const problem = forwardPolicyProblem({ routed: state.defaults.routed, bridgeNfCallIptables: true, allowForwardDeny: inputs.guard.allowForwardDeny });
+    if (problem) throw new HardeningError(context(ACTIVATION, inputs, "enabled"), `ufw was not switched on: ${problem}`, "nothing was changed by this step; set ufw.defaults.routed to allow, or opt in with ufw.defaults.allowForwardDeny");
+  }
   if (inputs.enabled) {
     const problems = lockoutProblems({
       defaults: { incoming: state.defaults.incoming },
