@@ -3,9 +3,10 @@
 #   nsenter --net=/run/netns/phs-NAME unshare --mount --uts --ipc --pid --cgroup --fork
 #            --mount-proc --propagation private host-init.sh
 # so every mount below exists only in this host's mount namespace.
-# Environment: PHS_NAME PHS_MODE(syslog|journald) PHS_HOSTDIR(machine-side seeds: host key,
-#              ops-password, empty rw/) PHS_HOSTBIN(dir put over /usr/bin: pvesh)
-#              PHS_AUTHKEY(root's public key file) PHS_ADDR(the host's IPv4 address)
+# Environment: PHS_NAME PHS_MODE(syslog|journald) PHS_ADDR(the host's IPv4 address)
+#              PHS_HOSTDIR(machine-side seeds: host key, ops-password, authorized_key,
+#              bin/ to put over /usr/bin (pvesh), empty rw/); bound to /mnt first, since
+#              the repository may sit under /tmp, /root or /home, which get a tmpfs here.
 # Prints READY when booted (or FAILED: ...), then becomes a reaper as PID 1.
 set -euo pipefail
 export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin LANG=C.UTF-8
@@ -14,8 +15,12 @@ log() { echo "[$(date +%T.%3N)] $*"; }
 fail() { echo "FAILED: $*"; exit 1; }
 trap 'fail "line $LINENO: $BASH_COMMAND"' ERR
 
-: "${PHS_NAME:?}" "${PHS_MODE:?}" "${PHS_HOSTDIR:?}" "${PHS_HOSTBIN:?}" "${PHS_AUTHKEY:?}"
+: "${PHS_NAME:?}" "${PHS_MODE:?}" "${PHS_HOSTDIR:?}"
 [ "$$" = 1 ] || fail "must run as PID 1 of a new PID namespace"
+mount --bind "$PHS_HOSTDIR" /mnt
+PHS_HOSTDIR=/mnt
+PHS_HOSTBIN=/mnt/bin
+PHS_AUTHKEY=/mnt/authorized_key
 
 # ---- file systems ---------------------------------------------------------------------
 # Netns bind mounts copied from the machine would keep those namespaces alive: drop them.

@@ -432,6 +432,10 @@ async function startHost(name: string, index: number, mode: Mode, netw: SandboxN
   await must("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", "", "-f", keyPath]);
   const password = crypto.randomBytes(12).toString("base64url");
   fs.writeFileSync(path.join(dir, "ops-password"), password, { mode: 0o600 });
+  // Everything the host's init reads goes into its own dir, which it binds to /mnt: the
+  // repository may sit under /tmp, /root or /home, which the host covers with its own tmpfs.
+  fs.cpSync(HOST_BIN, path.join(dir, "bin"), { recursive: true });
+  fs.copyFileSync(authKey, path.join(dir, "authorized_key"));
 
   await plugIn(netns, `h-${name}`, address, address6);
 
@@ -451,8 +455,6 @@ async function startHost(name: string, index: number, mode: Mode, netw: SandboxN
         PHS_INIT_NAME: INIT_NAME,
         PHS_MODE: mode,
         PHS_HOSTDIR: dir,
-        PHS_HOSTBIN: HOST_BIN,
-        PHS_AUTHKEY: authKey,
         PHS_ADDR: address,
       },
     },
@@ -749,8 +751,10 @@ export async function writePvedaemonFailure(
   user = "root@pam",
   msg = "Authentication failure",
 ): Promise<void> {
-  const helper = path.join(HOST_LIB, "pvedaemon-authfail.pl");
-  const r = await hostExec(host, `/usr/bin/perl ${shellQuote(helper)} ${[rhost, user, msg].map(shellQuote).join(" ")}`, {
+  // The script goes in on stdin: the repository may not be visible inside the host.
+  const helper = fs.readFileSync(path.join(HOST_LIB, "pvedaemon-authfail.pl"), "utf8");
+  const r = await hostExec(host, `/usr/bin/perl - ${[rhost, user, msg].map(shellQuote).join(" ")}`, {
+    input: helper,
     timeoutMs: 10_000,
   });
   if (r.code !== 0) throw new Error(`writing the pvedaemon line failed: ${r.stderr}`);

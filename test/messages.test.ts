@@ -142,20 +142,22 @@ test("ufw refusing a command: the ufw command line and its error", async () => {
   }
 });
 
+/** Asks to switch ufw on with the reference guard and expects the refusal `problem`; ufw stays off. */
+async function activationRefused(problem: RegExp, next: RegExp): Promise<void> {
+  const guard = { sshPort: 22, incoming: "deny" as const, allowForwardDeny: false, rules: [] };
+  await failure(() => ufwActivation.create({ connection: connection(), label: "activation", enabled: true, guard }), {
+    resource: /resource ufw:Activation activation/,
+    field: "enabled",
+    problem,
+    next,
+  });
+  assert.match((await hostExec(host, "ufw status")).stdout, /Status: inactive/);
+}
+
 test("ufw activation refused when the host's own rules would lock the program out", async () => {
   await hostExec(host, "ufw deny 22/tcp");
   try {
-    await failure(
-      () =>
-        ufwActivation.create({
-          connection: connection(),
-          label: "activation",
-          enabled: true,
-          guard: { sshPort: 22, incoming: "deny", allowForwardDeny: false, rules: [] },
-        }),
-      { resource: /resource ufw:Activation activation/, field: "enabled", problem: /ufw was not switched on: .*deny SSH on tcp port 22/, next: /refresh/ },
-    );
-    assert.match((await hostExec(host, "ufw status")).stdout, /Status: inactive/);
+    await activationRefused(/ufw was not switched on: .*deny SSH on tcp port 22/, /refresh/);
   } finally {
     await hostExec(host, "ufw delete deny 22/tcp");
   }
@@ -164,17 +166,7 @@ test("ufw activation refused when the host's own rules would lock the program ou
 test("ufw activation refused where bridge netfilter would cut every guest's traffic", async () => {
   await hostExec(host, "echo 1 > /proc/sys/net/bridge/bridge-nf-call-iptables");
   try {
-    await failure(
-      () =>
-        ufwActivation.create({
-          connection: connection(),
-          label: "activation",
-          enabled: true,
-          guard: { sshPort: 22, incoming: "deny", allowForwardDeny: false, rules: [] },
-        }),
-      { resource: /resource ufw:Activation activation/, field: "enabled", problem: /routed policy "deny" with bridge netfilter on .* every VM's and container's new connections would be dropped/, next: /allowForwardDeny/ },
-    );
-    assert.match((await hostExec(host, "ufw status")).stdout, /Status: inactive/);
+    await activationRefused(/routed policy "deny" with bridge netfilter on .* every VM's and container's new connections would be dropped/, /allowForwardDeny/);
   } finally {
     await hostExec(host, "echo 0 > /proc/sys/net/bridge/bridge-nf-call-iptables");
   }
