@@ -29,7 +29,7 @@ export const reloadInputsSchema = z.strictObject({
 type Labelled = { connection: { name: string }; label: string };
 const context = (kind: string, inputs: Labelled, field?: string) => ({ host: inputs.connection.name, resource: `${kind} ${inputs.label}`, field });
 
-const digestOf = (content: string) => createHash("sha256").update(content).digest("hex").slice(0, 16);
+export const digestOf = (content: string) => createHash("sha256").update(content).digest("hex").slice(0, 16);
 
 /** A meaning for reloadScript's exit codes, for the user. */
 function reloadFailure(kind: string, inputs: Labelled, script: string, result: RemoteResult, field?: string): HardeningError {

@@ -1,0 +1,49 @@
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { renderJail } from "../../providers/fail2ban/logic";
+import { digestOf, fail2banJail } from "../../providers/fail2ban/provider";
+import { referenceSshdJail } from "../../providers/fail2ban/schema";
+import { clusterFirewall } from "../../providers/proxmox/provider";
+import { ufwRule } from "../../providers/ufw/provider";
+import { UfwRule } from "../../providers/ufw/schema";
+
+// The providers' diff is pure: what preview reports without opening any
+// connection. These call it the way the engine does, with old outputs and new inputs.
+
+const connection = { name: "pve1", address: "192.0.2.10", port: 22, user: "root", hostKey: "SHA256:x", connectTimeoutSeconds: 15, commandTimeoutSeconds: 300 };
+const rule = UfwRule.parse({ action: "allow", protocol: "tcp", port: 22, comment: "ssh" });
+const ruleOuts = { connection, label: "r", rule, previous: { stored: [null, null] }, __provider: "old code" };
+
+test("ufw rule: same inputs and another serialized provider are no change", async () => {
+  assert.equal((await ufwRule.diff("id", ruleOuts, { connection, label: "r", rule, __provider: "new code" })).changes, false);
+});
+
+test("ufw rule: a new comment or action updates in place; a new port replaces, creating the new rule first", async () => {
+  const comment = await ufwRule.diff("id", ruleOuts, { connection, label: "r", rule: { ...rule, comment: "ssh from anywhere" } });
+  assert.deepEqual([comment.changes, comment.replaces], [true, []]);
+  const port = await ufwRule.diff("id", ruleOuts, { connection, label: "r", rule: { ...rule, port: "2222" } });
+  assert.deepEqual([port.changes, port.replaces, port.deleteBeforeReplace], [true, ["rule"], false]);
+});
+
+test("a resource moved to another host is replaced: deleted on the old host first", async () => {
+  const moved = await ufwRule.diff("id", ruleOuts, { connection: { ...connection, address: "192.0.2.11" }, label: "r", rule });
+  assert.deepEqual([moved.replaces, moved.deleteBeforeReplace], [["connection"], true]);
+  const newKey = await ufwRule.diff("id", ruleOuts, { connection: { ...connection, hostKey: "SHA256:y" }, label: "r", rule });
+  assert.deepEqual([newKey.changes, newKey.replaces], [true, []], "a re-keyed host is updated, not replaced");
+});
+
+test("cluster firewall: another cluster name replaces; an option updates", async () => {
+  const outs = { connection, label: "c", cluster: "a", options: { enable: false }, previous: { enable: null } };
+  assert.deepEqual((await clusterFirewall.diff("id", outs, { ...outs, previous: undefined, cluster: "b" })).replaces, ["cluster"]);
+  const option = await clusterFirewall.diff("id", outs, { connection, label: "c", cluster: "a", options: { enable: true } });
+  assert.deepEqual([option.changes, option.replaces], [true, []]);
+});
+
+test("fail2ban jail: a file edited on the host (refreshed digest) shows as a change; an unchanged one does not", async () => {
+  const outs = { connection, label: "j", jail: referenceSshdJail, observed: { backend: "systemd" }, digest: digestOf(renderJail(referenceSshdJail, "systemd")) };
+  const news = { connection, label: "j", jail: referenceSshdJail };
+  assert.equal((await fail2banJail.diff("id", outs, news)).changes, false);
+  assert.equal((await fail2banJail.diff("id", { ...outs, digest: "0000000000000000" }, news)).changes, true);
+  const renamed = await fail2banJail.diff("id", outs, { ...news, jail: { ...referenceSshdJail, name: "ssh2" } });
+  assert.deepEqual(renamed.replaces, ["jail"]);
+});
