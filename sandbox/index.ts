@@ -697,7 +697,15 @@ function readClients(): Record<string, SandboxClient> {
  * A client namespace (phs-c-<name>) with its own address on the sandbox network, e.g.
  * an attacker. Idempotent: returns the existing client of that name.
  */
-export async function addClient(name: string): Promise<SandboxClient> {
+/** One at a time: each call picks the first free address from clients.json and writes it back. */
+let clientQueue: Promise<unknown> = Promise.resolve();
+export function addClient(name: string): Promise<SandboxClient> {
+  const added = clientQueue.then(() => addClientNow(name));
+  clientQueue = added.catch(() => undefined);
+  return added;
+}
+
+async function addClientNow(name: string): Promise<SandboxClient> {
   if (!/^[a-z0-9]{1,12}$/.test(name)) throw new Error(`client name must be 1-12 of [a-z0-9]: ${name}`);
   const inv = readInventory();
   const clients = readClients();

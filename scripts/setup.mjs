@@ -15,7 +15,8 @@ function npmPackagesCurrent() {
   if (!existsSync(installed)) return false;
   const want = JSON.parse(readFileSync(join(root, "package-lock.json"), "utf8")).packages;
   const have = JSON.parse(readFileSync(installed, "utf8")).packages;
-  return Object.keys(want).every((name) => name === "" || have[name]?.version === want[name].version);
+  // Optional packages for other platforms (esbuild's, fsevents) are never installed here.
+  return Object.keys(want).every((name) => name === "" || have[name]?.version === want[name].version || (want[name].optional && !have[name]));
 }
 
 if (!npmPackagesCurrent()) {

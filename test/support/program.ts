@@ -1,8 +1,8 @@
 import { existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { LocalWorkspace, Stack } from "@pulumi/pulumi/automation";
-import { Inventory, SandboxHost } from "../../sandbox";
-import { engineEnv, pulumiCommand, repoRoot } from "./engine";
+import { SandboxHost } from "../../sandbox";
+import { engineEnv, pulumiCommand, repoRoot, stateDir } from "./engine";
 
 // The real program (index.ts, Pulumi.yaml at the repo root), run by the real
 // engine through the Automation API on a stack whose config points at
@@ -36,19 +36,28 @@ export class ProgramStack {
   readonly metricsFile: string;
 
   private constructor(readonly stack: Stack) {
-    this.metricsFile = join(repoRoot, ".pulumi-state", `metrics-${stack.name}.jsonl`);
+    this.metricsFile = metricsFileOf(stack.name);
   }
 
   static async create(name: string, config: ReturnType<typeof sandboxConfig>): Promise<ProgramStack> {
-    const metricsFile = join(repoRoot, ".pulumi-state", `metrics-${name}.jsonl`);
+    const env = engineEnv(); // creates the state directory, where the metrics file goes
+    const metricsFile = metricsFileOf(name);
     writeFileSync(metricsFile, "");
     const stack = await LocalWorkspace.createOrSelectStack(
       { workDir: repoRoot, stackName: name },
-      { pulumiCommand: await pulumiCommand(), envVars: { ...engineEnv(), PROXMOX_HARDENING_METRICS: metricsFile } },
+      { pulumiCommand: await pulumiCommand(), envVars: { ...env, PROXMOX_HARDENING_METRICS: metricsFile } },
     );
     const program = new ProgramStack(stack);
     await program.configure(config);
     return program;
+  }
+
+  /** The existing stack of that name, as it is (config untouched); undefined when there is none. */
+  static async select(name: string): Promise<ProgramStack | undefined> {
+    const env = engineEnv();
+    const workspace = await LocalWorkspace.create({ workDir: repoRoot, pulumiCommand: await pulumiCommand(), envVars: { ...env, PROXMOX_HARDENING_METRICS: metricsFileOf(name) } });
+    if (!(await workspace.listStacks()).some((summary) => summary.name === name)) return undefined;
+    return new ProgramStack(await Stack.select(name, workspace));
   }
 
   async configure(config: ReturnType<typeof sandboxConfig>): Promise<void> {
@@ -73,12 +82,24 @@ export class ProgramStack {
   async remove(): Promise<void> {
     await this.stack.destroy().catch(() => undefined);
     await this.stack.workspace.removeStack(this.stack.name).catch(() => undefined);
+    this.removeFiles();
+  }
+
+  /**
+   * Deletes the stack and its state without touching any host (`pulumi stack rm --force`): for
+   * a stack whose sandbox hosts are gone or about to be replaced.
+   */
+  async forget(): Promise<void> {
+    await this.stack.workspace.removeStack(this.stack.name, { force: true });
+    this.removeFiles();
+  }
+
+  private removeFiles(): void {
     rmSync(this.metricsFile, { force: true });
     rmSync(join(repoRoot, `Pulumi.${this.stack.name}.yaml`), { force: true });
   }
 }
 
-/** Where sandbox hosts get their state: read the whole inventory once. */
-export function hostsOf(inventory: Inventory): SandboxHost[] {
-  return inventory.hosts;
+function metricsFileOf(stackName: string): string {
+  return join(stateDir, `metrics-${stackName}.jsonl`);
 }

@@ -1,0 +1,385 @@
+// npm run demo                 harden a local sandbox host with the real program, attack it, show the bans
+// npm run demo -- --destroy    roll the demo back (pulumi destroy) and remove the sandbox
+//
+// Options: --stack NAME (default demo), --syslog (a syslog-style host instead of a journald-style
+// one like a default Proxmox VE 8), --help.
+//
+// Everything stays on this machine: the host is a sandbox (network and mount namespaces with real
+// OpenSSH, UFW, fail2ban and a pvesh stand-in, see sandbox/README.md), the Pulumi state is a local
+// file backend in .pulumi-state/ and config is encrypted with a demo-only passphrase. The sandbox
+// has its own name prefix and directory (PHS_PREFIX=demo-, PHS_SANDBOX_DIR=.sandbox-demo unless
+// set), so it never touches a test run's sandbox. A re-run replaces the sandbox host and the demo
+// stack; after a run the host stays up so you can look around.
+import { join, relative } from "node:path";
+import type { SandboxClient, SandboxHost } from "../sandbox";
+import { engineEnv, repoRoot, stateDir } from "../test/support/engine";
+import type { Reach } from "../test/support/attack";
+
+process.env.PHS_PREFIX ??= "demo-";
+process.env.PHS_SANDBOX_DIR ??= join(repoRoot, ".sandbox-demo");
+
+// Loaded after the environment is set: the sandbox module reads PHS_PREFIX/PHS_SANDBOX_DIR once.
+const sandbox = () => import("../sandbox");
+const attack = () => import("../test/support/attack");
+const programSupport = () => import("../test/support/program");
+
+interface Options {
+  destroy: boolean;
+  stack: string;
+  mode: "journald" | "syslog";
+}
+
+function parseArgs(argv: string[]): Options {
+  const options: Options = { destroy: false, stack: "demo", mode: "journald" };
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i];
+    if (arg === "--destroy") options.destroy = true;
+    else if (arg === "--syslog") options.mode = "syslog";
+    else if (arg === "--stack" && argv[i + 1]) options.stack = argv[++i];
+    else if (arg.startsWith("--stack=")) options.stack = arg.slice("--stack=".length);
+    else {
+      console.log("usage: npm run demo [-- --destroy] [-- --stack NAME] [-- --syslog]");
+      process.exit(arg === "--help" || arg === "-h" ? 0 : 2);
+    }
+  }
+  if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$/.test(options.stack)) {
+    console.error(`--stack: not a stack name: ${options.stack}`);
+    process.exit(2);
+  }
+  return options;
+}
+
+// ------------------------------------------------------------------------------------------------
+// Output: a numbered progress line per step, its output indented, the elapsed time at its end.
+
+const tty = process.stdout.isTTY === true;
+const paint = (code: string, text: string) => (tty ? `\x1b[${code}m${text}\x1b[0m` : text);
+let lastOutput = Date.now();
+
+function say(text = ""): void {
+  process.stdout.write(`${text}\n`);
+  lastOutput = Date.now();
+}
+
+/** Command output, indented under its step. */
+function show(text: string, prefix = "    │ "): void {
+  for (const line of text.replace(/\s+$/, "").split("\n")) say(`${prefix}${line}`);
+}
+
+/** Pulumi's streamed output, line by line, indented. */
+function streamer(): { write: (chunk: string) => void; flush: () => void } {
+  let pending = "";
+  return {
+    write(chunk) {
+      pending += chunk;
+      const lines = pending.split("\n");
+      pending = lines.pop() ?? "";
+      for (const line of lines) say(`    │ ${line}`);
+    },
+    flush() {
+      if (pending) say(`    │ ${pending}`);
+      pending = "";
+    },
+  };
+}
+
+const seconds = (since: number) => ((Date.now() - since) / 1000).toFixed(1);
+
+class Steps {
+  private done = 0;
+  constructor(private readonly total: number) {}
+
+  async run<T>(title: string, fn: () => Promise<T>): Promise<T> {
+    const number = ++this.done;
+    const started = Date.now();
+    say();
+    say(paint("1", `[${number}/${this.total}] ${title}`));
+    // A step that runs quietly still shows it is alive.
+    const ticker = setInterval(() => {
+      if (Date.now() - lastOutput >= 10_000) say(paint("2", `    … ${title}: ${seconds(started)} s`));
+    }, 1_000);
+    try {
+      const result = await fn();
+      say(paint("32", `  ✔ ${title} (${seconds(started)} s)`));
+      return result;
+    } catch (error) {
+      say(paint("31", `  ✘ ${title}: failed after ${seconds(started)} s`));
+      throw error;
+    } finally {
+      clearInterval(ticker);
+    }
+  }
+}
+
+/** What a probe must give: connected, banned (refused, or unanswered: see isBlocked), dropped by ufw. */
+type Expect = "open" | "banned" | "dropped";
+
+function reachWord(reach: Reach, expect: Expect): string {
+  if (reach === "open") return "connected";
+  if (expect === "banned") return reach === "refused" ? "refused (banned: fail2ban rejects it)" : "no answer (banned: fail2ban rejects it, the kernel rate-limits the replies)";
+  return reach === "timeout" ? "no answer (dropped by ufw)" : "refused";
+}
+
+/** Probes from a client, printed, and checked against what the hardening must give. */
+async function probeAll(client: SandboxClient, host: SandboxHost, expected: Record<number, Expect>): Promise<void> {
+  const { clientProbe, isBlocked } = await attack();
+  const names: Record<number, string> = { 22: "ssh", 8006: "web UI", 3128: "SPICE proxy" };
+  const wrong: string[] = [];
+  for (const [portText, want] of Object.entries(expected)) {
+    const port = Number(portText);
+    const got = await clientProbe(client, host.address, port);
+    say(`    ${client.name} (${client.address}) → ${host.name}:${port} (${names[port] ?? "?"}): ${reachWord(got, want)}`);
+    const ok = want === "open" ? got === "open" : want === "dropped" ? got === "timeout" : isBlocked(got);
+    if (!ok) wrong.push(`${client.name} → ${host.address}:${port}: ${got}, expected ${want}`);
+  }
+  if (wrong.length) throw new Error(`unexpected reachability:\n${wrong.join("\n")}`);
+}
+
+async function hostShow(host: SandboxHost, command: string): Promise<string> {
+  const { hostExec } = await sandbox();
+  const r = await hostExec(host, command, { timeoutMs: 30_000 });
+  say(`    ${paint("2", `${host.name}#`)} ${command}`);
+  show(r.stdout + r.stderr);
+  if (r.code !== 0) throw new Error(`${host.name}: ${command} exited ${r.code ?? r.signal}`);
+  return r.stdout;
+}
+
+function engineEnvLine(): string {
+  const env = engineEnv();
+  return `export PULUMI_BACKEND_URL=${env.PULUMI_BACKEND_URL} PULUMI_CONFIG_PASSPHRASE=${env.PULUMI_CONFIG_PASSPHRASE}`;
+}
+
+function sandboxEnvLine(): string {
+  return `PHS_PREFIX=${process.env.PHS_PREFIX} PHS_SANDBOX_DIR=${relative(repoRoot, process.env.PHS_SANDBOX_DIR!) || "."}`;
+}
+
+function destroyCommand(options: Options): string {
+  return `npm run demo -- --destroy${options.stack === "demo" ? "" : ` --stack ${options.stack}`}`;
+}
+
+// ------------------------------------------------------------------------------------------------
+// The demo
+
+async function demo(options: Options): Promise<void> {
+  const sb = await sandbox();
+  const { bannedIps, bruteForceSsh, startListener, waitForBan } = await attack();
+  const { ProgramStack, sandboxConfig } = await programSupport();
+  const steps = new Steps(9);
+  say(paint("1", "proxmox-hardening demo: harden a Proxmox-VE-like host with the real Pulumi program, then attack it"));
+  say(`Everything runs on this machine: a sandbox host (${sandboxEnvLine()}), Pulumi state in ${relative(repoRoot, stateDir)}/ (a local file backend),`);
+  say(`config encrypted with a demo-only passphrase. Nothing is sent anywhere.`);
+
+  let host!: SandboxHost;
+  let attacker!: SandboxClient;
+  let bystander!: SandboxClient;
+  await steps.run(`Start a sandbox host (${options.mode}-style${options.mode === "journald" ? ", like a default Proxmox VE 8" : ""})`, async () => {
+    const inventory = await sb.up({ count: 1, modes: [options.mode], log: (line) => say(`    ${line}`) });
+    host = inventory.hosts[0];
+    say(`    ${host.name}: ${host.address} / ${host.address6}, ssh host key ${host.hostKeyFingerprint}`);
+    // No real Proxmox services in the sandbox: stand-ins listen where pveproxy and spiceproxy would.
+    await startListener(host, 8006, 3600);
+    await startListener(host, 3128, 3600);
+    say("    stand-in listeners on 8006 (pveproxy, the web UI) and 3128 (spiceproxy)");
+    attacker = await sb.addClient("attacker");
+    bystander = await sb.addClient("bystander");
+    say(`    clients on the same network: attacker ${attacker.address}, bystander ${bystander.address}`);
+  });
+
+  await steps.run("Before hardening: what anyone on the network reaches", async () => {
+    await probeAll(attacker, host, { 22: "open", 8006: "open", 3128: "open" });
+    await hostShow(host, "ufw status");
+    const ping = await sb.hostExec(host, "fail2ban-client ping", { timeoutMs: 10_000 });
+    say(`    fail2ban: ${ping.code === 0 ? "running with Debian's default config (an sshd jail on /var/log/auth.log)" : "not running (Debian's default sshd jail finds no /var/log/auth.log on a journald-only host)"}`);
+  });
+
+  const program = await steps.run(`Create the Pulumi stack "${options.stack}" for this host`, async () => {
+    const earlier = await ProgramStack.select(options.stack);
+    if (earlier) {
+      say(`    an earlier demo stack "${options.stack}" exists; its sandbox host was just replaced, so its state is dropped`);
+      await earlier.forget();
+    }
+    const created = await ProgramStack.create(options.stack, sandboxConfig([{ host }]));
+    const { readFileSync } = await import("node:fs");
+    say(`    Pulumi.${options.stack}.yaml (the host, its pinned host key, the sandbox's SSH key; everything else is the reference procedure's default):`);
+    show(readFileSync(join(repoRoot, `Pulumi.${options.stack}.yaml`), "utf8"));
+    return created;
+  });
+  const color = tty ? "always" : "never";
+
+  await steps.run("pulumi preview: what would change (opens no SSH connection)", async () => {
+    const out = streamer();
+    const preview = await program.stack.preview({ onOutput: out.write, color });
+    out.flush();
+    const creates = preview.changeSummary.create ?? 0;
+    if (creates === 0) throw new Error(`preview plans no creates: ${JSON.stringify(preview.changeSummary)}`);
+    say(`    preview: ${creates} resources to create`);
+  });
+
+  await steps.run("pulumi up: harden the host", async () => {
+    const out = streamer();
+    const result = await program.stack.up({ onOutput: out.write, color });
+    out.flush();
+    if (result.summary.result !== "succeeded") throw new Error(`pulumi up: ${result.summary.result}`);
+  });
+
+  await steps.run("The host after hardening", async () => {
+    const ufw = await hostShow(host, "ufw status verbose");
+    if (!/^Status: active$/m.test(ufw) || !/^Default: deny \(incoming\)/m.test(ufw)) throw new Error("ufw is not active with incoming deny");
+    const jails = await hostShow(host, "fail2ban-client status");
+    if (!/Jail list:.*\bproxmox\b/.test(jails) || !/Jail list:.*\bsshd\b/.test(jails)) throw new Error("the sshd and proxmox jails are not running");
+    await hostShow(host, "fail2ban-client status sshd");
+    await hostShow(host, "fail2ban-client status proxmox");
+    await hostShow(host, "pvesh get /cluster/firewall/options");
+    say("    Reachability now:");
+    await probeAll(attacker, host, { 22: "open", 8006: "open", 3128: "dropped" });
+  });
+
+  await steps.run("Brute force on SSH: the attacker tries three wrong passwords", async () => {
+    const attempts = await bruteForceSsh(attacker, host, 3);
+    say(`    ${attacker.name} → ssh root@${host.address} with a wrong password, 3 times: ${attempts.join(", ")}`);
+    if (!attempts.every((a) => a === "denied")) throw new Error(`the logins did not all reach the password check: ${attempts.join(", ")}`);
+    if (!(await waitForBan(host, "sshd", attacker.address, 30_000))) throw new Error(`fail2ban did not ban ${attacker.address} within 30 s`);
+    // The ban also rejects the last packets of the attacker's closing SSH connections, which uses up
+    // the kernel's ICMP allowance for that address (1/s); after a moment the refusal is visible.
+    await new Promise((resolve) => setTimeout(resolve, 2_000));
+    await hostShow(host, "fail2ban-client status sshd");
+    await probeAll(attacker, host, { 22: "banned", 8006: "open" });
+    await probeAll(bystander, host, { 22: "open" });
+  });
+
+  await steps.run("Brute force on the web UI: three failed Proxmox logins from the attacker", async () => {
+    // pvedaemon logs every failed web-UI login; the sandbox writes the genuine line (syslog/journal).
+    for (let i = 0; i < 3; i++) await sb.writePvedaemonFailure(host, attacker.address);
+    say(`    pvedaemon[…]: authentication failure; rhost=${attacker.address} user=root@pam msg=Authentication failure  (×3)`);
+    if (!(await waitForBan(host, "proxmox", attacker.address, 30_000))) throw new Error(`fail2ban did not ban ${attacker.address} in the proxmox jail within 30 s`);
+    await hostShow(host, "fail2ban-client status proxmox");
+    await probeAll(attacker, host, { 8006: "banned" });
+    await probeAll(bystander, host, { 8006: "open" });
+    if (!(await bannedIps(host, "sshd")).includes(attacker.address)) throw new Error("the SSH ban is gone");
+  });
+
+  await steps.run("pulumi up again: nothing to change", async () => {
+    const out = streamer();
+    const result = await program.stack.up({ onOutput: out.write, color });
+    out.flush();
+    const changes = result.summary.resourceChanges ?? {};
+    const changed = Object.entries(changes).filter(([op, n]) => op !== "same" && (n ?? 0) > 0);
+    if (result.summary.result !== "succeeded" || changed.length > 0) throw new Error(`the second up changed something: ${JSON.stringify(changes)}`);
+    say(`    no changes: ${changes.same ?? 0} resources unchanged`);
+  });
+
+  const inv = sb.readInventory();
+  say();
+  say(paint("1", "What this showed:"));
+  say(`  ufw lets in ssh (22) and the web UI (8006) and drops everything else (here 3128);`);
+  say(`  fail2ban banned the attacker ${attacker.address} after 3 failures, on ssh and on the web UI, for an hour`);
+  say(`  (bantime 3600); the bystander ${bystander.address} still gets in; a second pulumi up changed nothing.`);
+  say();
+  say(paint("1", "The sandbox host stays up so you can look around, e.g.:"));
+  say(`  ${sandboxEnvLine()} npm run sandbox -- exec ${host.name} 'fail2ban-client status sshd'`);
+  say(`  ${sandboxEnvLine()} npm run sandbox -- exec ${host.name} 'iptables -S f2b-sshd; ufw status numbered'`);
+  say(`  ${engineEnvLine()}`);
+  say(`  npx pulumi stack -s ${options.stack}            # the demo stack's resources (local state, demo passphrase)`);
+  say(`  (sandbox network ${inv.network.ipv4}; inventory ${relative(repoRoot, sb.INVENTORY_PATH)})`);
+  say();
+  say(paint("1", "Roll the host back and remove the sandbox:"));
+  say(`  ${destroyCommand(options)}`);
+  say();
+  say(paint("1", "Harden your own hosts with the same program (README: \"Using it on your hosts\"):"));
+  say("  pulumi login                                  # Pulumi Cloud, s3://..., or file://~/pulumi-state");
+  say("  pulumi stack init prod                        # Pulumi.prod.yaml in this repository is a complete example");
+  say("  pulumi config set --path 'hosts[0].name' pve1");
+  say("  pulumi config set --path 'hosts[0].address' 203.0.113.10");
+  say("  pulumi config set --path 'hosts[0].hostKey' 'ssh-ed25519 AAAA...'   # pin it: on the node's console,");
+  say("                                                # cat /etc/ssh/ssh_host_ed25519_key.pub (or ssh-keygen -lf it for SHA256:...)");
+  say("  pulumi config set --secret sshPrivateKey < ~/.ssh/id_ed25519");
+  say("  pulumi config set --secret sudoPassword       # only when hosts[i].user is not root");
+  say("  pulumi preview && pulumi up                   # pulumi destroy puts every host back as it was");
+  say("  Optional keys: ufw.extraRules, ufw.clusterTraffic, fail2ban.defaults (bantime, findtime, maxretry, ignoreip), ...");
+  say("  Use your own passphrase (or a cloud KMS) for real stacks, never the demo's.");
+}
+
+async function destroyDemo(options: Options): Promise<void> {
+  const sb = await sandbox();
+  const { ProgramStack } = await programSupport();
+  const steps = new Steps(2);
+  let failure: unknown;
+  await steps.run(`pulumi destroy: roll back the demo stack "${options.stack}"`, async () => {
+    const program = await ProgramStack.select(options.stack);
+    if (!program) {
+      say(`    no stack "${options.stack}": nothing to roll back`);
+      return;
+    }
+    let hostsRunning = false;
+    try {
+      hostsRunning = sb.readInventory().hosts.every((host) => sb.hostPid(host) > 0);
+    } catch {
+      hostsRunning = false;
+    }
+    let destroyError: unknown;
+    if (!hostsRunning) {
+      say("    the demo's sandbox host is not running any more: dropping the stack's state without touching a host");
+    } else {
+      const out = streamer();
+      try {
+        const result = await program.stack.destroy({ onOutput: out.write, color: tty ? "always" : "never" });
+        out.flush();
+        if (result.summary.result !== "succeeded") throw new Error(`pulumi destroy: ${result.summary.result}`);
+      } catch (error) {
+        out.flush();
+        // The sandbox goes away next anyway: drop the state so that the next demo starts clean.
+        destroyError = error;
+        say("    destroy failed; dropping the stack's state anyway, the sandbox is removed next");
+      }
+    }
+    await program.forget();
+    say(`    stack ${options.stack} removed (its state and Pulumi.${options.stack}.yaml)`);
+    if (destroyError) throw destroyError;
+  }).catch((error: unknown) => {
+    failure = error;
+  });
+  await steps.run("Remove the sandbox", async () => {
+    const report = await sb.down();
+    say(`    ${report.namespaces.length} namespaces removed, ${report.killedProcesses} processes ended`);
+  });
+  if (failure) throw failure;
+  say();
+  say("The demo is rolled back and its sandbox is gone. `npm run demo` starts it again.");
+}
+
+async function main(): Promise<number> {
+  const options = parseArgs(process.argv.slice(2));
+  if (process.platform !== "linux" || process.getuid?.() !== 0) {
+    console.error("The demo's sandbox host is made of Linux namespaces and needs root: run `sudo npm run demo` (or as root).");
+    return 1;
+  }
+  const started = Date.now();
+  for (const signal of ["SIGINT", "SIGTERM"] as const) {
+    process.once(signal, () => {
+      say(`\ninterrupted: run \`${destroyCommand(options)}\` to remove what was started`);
+      process.exit(130);
+    });
+  }
+  try {
+    if (options.destroy) await destroyDemo(options);
+    else await demo(options);
+    say(paint("2", `\n(${seconds(started)} s in all)`));
+    return 0;
+  } catch (error) {
+    say();
+    // Pulumi's errors repeat its whole output, which was streamed above already: keep the head.
+    const lines = (error instanceof Error ? error.message : String(error)).split("\n");
+    const shown = lines.length > 25 ? [...lines.slice(0, 25), `… (${lines.length - 25} more lines; the step's output is above)`] : lines;
+    say(paint("31", `The demo failed: ${shown.join("\n")}`));
+    if (!options.destroy) say(`To remove what was started: ${destroyCommand(options)}`);
+    return 1;
+  }
+}
+
+main().then(
+  (code) => process.exit(code),
+  (error: unknown) => {
+    console.error(error);
+    process.exit(1);
+  },
+);
