@@ -14,12 +14,19 @@ export function issuePath(path: readonly PropertyKey[]): string {
     .join("");
 }
 
+/** zod's issues with the path each is about: an unknown key at its own path (one per key), not at its parent's. */
+export function locatedIssues(error: z.ZodError): { issue: z.core.$ZodIssue; path: PropertyKey[] }[] {
+  return error.issues.flatMap((issue): { issue: z.core.$ZodIssue; path: PropertyKey[] }[] =>
+    issue.code === "unrecognized_keys" ? issue.keys.map((key) => ({ issue, path: [...issue.path, key] })) : [{ issue, path: issue.path }],
+  );
+}
+
 /** Converts zod issues into Pulumi check failures whose reasons name host, resource and field. */
 export function checkFailures(error: z.ZodError, context: FailureContext): CheckFailure[] {
-  return error.issues.map((issue) => {
-    const field = issuePath(issue.path) || "(inputs)";
+  return locatedIssues(error).map(({ issue, path }) => {
+    const field = issuePath(path) || "(inputs)";
     return {
-      property: String(issue.path[0] ?? ""),
+      property: String(path[0] ?? ""),
       reason: formatFailure({ ...context, field }, issue.message, "fix the value in the stack config or program and run `pulumi preview` again"),
     };
   });

@@ -3,10 +3,10 @@ import { z } from "zod";
 import { HardeningError } from "../core/errors";
 import { hostLog } from "../core/log";
 import { commonInputs, implementation } from "../core/implementation";
-import { atomicWriteScript, expectSuccess, FileSnapshot, readFiles, restoreInput, restoreScript, underHostLock } from "../ssh/files";
+import { atomicWriteScript, expectSuccess, FileSnapshot, readFiles, restoreInput, restoreScript, snapshotText, underHostLock } from "../ssh/files";
 import { commandLine, shellQuote } from "../ssh/quote";
 import { HostSession, RemoteResult, sessionFor } from "../ssh/transport";
-import { chooseBackend, DEFAULTS_PATH, filterPath, jailPath, renderDefaults, renderFilter, renderJail, sampleCheckArgs, sampleCheckProblems, samplesFileContent } from "./logic";
+import { chooseBackend, DEFAULTS_PATH, filterPath, isManagedFile, jailPath, renderDefaults, renderFilter, renderJail, sampleCheckArgs, sampleCheckProblems, samplesFileContent } from "./logic";
 import { parseRegexReport } from "./parse";
 import { Fail2banDefaults, Fail2banFilter, Fail2banJail, JailName } from "./schema";
 import { backendFactsScript, parseBackendFacts, reloadExitMeaning, reloadIfRunningScript, reloadScript, runningScript, stopScript, testedChangeScript } from "./service";
@@ -44,11 +44,14 @@ function reloadFailure(kind: string, inputs: Labelled, script: string, result: R
 /**
  * Writes one fail2ban file and tests the whole configuration, under the host
  * lock; puts the previous file back when the test fails. Returns the file as
- * it was before, for delete.
+ * it was before, for delete. A file that already carries our header was
+ * written by this program (a create whose answer a cut connection lost, or
+ * another stack): what the host had before it is "no file", so that destroy
+ * removes it instead of putting our own content back.
  */
 async function writeTested(session: HostSession, kind: string, inputs: Labelled, path: string, content: string, field: string): Promise<FileSnapshot> {
   const [before] = await readFiles(session, [path]);
-  const script = underHostLock(testedChangeScript(atomicWriteScript(path)));
+  const script = underHostLock(testedChangeScript(atomicWriteScript(path, "0644", "root:root", content)));
   const result = await session.run(script, { stdin: content, description: `write ${path} and run fail2ban-client -t` });
   if (result.code !== 0) {
     const restored = await session.run(underHostLock(restoreScript(before)), { stdin: restoreInput(before), description: `restore ${path}` });
@@ -63,7 +66,7 @@ async function writeTested(session: HostSession, kind: string, inputs: Labelled,
   if (result.stderr.includes("already failed its test")) {
     hostLog.warn(inputs.connection.name, `${path} written; the fail2ban configuration already failed its test before this change (it will be checked again before fail2ban is reloaded)`);
   }
-  return before;
+  return before.present && isManagedFile(snapshotText(before) ?? "") ? { path, present: false } : before;
 }
 
 /** Puts a file back as it was and reloads fail2ban if it runs. */

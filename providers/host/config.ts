@@ -1,6 +1,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import { formatFailure } from "../core/errors";
-import { issuePath } from "../core/validate";
+import { issuePath, locatedIssues } from "../core/validate";
+import { credentialConfigKeys } from "../ssh/credentials";
 import { ProgramConfig, programConfigSchema } from "./schema";
 
 /** The stack config keys the program reads (credentials are read by the providers). */
@@ -11,7 +12,9 @@ function hostOf(raw: Record<string, unknown>, path: readonly PropertyKey[]): str
   const hosts = raw.hosts;
   if (path[0] === "hosts" && typeof path[1] === "number" && Array.isArray(hosts)) {
     const entry = hosts[path[1]] as { name?: unknown } | undefined;
-    return typeof entry?.name === "string" ? entry.name : `hosts[${path[1]}]`;
+    // A name that is itself invalid (quotes, newlines, very long) is shown quoted and cut short.
+    if (typeof entry?.name !== "string") return `hosts[${path[1]}]`;
+    return /^[A-Za-z0-9-]{1,63}$/.test(entry.name) ? entry.name : `hosts[${path[1]}] ${JSON.stringify(entry.name.slice(0, 40))}`;
   }
   return "every host";
 }
@@ -20,14 +23,27 @@ function hostOf(raw: Record<string, unknown>, path: readonly PropertyKey[]): str
 export function parseProgramConfig(raw: Record<string, unknown>, stack: string): ProgramConfig {
   const result = programConfigSchema.safeParse(raw);
   if (result.success) return result.data;
-  const problems = result.error.issues.map((issue) =>
+  const problems = locatedIssues(result.error).map(({ issue, path }) =>
     formatFailure(
-      { host: hostOf(raw, issue.path), resource: `stack ${stack} config`, field: `proxmox-hardening:${issuePath(issue.path)}` },
+      { host: hostOf(raw, path), resource: `stack ${stack} config`, field: `proxmox-hardening:${issuePath(path)}` },
       issue.message,
       "fix the value with `pulumi config set --path` or in Pulumi.<stack>.yaml, then run `pulumi preview` again; nothing was sent to any host",
     ),
   );
   throw new Error(`invalid configuration (${problems.length} problem${problems.length === 1 ? "" : "s"}):\n${problems.join("\n")}`);
+}
+
+/**
+ * Keys of the project's namespace that the program does not know (a typo such as
+ * `fail2bann` would otherwise be ignored silently and the defaults applied).
+ * Only key names are looked at, never values: an unknown key may hold a secret.
+ */
+export function unknownConfigKeys(fullKeys: readonly string[], project: string): string[] {
+  const known = new Set<string>([...programConfigKeys, ...Object.keys(credentialConfigKeys)]);
+  return fullKeys
+    .filter((fullKey) => fullKey.startsWith(`${project}:`))
+    .map((fullKey) => fullKey.slice(project.length + 1))
+    .filter((key) => !known.has(key));
 }
 
 /** Reads and validates the stack's config; runs at preview, before any resource exists. */
@@ -38,5 +54,7 @@ export function readProgramConfig(): ProgramConfig {
     const value = config.getObject<unknown>(key);
     if (value !== undefined) raw[key] = value;
   }
+  // Unknown keys go in without their values, so the strict schema names them.
+  for (const key of unknownConfigKeys(Object.keys(pulumi.runtime.allConfig()), pulumi.getProject())) raw[key] = null;
   return parseProgramConfig(raw, pulumi.getStack());
 }

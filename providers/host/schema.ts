@@ -101,7 +101,9 @@ export const programConfigSchema = z
       });
       for (const problem of problems) ctx.addIssue({ code: "custom", path: ["hosts", i, "port"], message: `host ${host.name}: ${problem}` });
     });
-  });
+    // Only on a config whose parts all parsed: with an invalid part, zod still runs this
+    // check on the raw, untransformed value (e.g. a jail without its default filter).
+  }, { when: (payload) => payload.issues.length === 0 });
 
 export type ProgramConfig = z.output<typeof programConfigSchema>;
 

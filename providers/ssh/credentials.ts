@@ -23,6 +23,28 @@ interface ConfigSource {
   get(key: string): string | undefined;
 }
 
+/**
+ * Parses hostCredentials. The value is secret, and both JSON.parse (Node 20
+ * quotes the text it could not parse) and zod (which may echo inputs) would
+ * put it into an error message, so errors name only the problem and the path.
+ */
+function parsePerHost(raw: string): z.output<typeof perHostSchema> {
+  const hint = 'set it with `pulumi config set --secret hostCredentials \'{"pve1": {"password": "..."}}\'`';
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(raw);
+  } catch {
+    throw new Error(`stack config hostCredentials is not valid JSON (its value is secret and not shown); ${hint}`);
+  }
+  const result = perHostSchema.safeParse(parsed);
+  if (result.success) return result.data;
+  const problems = result.error.issues.map((issue) => {
+    const path = ["hostCredentials", ...issue.path.map(String)].join(".");
+    return issue.code === "unrecognized_keys" ? `${path}: unknown field(s) ${issue.keys.join(", ")}` : `${path}: ${issue.code.replace(/_/g, " ")}`;
+  });
+  throw new Error(`stack config hostCredentials is invalid (values are secret and not shown): ${problems.join("; ")}; ${hint}`);
+}
+
 /** Pure: the credentials for each host from raw config values. */
 export function credentialsFromConfig(config: ConfigSource): { lookup: (host: string) => Credentials; secrets: string[] } {
   const shared: Credentials = credentialsSchema.parse({
@@ -34,7 +56,7 @@ export function credentialsFromConfig(config: ConfigSource): { lookup: (host: st
     agent: config.get("sshAgent") === "true" ? true : undefined,
   });
   const rawPerHost = config.get("hostCredentials");
-  const perHost = rawPerHost ? perHostSchema.parse(JSON.parse(rawPerHost)) : {};
+  const perHost = rawPerHost ? parsePerHost(rawPerHost) : {};
   const all = [shared, ...Object.values(perHost)];
   const secrets = all.flatMap((c) => [c.privateKey, c.passphrase, c.password, c.sudoPassword]).filter((s): s is string => !!s);
   return { lookup: (host) => ({ ...shared, ...perHost[host] }), secrets };

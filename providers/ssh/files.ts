@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import { HardeningError, FailureContext } from "../core/errors";
 import { HostSession, RemoteResult } from "./transport";
 import { shellQuote } from "./quote";
@@ -58,27 +59,40 @@ export async function readFiles(session: HostSession, paths: readonly string[]):
 /**
  * Script that writes stdin to `path` atomically: a temp file in the same
  * directory, owner and mode set, then rename, so a cut connection never
- * leaves a half-written config behind.
+ * leaves a half-written config behind. With `expected` (the content sent on
+ * stdin), the temp file is checked against its sha256 before the rename: a
+ * connection cut while the content was on its way leaves stdin short, and
+ * `cat` would otherwise end normally on the truncated input. A hang-up, a
+ * broken pipe or a kill signal removes the temp file too. Runs under the host
+ * lock, so a temp file found in the directory was left by a writer that was
+ * killed outright (SIGKILL) and is removed.
  */
-export function atomicWriteScript(path: string, mode = "0644", owner = "root:root"): string {
+export function atomicWriteScript(path: string, mode = "0644", owner = "root:root", expected?: string): string {
   const dir = path.slice(0, path.lastIndexOf("/")) || "/";
+  const check =
+    expected === undefined
+      ? []
+      : [`[ "$(sha256sum < "$tmp" | cut -d' ' -f1)" = ${createHash("sha256").update(expected).digest("hex")} ] || { echo ${shellQuote(`incomplete input for ${path}: not written`)} >&2; exit 1; }`];
   return [
     "set -e",
     `mkdir -p ${shellQuote(dir)}`,
+    `find ${shellQuote(dir)} -maxdepth 1 -type f -name '.proxmox-hardening.*' -delete`,
     `tmp=$(mktemp ${shellQuote(`${dir}/.proxmox-hardening.XXXXXX`)})`,
     `trap 'rm -f "$tmp"' EXIT`,
+    `trap 'exit 129' HUP INT TERM PIPE`,
     `cat > "$tmp"`,
+    ...check,
     `chown ${shellQuote(owner)} "$tmp"`,
     `chmod ${shellQuote(mode)} "$tmp"`,
     `mv -f "$tmp" ${shellQuote(path)}`,
-    `trap - EXIT`,
+    `trap - EXIT HUP INT TERM PIPE`,
   ].join("\n");
 }
 
 /** Script that puts a snapshot back: the old content with its mode and owner, or no file. */
 export function restoreScript(snapshot: FileSnapshot): string {
   if (!snapshot.present) return `rm -f ${shellQuote(snapshot.path)}`;
-  return atomicWriteScript(snapshot.path, snapshot.mode ?? "0644", snapshot.owner ?? "root:root");
+  return atomicWriteScript(snapshot.path, snapshot.mode ?? "0644", snapshot.owner ?? "root:root", restoreInput(snapshot));
 }
 
 /** Content to feed restoreScript on stdin. */

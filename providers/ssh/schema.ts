@@ -14,7 +14,12 @@ const address = z
 
 /** Pinned host key: the key line of /etc/ssh/ssh_host_*_key.pub or its SHA256 fingerprint. */
 export const hostKeySchema = z
-  .string()
+  .string({
+    error: (issue) =>
+      issue.input === undefined
+        ? "hostKey is missing: pin the host's SSH key (`cat /etc/ssh/ssh_host_ed25519_key.pub` on its console) so that no command runs on an impostor"
+        : "hostKey must be a string: the host's public key line or its SHA256 fingerprint",
+  })
   .trim()
   .regex(
     /^((ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(256|384|521)) [A-Za-z0-9+/]+={0,3}|SHA256:[A-Za-z0-9+/]{43}=?)$/,

@@ -28,9 +28,9 @@ export interface RunOptions {
  * process, so tests and the benchmark read these events from the file named
  * by PROXMOX_HARDENING_METRICS (one JSON line per event, never a secret).
  */
-function recordMetric(event: "connect" | "command", host: string): void {
+function recordMetric(event: "connect" | "command" | "connect-failed", host: string, extra: Record<string, number> = {}): void {
   const file = process.env.PROXMOX_HARDENING_METRICS;
-  if (file) appendFileSync(file, `${JSON.stringify({ event, host, pid: process.pid, at: Date.now() })}\n`);
+  if (file) appendFileSync(file, `${JSON.stringify({ event, host, pid: process.pid, at: Date.now(), ...extra })}\n`);
 }
 
 const MAX_CHANNELS_PER_HOST = 6; // below OpenSSH's default MaxSessions of 10
@@ -66,7 +66,11 @@ export function sessionFor(conn: HostConnection): Promise<HostSession> {
   if (!session) {
     session = HostSession.open(conn, lookupCredentials(conn.name));
     sessions.set(key, session);
-    session.catch(() => sessions.delete(key));
+    // A failed opening (after its retries) stands for the rest of this deployment: every
+    // other resource of the host gets the same error at once instead of connecting again,
+    // so a wrong host key is presented to only one handshake and a host behind ufw's
+    // `limit` (6 new connections in 30 s) is not pushed over it by retries.
+    session.catch(() => undefined);
   }
   return session;
 }
@@ -110,20 +114,26 @@ export class HostSession {
 
   static async open(conn: HostConnection, creds: Credentials): Promise<HostSession> {
     const context = { host: conn.name, resource: `ssh ${conn.user}@${conn.address}:${conn.port}` };
+    // connectTimeoutSeconds bounds the whole opening, retries included.
+    const started = Date.now();
+    const deadline = started + conn.connectTimeoutSeconds * 1000;
     let lastError: unknown;
+    let attempts = 0;
     for (let attempt = 1; attempt <= CONNECT_ATTEMPTS; attempt++) {
+      attempts = attempt;
       let presented: Buffer | undefined;
       try {
         const client = await new Promise<Client>((resolve, reject) => {
           const client = new Client();
           client.once("ready", () => resolve(client));
           client.once("error", reject);
-          client.connect(
-            connectConfig(conn, creds, (key) => {
+          client.connect({
+            ...connectConfig(conn, creds, (key) => {
               presented = key;
               return hostKeyMatches(conn.hostKey, key);
             }),
-          );
+            readyTimeout: Math.max(500, deadline - Date.now()),
+          });
         });
         recordMetric("connect", conn.name);
         hostLog.debug(conn.name, `connected to ${conn.user}@${conn.address}:${conn.port}, host key ${fingerprintOf(presented!)}`);
@@ -145,14 +155,17 @@ export class HostSession {
             "set sshPrivateKey (`pulumi config set --secret sshPrivateKey < key`), sshPrivateKeyPath or sshPassword for this stack, and check the key is in the user's authorized_keys",
           );
         }
-        if (attempt < CONNECT_ATTEMPTS) await sleep(1000 * attempt);
+        const pause = 500 * attempt;
+        if (attempt === CONNECT_ATTEMPTS || Date.now() + pause + 500 > deadline) break;
+        await sleep(pause);
       }
     }
+    recordMetric("connect-failed", conn.name, { ms: Date.now() - started, attempts });
     const message = lastError instanceof Error ? lastError.message : String(lastError);
     throw new HardeningError(
       context,
-      `could not open an SSH connection after ${CONNECT_ATTEMPTS} attempts (${redactSecrets(message)})`,
-      `check that ${conn.address}:${conn.port} is reachable from this machine and sshd runs there; the limit per attempt is connectTimeoutSeconds=${conn.connectTimeoutSeconds}`,
+      `could not open an SSH connection after ${attempts} attempt${attempts === 1 ? "" : "s"} in ${((Date.now() - started) / 1000).toFixed(1)} s (connectTimeoutSeconds=${conn.connectTimeoutSeconds}): ${redactSecrets(message)}`,
+      `check that ${conn.address}:${conn.port} is reachable from this machine and sshd runs there, or raise connectTimeoutSeconds for this host`,
     );
   }
 

@@ -1,0 +1,251 @@
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { Stack } from "@pulumi/pulumi/automation";
+import { assertSandboxAddress, hostExec, SandboxHost } from "../../sandbox";
+import { HostState, hostState, run } from "./host-state";
+
+// Fault injection and observation for the reliability suite (issue 8). Every
+// fault is injected inside a sandbox host (its own PID and network
+// namespaces): never on the machine itself. Every wait is bounded.
+
+export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Waits until `probe` returns a value, at most `timeoutMs`. */
+export async function waitFor<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined> | T | undefined, intervalMs = 100): Promise<T> {
+  const end = Date.now() + timeoutMs;
+  for (let attempt = 0; attempt < 10_000; attempt++) {
+    const value = await probe();
+    if (value !== undefined) return value;
+    if (Date.now() > end) break;
+    await sleep(intervalMs);
+  }
+  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+}
+
+// ------------------------------------------------------------------ what a host holds
+
+/** Everything the program could change on a host, as checksums and listings. */
+export interface HostFingerprint extends HostState {
+  /** iptables-save / ip6tables-save inside the host, without comments and counters. */
+  ruleset: { v4: string; v6: string };
+  /** Temp files the program's scripts create, left behind (must always be empty). */
+  leftovers: string[];
+  /** ufw's stored rules (the tuple lines of user.rules and user6.rules), for messages. */
+  ufwRules: string[];
+}
+
+const normalizeRuleset = (text: string) =>
+  text
+    .split("\n")
+    .filter((line) => !line.startsWith("#"))
+    .map((line) => line.replace(/ \[\d+:\d+\]$/, ""))
+    .join("\n");
+
+/** Temp files of atomic writes (.proxmox-hardening.*) and the sample check's temp dirs. */
+export const LEFTOVERS_COMMAND = "{ find /etc /var/tmp -name '.proxmox-hardening.*' 2>/dev/null; find /tmp -maxdepth 1 -name 'tmp.*' 2>/dev/null; } | sort";
+
+export async function fingerprint(host: SandboxHost): Promise<HostFingerprint> {
+  const state = await hostState(host);
+  const v4 = normalizeRuleset(await run(host, "iptables-save"));
+  const v6 = normalizeRuleset(await run(host, "ip6tables-save"));
+  const leftovers = (await run(host, LEFTOVERS_COMMAND)).split("\n").filter(Boolean);
+  const ufwRules = (await run(host, "grep -h '^### tuple' /etc/ufw/user.rules /etc/ufw/user6.rules || true")).split("\n").filter(Boolean);
+  return { ...state, ruleset: { v4, v6 }, leftovers, ufwRules };
+}
+
+/**
+ * What a ruleset does, without the bookkeeping that has no effect: tables and
+ * built-in chains absent count as empty with policy ACCEPT, and user chains
+ * whose rules only return (such as ufw's chains after `ufw disable`, or
+ * fail2ban's chain with no ban) drop out with every jump to them. Two
+ * rulesets with the same effective rules filter every packet alike.
+ */
+export function effectiveRules(save: string): string[] {
+  const rules = new Map<string, string[]>();
+  const policies: string[] = [];
+  let table = "";
+  for (const line of save.split("\n")) {
+    if (line.startsWith("*")) table = line.slice(1);
+    else if (line.startsWith(":")) {
+      const [chain, policy] = line.slice(1).split(" ");
+      if (policy !== "-" && policy !== "ACCEPT") policies.push(`${table} ${chain} policy ${policy}`);
+    } else if (line.startsWith("-A ")) {
+      const chain = line.split(" ")[1];
+      const key = `${table} ${chain}`;
+      rules.set(key, [...(rules.get(key) ?? []), line]);
+    }
+  }
+  const target = (rule: string) => / -j (\S+)/.exec(rule)?.[1];
+  const inert = new Set<string>();
+  for (let round = 0, changed = true; changed && round < 100; round++) {
+    changed = false;
+    for (const [key, list] of rules) {
+      if (inert.has(key) || ["INPUT", "FORWARD", "OUTPUT", "PREROUTING", "POSTROUTING"].includes(key.split(" ")[1])) continue;
+      const tableOf = key.split(" ")[0];
+      if (list.every((rule) => target(rule) === "RETURN" || inert.has(`${tableOf} ${target(rule)}`) || !rules.has(`${tableOf} ${target(rule)}`) && !["ACCEPT", "DROP", "REJECT", "LOG", "MARK", "CONNMARK"].includes(target(rule) ?? ""))) {
+        inert.add(key);
+        changed = true;
+      }
+    }
+  }
+  const effective: string[] = [...policies];
+  for (const [key, list] of rules) {
+    if (inert.has(key)) continue;
+    const tableOf = key.split(" ")[0];
+    for (const rule of list) {
+      const jumpsTo = target(rule);
+      const toUserChain = jumpsTo !== undefined && !["ACCEPT", "DROP", "REJECT", "RETURN", "LOG"].includes(jumpsTo);
+      if (toUserChain && (inert.has(`${tableOf} ${jumpsTo}`) || !rules.has(`${tableOf} ${jumpsTo}`))) continue;
+      effective.push(`${tableOf} ${rule}`);
+    }
+  }
+  return effective.sort();
+}
+
+/** Paths whose checksum, mode or owner differ between two fingerprints (added and removed files too). */
+export function changedFiles(a: HostState, b: HostState): string[] {
+  const paths = new Set([...Object.keys(a.files), ...Object.keys(b.files)]);
+  return [...paths].filter((path) => a.files[path] !== b.files[path]).sort();
+}
+
+/** sha256 of a file inside the host, or "absent". */
+export async function fileSum(host: SandboxHost, path: string): Promise<string> {
+  const out = await run(host, `if [ -f '${path}' ]; then sha256sum '${path}' | cut -d' ' -f1; else echo absent; fi`);
+  return out.trim();
+}
+
+// ------------------------------------------------------------------ sshd
+
+/**
+ * Whether sshd listens inside the host, seen from inside (`ss`): a probe from the
+ * machine would be a new connection to port 22, which ufw's `limit` rule counts.
+ */
+async function sshdListening(host: SandboxHost): Promise<boolean> {
+  return (await run(host, "ss -Hltn 'sport = :22' | wc -l")).trim() !== "0";
+}
+
+/** Stops sshd inside the host (listener and every session): new connections are refused. */
+export async function stopSshd(host: SandboxHost): Promise<void> {
+  await run(host, "pkill -KILL -x sshd || true; i=0; while pgrep -x sshd >/dev/null && [ $i -lt 50 ]; do sleep 0.1; i=$((i+1)); done; ! pgrep -x sshd >/dev/null");
+  await waitFor(`${host.name}: port 22 closed`, 5_000, async () => ((await sshdListening(host)) ? undefined : true));
+}
+
+/** Starts sshd inside the host again (as the sandbox's init does) and waits until it listens. */
+export async function startSshd(host: SandboxHost): Promise<void> {
+  await run(host, "pgrep -x sshd >/dev/null || /usr/sbin/sshd");
+  await waitFor(`${host.name}: sshd listens`, 10_000, async () => ((await sshdListening(host)) ? true : undefined));
+}
+
+/** Drops every packet to or from port 22 inside the host's network namespace (a dead link). */
+export async function dropSsh(host: SandboxHost): Promise<void> {
+  await run(host, "iptables -I INPUT 1 -p tcp --dport 22 -j DROP -m comment --comment prl-fault && iptables -I OUTPUT 1 -p tcp --sport 22 -j DROP -m comment --comment prl-fault");
+}
+
+/** Removes what dropSsh added. */
+export async function undropSsh(host: SandboxHost): Promise<void> {
+  await run(host, "for chain in INPUT OUTPUT; do while iptables -S $chain | grep -q prl-fault; do iptables -D $chain $(iptables -S $chain | grep prl-fault | head -n1 | sed 's/^-A [A-Z]* //; s/\"//g'); done; done; true");
+}
+
+/** An address on the sandbox network where nothing answers (no host has it). */
+export async function unusedSandboxAddress(host: SandboxHost): Promise<string> {
+  const octets = host.address.split(".");
+  const address = `${octets.slice(0, 3).join(".")}.${Number(octets[3]) + 50}`;
+  await assertSandboxAddress(address);
+  return address;
+}
+
+// ------------------------------------------------------------------ the providers' SSH metrics
+
+export interface SshEvent {
+  event: string;
+  host: string;
+  pid: number;
+  at: number;
+  [key: string]: unknown;
+}
+
+/** Reads the metrics file (without emptying it). */
+export function peekEvents(metricsFile: string): SshEvent[] {
+  if (!existsSync(metricsFile)) return [];
+  return readFileSync(metricsFile, "utf8")
+    .split("\n")
+    .filter(Boolean)
+    .map((line) => JSON.parse(line) as SshEvent);
+}
+
+/** Reads and empties the metrics file. */
+export function takeEvents(metricsFile: string): SshEvent[] {
+  const events = peekEvents(metricsFile);
+  writeFileSync(metricsFile, "");
+  return events;
+}
+
+export const count = (events: SshEvent[], event: string) => events.filter((e) => e.event === event).length;
+
+/** The most connections opened to one host within any `windowMs` (ufw's limit: 6 in 30 s). */
+export function maxConnectionsInWindow(events: SshEvent[], windowMs = 30_000): number {
+  const times = events.filter((e) => e.event === "connect").map((e) => e.at).sort((a, b) => a - b);
+  let best = 0;
+  for (let i = 0, j = 0; i < times.length; i++) {
+    while (times[i] - times[j] > windowMs) j++;
+    best = Math.max(best, i - j + 1);
+  }
+  return best;
+}
+
+// ------------------------------------------------------------------ engine errors
+
+/** The whole text of an engine failure (the Automation API puts stdout and stderr in the message). */
+export function errorText(error: unknown): string {
+  if (error instanceof Error) {
+    const extra = error as Error & { stdout?: string; stderr?: string; commandResult?: { stdout?: string; stderr?: string } };
+    return [error.message, extra.stdout, extra.stderr, extra.commandResult?.stdout, extra.commandResult?.stderr].filter(Boolean).join("\n");
+  }
+  return String(error);
+}
+
+/** Runs an engine operation that must fail; returns its text and how long it took. */
+export async function mustFail(what: string, operation: () => Promise<unknown>): Promise<{ text: string; ms: number }> {
+  const started = Date.now();
+  try {
+    await operation();
+  } catch (error) {
+    return { text: errorText(error), ms: Date.now() - started };
+  }
+  throw new Error(`${what} succeeded but must fail`);
+}
+
+/** Sets exactly these program config keys (raw values, as JSON) on a stack, removing every other key of the project. */
+export async function setRawConfig(stack: Stack, raw: Record<string, unknown>, extra: Record<string, { value: string; secret?: boolean }> = {}): Promise<void> {
+  const current = Object.keys(await stack.getAllConfig())
+    .filter((key) => key.startsWith("proxmox-hardening:"))
+    .map((key) => key.slice("proxmox-hardening:".length));
+  for (const key of current) if (!(key in raw) && !(key in extra)) await stack.removeConfig(key);
+  const values: Record<string, { value: string; secret?: boolean }> = { ...extra };
+  for (const [key, value] of Object.entries(raw)) values[key] = { value: JSON.stringify(value) };
+  await stack.setAllConfig(values);
+}
+
+// ------------------------------------------------------------------ processes inside a host
+
+const CAPTURE = "/run/prl-ps-capture";
+
+/**
+ * Records every process's command line inside the host, 20 times a second,
+ * until stopProcessCapture or `seconds` passed (the loop is bounded by time).
+ */
+export async function startProcessCapture(host: SandboxHost, seconds: number): Promise<void> {
+  const loop = `end=$(( $(date +%s) + ${Math.ceil(seconds)} )); while [ -e ${CAPTURE}.on ] && [ $(date +%s) -lt $end ]; do ps -eww -o user=,args= >> ${CAPTURE}.txt; sleep 0.05; done`;
+  await run(host, `rm -f ${CAPTURE}.txt; touch ${CAPTURE}.on; setsid sh -c '${loop}' </dev/null >/dev/null 2>&1 &`);
+}
+
+/** Stops the capture; returns the distinct command lines seen. */
+export async function stopProcessCapture(host: SandboxHost): Promise<string[]> {
+  await run(host, `rm -f ${CAPTURE}.on; sleep 0.2`);
+  const text = await run(host, `cat ${CAPTURE}.txt 2>/dev/null; rm -f ${CAPTURE}.txt`);
+  return [...new Set(text.split("\n").map((line) => line.trim()).filter(Boolean))];
+}
+
+/** Runs a shell command inside the host, with a result rather than an exception. */
+export async function tryRun(host: SandboxHost, command: string, timeoutMs = 60_000) {
+  return hostExec(host, command, { timeoutMs });
+}

@@ -1,0 +1,287 @@
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { CATEGORIES, Category, inputFigures } from "./bad-inputs";
+
+// docs/RELIABILITY.md: the figures of the reliability suite (issue 8).
+//
+// The checked part (between the markers) is rendered from the suite's plan:
+// the bad-input table and the fault plan below, with what was lost (must be
+// nothing). The suite asserts that each run injects exactly the planned
+// faults and loses nothing, and a test fails when the committed document's
+// checked part differs from what the plan renders, so it cannot go stale.
+// Timings and other measurements of the last run go below the checked part.
+//
+//   node --import tsx test/support/reliability-report.ts           rewrite docs/RELIABILITY.md
+//   node --import tsx test/support/reliability-report.ts --check   exit 1 if it is stale
+
+const repoRoot = join(__dirname, "..", "..");
+export const DOC_PATH = join(repoRoot, "docs", "RELIABILITY.md");
+/** Measurements of the last run, written by the suite (git-ignored, with the test state). */
+export const FIGURES_PATH = join(repoRoot, ".pulumi-state", "reliability-figures.json");
+
+const BEGIN = "<!-- reliability:checked:begin -->";
+const END = "<!-- reliability:checked:end -->";
+
+// ------------------------------------------------------------------ the fault plan
+
+export interface FaultPlan {
+  id: string;
+  fault: string;
+  injected: string;
+  runs: number;
+  expected: string;
+}
+
+/** Where the SSH connection of an `up` is cut: after this many remote commands of that up. */
+export const CUT_AFTER_COMMANDS = [30, 8, 3];
+
+export const FAULT_PLAN: FaultPlan[] = [
+  {
+    id: "unreachable",
+    fault: "unreachable host",
+    injected: "a host entry with an address of the sandbox network where nothing listens, connectTimeoutSeconds 4",
+    runs: 1,
+    expected: "`up` fails within the timeout naming host and address; no resource of that host in state",
+  },
+  {
+    id: "sshd-stopped",
+    fault: "sshd stopped",
+    injected: "sshd killed inside the host (hostExec), then `refresh`",
+    runs: 1,
+    expected: "`refresh` fails within connectTimeoutSeconds (4) naming the host; state and host unchanged",
+  },
+  {
+    id: "host-key",
+    fault: "host key changed",
+    injected: "a new ed25519 host key installed inside the host and sshd restarted, then `refresh`",
+    runs: 1,
+    expected: "refused before any command (0 commands); state and host unchanged",
+  },
+  {
+    id: "cut",
+    fault: "connection cut in the middle of `up`",
+    injected: `sshd killed inside the host after ${CUT_AFTER_COMMANDS.join(", ")} remote commands of three \`up\`s: adding 50 ufw rules, removing them, adding 5; each rewriting fail2ban files`,
+    runs: CUT_AFTER_COMMANDS.length,
+    expected: "no temp file left, every managed file either its old or its new content; the next `up` converges",
+  },
+  {
+    id: "write-script",
+    fault: "atomic write interrupted on the host",
+    injected: "the write script run inside the host with its input cut short, with no input, killed (SIGTERM) and killed outright (SIGKILL) while writing",
+    runs: 4,
+    expected: "the target keeps its old content, mode and owner; no temp file left (after SIGKILL, the next write removes it)",
+  },
+  {
+    id: "fail2ban-test",
+    fault: "fail2ban configuration that fails `fail2ban-client -t`",
+    injected: "a jail whose stock filter file is missing on the host",
+    runs: 1,
+    expected: "the jail file is rolled back; fail2ban still running and banning (an address is banned after failures)",
+  },
+  {
+    id: "samples",
+    fault: "filter samples that do not match on the host",
+    injected: "a filter whose sample line fail2ban-regex does not match",
+    runs: 1,
+    expected: "`up` fails naming host, resource and field filter.samples; host untouched",
+  },
+  {
+    id: "fifty-rules",
+    fault: "50 rules on one host",
+    injected: "ufw.extraRules with 50 rules",
+    runs: 1,
+    expected: "all 50 present exactly once, in order",
+  },
+  {
+    id: "two-stacks",
+    fault: "two stacks' `up` on one host at once",
+    injected: "two stacks adding different rules and writing the same fail2ban file, started together",
+    runs: 1,
+    expected: "every rule of both present exactly once; each file is one stack's complete content; `fail2ban-client -t` passes",
+  },
+  {
+    id: "limit",
+    fault: "`limit` rule on the SSH port",
+    injected: "ufw.rules with limit 22/tcp, then up, up, refresh, every later operation and destroy",
+    runs: 1,
+    expected: "every operation succeeds with at most one SSH connection per host (ufw refuses the 6th in 30 s)",
+  },
+];
+
+export const SECURITY_PLACES = [
+  "`pulumi stack export` of every stack, after create, faults, updates and destroy (the credentials are there only as ciphertext: Pulumi records the default provider's config, the whole stack config, as its inputs)",
+  "the stacks' config files `Pulumi.<stack>.yaml` (secrets encrypted) and the providers' metrics files",
+  "engine output of a create with `--debug -v=9 --logflow --logtostderr`, provider log lines included, except the engine's own dumps of the Node.js dynamic-provider plugin's Configure inputs (see below)",
+  "Pulumi's automatic logs of the suite's stacks in ~/.pulumi/logs (encrypted by Pulumi)",
+  "every error message the suite saw (faults, cut connections, a non-JSON secret hostCredentials)",
+  "command lines of every process inside the host during a create through sudo (sampled 20 times a second)",
+  "sudo's log of every command it ran (auth.log inside the host)",
+];
+
+/** Measurements of one run; every `lost` figure must be 0. */
+export interface Figures {
+  input?: {
+    configCases: number;
+    resourceCases: number;
+    enginePreviews: number;
+    engineCategories: string[];
+    sshConnectionsDuringPreviews: number;
+    hostsChanged: number;
+    seconds?: number;
+  };
+  faults?: {
+    runs: Record<string, number>;
+    lost: {
+      halfWrittenFiles: number;
+      leftoverTempFiles: number;
+      missingOrDuplicateRules: number;
+      secretsFound: number;
+      hostsNotRestored: number;
+      stateChangedByFailures: number;
+    };
+    measured: Record<string, string | number>;
+    seconds?: number;
+  };
+}
+
+export function readFigures(): Figures {
+  return existsSync(FIGURES_PATH) ? (JSON.parse(readFileSync(FIGURES_PATH, "utf8")) as Figures) : {};
+}
+
+export function writeFigures(part: Partial<Figures>): void {
+  mkdirSync(join(repoRoot, ".pulumi-state"), { recursive: true });
+  writeFileSync(FIGURES_PATH, `${JSON.stringify({ ...readFigures(), ...part }, null, 2)}\n`);
+}
+
+// ------------------------------------------------------------------ rendering
+
+function checkedPart(): string {
+  const figures = inputFigures();
+  const rows = (Object.keys(CATEGORIES) as Category[]).map((category) => {
+    const f = figures.byCategory[category];
+    return `| ${CATEGORIES[category]} | ${f.config} | ${f.resource} |`;
+  });
+  const total = figures.configCases + figures.resourceCases;
+  const faultRows = FAULT_PLAN.map((plan) => `| ${plan.fault} | ${plan.injected} | ${plan.runs} | ${plan.expected} |`);
+  const faultRuns = FAULT_PLAN.reduce((sum, plan) => sum + plan.runs, 0);
+  return [
+    "## Bad input",
+    "",
+    `${total} bad inputs tried: ${figures.configCases} stack configs (checked by the program's config parser, \`parseProgramConfig\`)`,
+    `and ${figures.resourceCases} resource inputs (checked by each dynamic provider's \`check\`). Every one is refused`,
+    "at preview with a message naming the host, the resource and the field; the table is `test/support/bad-inputs.ts`.",
+    "",
+    "| category | stack configs | resource inputs |",
+    "|---|---:|---:|",
+    ...rows,
+    `| **total** | **${figures.configCases}** | **${figures.resourceCases}** |`,
+    "",
+    `${figures.enginePreviews} \`pulumi preview\` runs of the real engine against a sandbox host carry examples of every category`,
+    "(several problems per preview) and show the same messages; one more has a `hostCredentials` secret that is not JSON.",
+    "During them: **0 SSH connections** (the providers' metrics),",
+    "and **0 changes** on the host: checksums, modes and owners of every file under /etc/ufw, /etc/default/ufw, /etc/fail2ban",
+    "and /etc/pve, `iptables-save`/`ip6tables-save` inside the host, `ufw status verbose` and the Proxmox firewall options.",
+    "",
+    "## Lockout",
+    "",
+    `${figures.byCategory.lockout.config + figures.byCategory.lockout.resource} configs that would cut the program's own SSH access`,
+    "(incoming deny without the SSH port, a deny or reject of it from everywhere, a rule order that shadows the allow, an allow",
+    "only from elsewhere or for the other IP family) are refused at preview. A `limit` rule on the SSH port is accepted and works:",
+    "the program opens one connection per host and operation, below ufw's limit of 6 new connections in 30 seconds.",
+    "",
+    "## Faults",
+    "",
+    `${faultRuns} fault runs of ${FAULT_PLAN.length} kinds, each on the real engine and sandbox hosts:`,
+    "",
+    "| fault | injected | runs | expected and found |",
+    "|---|---|---:|---|",
+    ...faultRows,
+    "",
+    "## Security",
+    "",
+    "The SSH private key (given as the secret `sshPrivateKey`) and the sudo user's password (secret `hostCredentials`) were",
+    "searched for in plain text, in:",
+    "",
+    ...SECURITY_PLACES.map((place) => `- ${place}`),
+    "",
+    "Found in none of them. One exception is Pulumi's, not the program's: at `-v=9` the engine prints every property it",
+    "marshals over gRPC, and it hands the stack's whole config to the Node.js dynamic-provider plugin (which does not accept",
+    "secrets, so they go unwrapped) in `Configure`; those lines show the secret config values. Keep `-v` at 8 or below with",
+    "secrets in the stack config, or give the key as `sshPrivateKeyPath` (never read by Pulumi).",
+    "",
+    "Files the program writes are owned by root:root with mode 0644 (none holds a secret); files it puts back keep their",
+    "original mode and owner. A changed host key is refused before any command runs (one handshake, no command, no login).",
+    "",
+    "## Destroy",
+    "",
+    "After every failure above, the host and the stack's state are checked against what they were before it: same files",
+    "(content, mode, owner), same ruleset, ufw status and Proxmox options, and the same resources in state. At the end,",
+    "`destroy` (with the `limit` rule still on) returns the host to its state before the suite: every file under /etc/ufw,",
+    "/etc/default/ufw, /etc/fail2ban and /etc/pve byte for byte with its mode and owner, `ufw status verbose` and the Proxmox",
+    "firewall options; the ruleset inside the host filters exactly as before (`ufw disable` leaves its emptied chains and the",
+    "jumps to them until the next boot, as on any host; they are compared by effect).",
+    "",
+    "## Lost",
+    "",
+    "| what | found |",
+    "|---|---:|",
+    "| half-written managed files | 0 |",
+    "| temp files left behind | 0 |",
+    "| ufw rules missing or duplicated | 0 |",
+    "| secrets in plain text | 0 |",
+    "| hosts not back to their exact previous state after destroy | 0 |",
+    "| state changed by a failed operation | 0 |",
+  ].join("\n");
+}
+
+function measuredPart(figures: Figures): string {
+  const lines = ["## Measured in the last run (not checked)", ""];
+  if (!figures.input && !figures.faults) return [...lines, "No run recorded: run `node --import tsx --test test/reliability*.test.ts`."].join("\n");
+  if (figures.input?.seconds !== undefined) lines.push(`- bad-input suite: ${figures.input.seconds} s (pure table and ${figures.input.enginePreviews} engine previews)`);
+  if (figures.faults?.seconds !== undefined) lines.push(`- fault and security suite: ${figures.faults.seconds} s`);
+  for (const [key, value] of Object.entries(figures.faults?.measured ?? {})) lines.push(`- ${key}: ${value}`);
+  return lines.join("\n");
+}
+
+export function renderDoc(figures: Figures = {}): string {
+  return [
+    "# Reliability and security",
+    "",
+    "Bad input, faults and hostile values, with nothing lost (issue 8). Generated by",
+    "`node --import tsx test/support/reliability-report.ts` from the plan of the reliability suite",
+    "(`test/reliability-input.test.ts`, `test/reliability.test.ts`); do not edit by hand. The part between the markers is",
+    "checked by the suite; the measurements below it are from the last run.",
+    "",
+    BEGIN,
+    checkedPart(),
+    END,
+    "",
+    measuredPart(figures),
+    "",
+  ].join("\n");
+}
+
+/** The checked part of a document, or undefined when the markers are missing. */
+export function checkedSection(doc: string): string | undefined {
+  const begin = doc.indexOf(BEGIN);
+  const end = doc.indexOf(END);
+  return begin >= 0 && end > begin ? doc.slice(begin + BEGIN.length, end).trim() : undefined;
+}
+
+export function expectedCheckedSection(): string {
+  return checkedPart().trim();
+}
+
+if (require.main === module) {
+  const rendered = renderDoc(readFigures());
+  if (process.argv.includes("--check")) {
+    const committed = existsSync(DOC_PATH) ? readFileSync(DOC_PATH, "utf8") : "";
+    if (checkedSection(committed) !== checkedSection(rendered)) {
+      console.error(`${DOC_PATH} is stale: run node --import tsx test/support/reliability-report.ts`);
+      process.exit(1);
+    }
+  } else {
+    writeFileSync(DOC_PATH, rendered);
+    console.log(`wrote ${DOC_PATH}`);
+  }
+}
