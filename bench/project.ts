@@ -1,0 +1,166 @@
+import { existsSync, mkdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { EngineEvent } from "@pulumi/pulumi/automation";
+import { Inventory } from "../sandbox";
+import type { ProgramStack } from "../test/support/program";
+import { sshdLogins } from "./hosts";
+import { log, seconds, step } from "./util";
+
+// This project on fresh hosts, through the real engine (Automation API, the
+// same ProgramStack the end-to-end tests use): first apply, a no-op up,
+// preview, preview --refresh, refresh and destroy, each timed, with the SSH
+// connections and commands the providers recorded in the metrics file.
+
+export const PROJECT_OPS = ["apply", "noop", "preview", "preview-refresh", "refresh", "destroy"] as const;
+export type ProjectOp = (typeof PROJECT_OPS)[number];
+
+export const OP_LABEL: Record<ProjectOp, string> = {
+  apply: "first apply (up)",
+  noop: "no-op up",
+  preview: "preview",
+  "preview-refresh": "preview --refresh",
+  refresh: "refresh",
+  destroy: "destroy",
+};
+
+/** One engine event, stamped when the Automation API handed it to us. */
+export interface TimedEvent {
+  at: number;
+  kind: string;
+  urn?: string;
+  type?: string;
+  op?: string;
+}
+
+/** One line of the metrics file (providers/ssh/transport.ts). */
+export interface MetricEvent {
+  event: "connect" | "command";
+  host: string;
+  pid: number;
+  at: number;
+}
+
+export interface OpResult {
+  op: ProjectOp;
+  startedAt: number;
+  wallMs: number;
+  connections: number;
+  commands: number;
+  /** Logins sshd accepted during the operation (should equal connections). */
+  sshdLogins: number;
+  /** What the engine reported, e.g. "create 27" or "same 27". */
+  changes: string;
+  events: TimedEvent[];
+  metrics: MetricEvent[];
+}
+
+/** The end-to-end tests' helpers, loaded from the project tree being measured. */
+export type ProgramSupport = typeof import("../test/support/program");
+
+/**
+ * Loads test/support/program.ts of `root`: this work tree, or a snapshot of a
+ * commit (other engineers edit this tree while the benchmark runs, and the
+ * engine type-checks the program on every run, so a half-made edit elsewhere
+ * would fail the measurement).
+ */
+export function loadProgramSupport(root: string): ProgramSupport {
+  mkdirSync(join(root, ".pulumi-state"), { recursive: true });
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  return require(join(root, "test", "support", "program.ts")) as ProgramSupport;
+}
+
+export interface ProjectOptions {
+  /** The project's test helpers (ProgramStack, sandboxConfig) of the tree being measured. */
+  support: ProgramSupport;
+  /** Stack name; unique per run (Pulumi.<name>.yaml is git-ignored for test-* names). */
+  name: string;
+  /** --parallel for every operation (default: the engine's, 4 x GOMAXPROCS). */
+  parallel?: number;
+  /** Extra environment for the CLI, the program and the provider (experiments). */
+  env?: Record<string, string>;
+  /** Called with each operation's result as soon as it is measured (so a later failure keeps it). */
+  onResult?: (result: OpResult) => void;
+  /** Called after each operation, e.g. to read the hosts' end state or profiling logs. */
+  afterOp?: (op: ProjectOp, program: ProgramStack) => Promise<void>;
+}
+
+function changeText(changes: Record<string, number> | undefined): string {
+  return Object.entries(changes ?? {})
+    .map(([kind, count]) => `${kind} ${count}`)
+    .join(", ");
+}
+
+function readMetrics(program: ProgramStack): MetricEvent[] {
+  if (!existsSync(program.metricsFile)) return [];
+  return readFileSync(program.metricsFile, "utf8")
+    .split("\n")
+    .filter(Boolean)
+    .map((line) => JSON.parse(line) as MetricEvent);
+}
+
+export async function runProject(inventory: Inventory, opts: ProjectOptions): Promise<OpResult[]> {
+  const hosts = inventory.hosts;
+  const { value: program } = await step(`project: stack ${opts.name} (create, config)`, () =>
+    opts.support.ProgramStack.create(opts.name, opts.support.sandboxConfig(hosts.map((host) => ({ host })))),
+  );
+  for (const [key, value] of Object.entries(opts.env ?? {})) program.stack.workspace.envVars[key] = value;
+  const results: OpResult[] = [];
+  try {
+    for (const op of PROJECT_OPS) {
+      const events: TimedEvent[] = [];
+      const onEvent = (event: EngineEvent) => {
+        const at = Date.now();
+        const [kind] = Object.keys(event).filter((key) => key !== "sequence" && key !== "timestamp");
+        const metadata = event.resourcePreEvent?.metadata ?? event.resOutputsEvent?.metadata ?? event.resOpFailedEvent?.metadata;
+        events.push({ at, kind, urn: metadata?.urn, type: metadata?.type, op: metadata?.op });
+      };
+      const common = { onEvent, ...(opts.parallel ? { parallel: opts.parallel } : {}) };
+      const loginsBefore = await sshdLogins(inventory);
+      program.sshActivity(); // start from an empty metrics file
+      const startedAt = Date.now();
+      const t0 = performance.now();
+      let changes: string;
+      switch (op) {
+        case "apply":
+        case "noop": {
+          const result = await program.stack.up(common);
+          if (result.summary.result !== "succeeded") throw new Error(`${op}: up ${result.summary.result}`);
+          changes = changeText(result.summary.resourceChanges);
+          if (op === "noop" && Object.keys(result.summary.resourceChanges ?? {}).some((kind) => kind !== "same")) throw new Error(`no-op up changed something: ${changes}`);
+          break;
+        }
+        case "preview":
+        case "preview-refresh": {
+          const result = await program.stack.preview({ ...common, refresh: op === "preview-refresh" });
+          changes = changeText(result.changeSummary);
+          if (Object.keys(result.changeSummary).some((kind) => !["same", "refresh", "read"].includes(kind))) throw new Error(`${op} on hardened hosts wants changes: ${changes}`);
+          break;
+        }
+        case "refresh": {
+          const result = await program.stack.refresh(common);
+          if (result.summary.result !== "succeeded") throw new Error(`refresh ${result.summary.result}`);
+          changes = changeText(result.summary.resourceChanges);
+          break;
+        }
+        case "destroy": {
+          const result = await program.stack.destroy(common);
+          if (result.summary.result !== "succeeded") throw new Error(`destroy ${result.summary.result}`);
+          changes = changeText(result.summary.resourceChanges);
+          break;
+        }
+      }
+      const wallMs = performance.now() - t0;
+      const metrics = readMetrics(program);
+      const activity = program.sshActivity();
+      const logins = (await sshdLogins(inventory)) - loginsBefore;
+      const result: OpResult = { op, startedAt, wallMs, ...activity, sshdLogins: logins, changes, events, metrics };
+      results.push(result);
+      opts.onResult?.(result);
+      await opts.afterOp?.(op, program);
+      log(`project ${OP_LABEL[op]} on ${hosts.length} host(s): ${seconds(wallMs)}, ${activity.connections} connections (sshd saw ${logins}), ${activity.commands} commands [${changes}]`);
+    }
+  } finally {
+    await step(`project: remove stack ${opts.name}`, () => program.remove());
+  }
+  return results;
+}

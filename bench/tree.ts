@@ -1,0 +1,37 @@
+import { mkdirSync, rmSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { mustRun } from "./util";
+
+// Which project tree the benchmark measures: this work tree as it is, or a
+// snapshot of a commit (git archive into /tmp, node_modules linked), so that
+// other engineers' half-made edits in the shared tree cannot fail a long run.
+// The snapshot gets node_modules as hard links (instant, and immune to an
+// `npm ci` that another engineer's `npm test` runs in the shared tree).
+
+export const repoRoot = resolve(__dirname, "..");
+
+export interface Tree {
+  root: string;
+  /** The commit measured, with "+ local changes" for the work tree. */
+  description: string;
+  dispose(): void;
+}
+
+export async function projectTree(ref: string | undefined, patches: readonly string[] = []): Promise<Tree> {
+  if (patches.length > 0 && !ref) throw new Error("--patch needs --ref: the benchmark never changes the shared work tree");
+  const head = (await mustRun("git", ["rev-parse", "--short=12", "HEAD"], { cwd: repoRoot })).stdout.trim();
+  if (!ref) {
+    const dirty = (await mustRun("git", ["status", "--porcelain", "--", "index.ts", "providers", "Pulumi.yaml"], { cwd: repoRoot })).stdout.trim() !== "";
+    return { root: repoRoot, description: `work tree at ${head}${dirty ? " with uncommitted changes in providers/" : ""}`, dispose: () => undefined };
+  }
+  const commit = (await mustRun("git", ["rev-parse", "--short=12", `${ref}^{commit}`], { cwd: repoRoot })).stdout.trim();
+  const root = `/tmp/pbn-tree-${commit}-${process.pid}`;
+  rmSync(root, { recursive: true, force: true });
+  mkdirSync(root, { recursive: true });
+  await mustRun("sh", ["-c", `git archive ${commit} | tar -x -C '${root}'`], { cwd: repoRoot });
+  await mustRun("cp", ["-al", join(repoRoot, "node_modules"), join(root, "node_modules")], { timeoutMs: 300_000 });
+  // Proposed changes, measured before anyone applies them to the project.
+  for (const patch of patches) await mustRun("patch", ["-p1", "--forward", "-i", resolve(patch)], { cwd: root });
+  const patched = patches.length ? ` + ${patches.map((p) => p.split("/").pop()).join(" + ")}` : "";
+  return { root, description: `commit ${commit} (snapshot of ${ref})${patched}`, dispose: () => rmSync(root, { recursive: true, force: true }) };
+}
