@@ -3,10 +3,15 @@ import * as pulumi from "@pulumi/pulumi";
 // Progress and notes from the providers, through the engine's own log, so
 // they show in `pulumi up` at the right verbosity: debug lines (every remote
 // step) with `--debug` or `-v`, info and warnings always. The dynamic-provider
-// process gets the engine's address as its first argument but the SDK does
-// not connect its log there; pointing the SDK's variable at it does.
-if (!process.env.PULUMI_NODEJS_ENGINE && process.argv[1]?.includes("dynamic-provider") && process.argv[2]) {
-  process.env.PULUMI_NODEJS_ENGINE = process.argv[2];
+// process gets the engine's address as its first argument, but the SDK does
+// not connect its log there (it prints to stdout instead, which the engine
+// shows without levels); no public API sets it, so the runtime's settings
+// store gets the address here, in the provider process only.
+if (process.argv[1]?.includes("dynamic-provider") && process.argv[2]) {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- internal module, no public equivalent
+  const state = require("@pulumi/pulumi/runtime/state") as { getStore(): { settings: { options: { engineAddr?: string } } } };
+  const options = state.getStore().settings.options;
+  if (!options.engineAddr) options.engineAddr = process.argv[2];
 }
 
 const line = (host: string, message: string) => `[${host}] ${message}`;
