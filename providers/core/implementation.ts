@@ -24,6 +24,16 @@ export const commonInputs = {
  */
 export const bookkeepingKeys = ["previous", "observed", "digest", "written", "guard", "label", "__provider"] as const;
 
+/**
+ * read's answer for a resource found on the host: the live values as outputs,
+ * and as inputs without the bookkeeping of what the host had before, so that
+ * refresh shows drift against the program's inputs.
+ */
+export function observedOnHost(id: string, observed: Record<string, unknown>): pulumi.dynamic.ReadResult {
+  const { previous: _previous, ...inputs } = observed;
+  return { id, props: observed, inputs };
+}
+
 export interface Implementation {
   configure(req: pulumi.dynamic.ConfigureRequest): Promise<void>;
   check(olds: any, news: any): Promise<pulumi.dynamic.CheckResult>;

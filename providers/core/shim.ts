@@ -23,7 +23,23 @@ export type ResourceKind =
 /** The project root as the program sees it; the last place the shim looks. */
 const programRoot = require("path").resolve(__dirname, "..", "..");
 
+/**
+ * One shim object per kind: the SDK serializes a provider once per object, so
+ * a new object for every resource would serialize the same text hundreds of
+ * times on a fleet (the text, and so existing state, is unchanged).
+ */
+const shims = new Map<ResourceKind, pulumi.dynamic.ResourceProvider>();
+
 export function shimProvider(kind: ResourceKind): pulumi.dynamic.ResourceProvider {
+  let shim = shims.get(kind);
+  if (!shim) {
+    shim = newShim(kind);
+    shims.set(kind, shim);
+  }
+  return shim;
+}
+
+function newShim(kind: ResourceKind): pulumi.dynamic.ResourceProvider {
   const root: string = programRoot;
   // Everything these functions capture must serialize as plain values: `kind` and `root` only.
   const load = () => {

@@ -2,7 +2,7 @@ import { createHash } from "node:crypto";
 import { z } from "zod";
 import { HardeningError } from "../core/errors";
 import { hostLog } from "../core/log";
-import { commonInputs, implementation } from "../core/implementation";
+import { commonInputs, implementation, observedOnHost } from "../core/implementation";
 import { atomicWriteScript, expectSuccess, FileSnapshot, readFiles, restoreInput, restoreScript, snapshotText, underHostLock } from "../ssh/files";
 import { commandLine, shellQuote } from "../ssh/quote";
 import { HostSession, RemoteResult, sessionFor } from "../ssh/transport";
@@ -219,8 +219,7 @@ export const fail2banReload = implementation(RELOAD, {
     const session = await sessionFor(props.connection);
     const result = await session.run(`for jail in ${commandLine(props.jails)}; do fail2ban-client status "$jail" >/dev/null 2>&1 && echo "$jail"; done; true`, { description: "fail2ban-client status <jail>..." });
     const running = result.stdout.split("\n").filter(Boolean);
-    const { previous: _previous, ...inputs } = { ...props, jails: running };
-    return { id, props: { ...props, jails: running }, inputs };
+    return observedOnHost(id, { ...props, jails: running });
   },
   async update(_id, olds, news) {
     await reload(news);

@@ -1,4 +1,4 @@
-import { implementation } from "../core/implementation";
+import { implementation, observedOnHost } from "../core/implementation";
 import { expectSuccess, underHostLock } from "../ssh/files";
 import { HostSession, sessionFor } from "../ssh/transport";
 import { installedFrom, installScript, missingPackages, purgeScript, queryScript } from "./logic";
@@ -32,8 +32,7 @@ export const packages = implementation(RESOURCE, {
     const session = await sessionFor(props.connection);
     const present = await installed(session, props.packages);
     const observed = { ...props, packages: props.packages.filter((name: string) => present.has(name)) };
-    const { previous: _previous, ...inputs } = observed;
-    return { id, props: observed, inputs };
+    return observedOnHost(id, observed);
   },
   async update(_id, olds, news) {
     const installedByUs = [...new Set([...(olds.previous?.installedByUs ?? []), ...(await ensure(news))])];

@@ -1,5 +1,5 @@
 import { HardeningError } from "../core/errors";
-import { implementation } from "../core/implementation";
+import { implementation, observedOnHost } from "../core/implementation";
 import { expectSuccess, underHostLock } from "../ssh/files";
 import { commandLine } from "../ssh/quote";
 import { sessionFor, HostSession } from "../ssh/transport";
@@ -44,8 +44,7 @@ export const clusterFirewall = implementation(RESOURCE, {
     const session = await sessionFor(props.connection);
     const live = await readLive(session, props);
     const observed = { ...props, options: optionsFromLive(props.options, live) };
-    const { previous: _previous, ...inputs } = observed;
-    return { id, props: observed, inputs };
+    return observedOnHost(id, observed);
   },
   async update(_id, olds, news) {
     const session = await sessionFor(news.connection);

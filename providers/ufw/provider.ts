@@ -1,7 +1,7 @@
 import { z } from "zod";
 import { HardeningError } from "../core/errors";
 import { hostLog } from "../core/log";
-import { commonInputs, implementation } from "../core/implementation";
+import { commonInputs, implementation, observedOnHost } from "../core/implementation";
 import { isDeepStrictEqual } from "node:util";
 import { expectSuccess, FileSnapshot, readFiles, restoreInput, restoreScript, snapshotText, underHostLock } from "../ssh/files";
 import { commandLine } from "../ssh/quote";
@@ -111,8 +111,7 @@ export const ufwRule = implementation(RULE, {
     // Gone from the host: report it gone, so the next up adds it again.
     if (!found) return {};
     const rule = { ...props.rule, action: found.action, comment: found.comment || undefined };
-    const { previous: _previous, ...inputs } = { ...props, rule };
-    return { id, props: { ...props, rule }, inputs };
+    return observedOnHost(id, { ...props, rule });
   },
   async update(_id, olds, news) {
     const session = await sessionFor(news.connection);
@@ -163,8 +162,7 @@ export const ufwDefaults = implementation(DEFAULTS, {
     const defaults = { ...props.defaults };
     for (const key of ["incoming", "outgoing", "routed"] as const) if (defaults[key] !== undefined) defaults[key] = state.defaults[key];
     if (defaults.logging !== undefined && defaults.logging !== "on") defaults.logging = state.logging;
-    const { previous: _previous, ...inputs } = { ...props, defaults };
-    return { id, props: { ...props, defaults }, inputs };
+    return observedOnHost(id, { ...props, defaults });
   },
   async update(_id, olds, news) {
     const session = await sessionFor(news.connection);
@@ -196,8 +194,7 @@ export const ufwActivation = implementation(ACTIVATION, {
   async read(id, props) {
     const session = await sessionFor(props.connection);
     const state = await readState(session, ACTIVATION, props);
-    const { previous: _previous, ...inputs } = { ...props, enabled: state.enabled };
-    return { id, props: { ...props, enabled: state.enabled }, inputs };
+    return observedOnHost(id, { ...props, enabled: state.enabled });
   },
   async update(_id, olds, news) {
     const session = await sessionFor(news.connection);
