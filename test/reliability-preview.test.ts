@@ -13,8 +13,6 @@ import { writeFigures } from "./support/reliability-report";
 // the program manages, the ruleset inside the host, ufw and Proxmox state).
 
 const started = Date.now();
-// Type checking is `npx tsc --noEmit -p .`; the engine's ts-node only transpiles (3x faster per run).
-process.env.PULUMI_NODEJS_TRANSPILE_ONLY = "true";
 let host: SandboxHost;
 let program: ProgramStack;
 let entry: HostEntry;
