@@ -3,13 +3,13 @@ import { z } from "zod";
 import { HardeningError } from "../core/errors";
 import { hostLog } from "../core/log";
 import { commonInputs, implementation, observedOnHost } from "../core/implementation";
-import { atomicWriteScript, expectSuccess, FileSnapshot, readFiles, restoreInput, restoreScript, snapshotText, underHostLock } from "../ssh/files";
-import { commandLine, shellQuote } from "../ssh/quote";
+import { expectSuccess, FileSnapshot, fileSnapshotSchema, readFiles, restoreIfChangedScript, restoreInput, snapshotText, underHostLock } from "../ssh/files";
+import { shellQuote } from "../ssh/quote";
 import { HostSession, RemoteResult, sessionFor } from "../ssh/transport";
 import { chooseBackend, DEFAULTS_PATH, filterPath, isManagedFile, jailPath, renderDefaults, renderFilter, renderJail, sampleCheckArgs, sampleCheckProblems, samplesFileContent } from "./logic";
-import { parseRegexReport } from "./parse";
+import { parseRegexReport, parseServerStatus } from "./parse";
 import { Fail2banDefaults, Fail2banFilter, Fail2banJail, JailName } from "./schema";
-import { backendFactsScript, parseBackendFacts, reloadExitMeaning, reloadIfRunningScript, reloadScript, runningScript, stopScript, testedChangeScript } from "./service";
+import { ALREADY_FAILING_NOTE, backendFactsScript, parseBackendFacts, reloadExitMeaning, reloadIfRunningScript, reloadScript, stopScript, TEST_FAILED_EXIT, testedWriteScript, WAS_RUNNING } from "./service";
 
 // fail2ban as one resource per file (filter, jail, [DEFAULT]) plus one reload
 // per host. Each file is written atomically and tested with
@@ -24,6 +24,7 @@ export const reloadInputsSchema = z.strictObject({
   ...commonInputs,
   configuration: z.string().describe("A digest of the fail2ban settings and when each file was last written; a change reloads fail2ban."),
   jails: z.array(JailName).describe("Enabled jails that must be running after the reload."),
+  restoreOnDestroy: z.string().describe("JSON list of the fail2ban files as they were before this program wrote them (their resources' previous): destroy puts them all back, then reloads once."),
 });
 
 type Labelled = { connection: { name: string }; label: string };
@@ -43,36 +44,41 @@ function reloadFailure(kind: string, inputs: Labelled, script: string, result: R
 
 /**
  * Writes one fail2ban file and tests the whole configuration, under the host
- * lock; puts the previous file back when the test fails. Returns the file as
- * it was before, for delete. A file that already carries our header was
- * written by this program (a create whose answer a cut connection lost, or
- * another stack): what the host had before it is "no file", so that destroy
- * removes it instead of putting our own content back.
+ * lock (testedWriteScript): a file that breaks the test is taken back, so
+ * fail2ban never reloads a broken configuration. Returns the file as it was
+ * before, for delete. A file that already carries our header was written by
+ * this program (a create whose answer a cut connection lost, or another
+ * stack): what the host had before it is "no file", so that destroy removes
+ * it instead of putting our own content back.
  */
 async function writeTested(session: HostSession, kind: string, inputs: Labelled, path: string, content: string, field: string): Promise<FileSnapshot> {
   const [before] = await readFiles(session, [path]);
-  const script = underHostLock(testedChangeScript(atomicWriteScript(path, "0644", "root:root", content)));
-  const result = await session.run(script, { stdin: content, description: `write ${path} and run fail2ban-client -t` });
-  if (result.code !== 0) {
-    const restored = await session.run(underHostLock(restoreScript(before)), { stdin: restoreInput(before), description: `restore ${path}` });
-    const note = restored.code === 0 ? `the previous ${path} was put back` : `putting back the previous ${path} failed too: ${restored.stderr}`;
+  const result = await session.run(underHostLock(testedWriteScript(path, content, before)), { stdin: content, description: `write ${path} and run fail2ban-client -t` });
+  if (result.code === TEST_FAILED_EXIT) {
     throw new HardeningError(
       context(kind, inputs, field),
-      `fail2ban-client -t rejected the new ${path}; ${note}, fail2ban was not reloaded and keeps running on its previous configuration`,
+      `fail2ban-client -t rejected the new ${path}; the previous ${path} was put back, fail2ban was not reloaded and keeps running on its previous configuration`,
       "fix the value; `fail2ban-client -t` on the host shows the same error",
       { command: `fail2ban-client -t (after writing ${path})`, exitCode: result.code, stderr: result.stderr },
     );
   }
-  if (result.stderr.includes("already failed its test")) {
+  expectSuccess(result, context(kind, inputs, field), `write ${path}`, "check the disk and permissions under /etc/fail2ban");
+  if (result.stderr.includes(ALREADY_FAILING_NOTE)) {
     hostLog.warn(inputs.connection.name, `${path} written; the fail2ban configuration already failed its test before this change (it will be checked again before fail2ban is reloaded)`);
   }
   return before.present && isManagedFile(snapshotText(before) ?? "") ? { path, present: false } : before;
 }
 
-/** Puts a file back as it was and reloads fail2ban if it runs. */
+/**
+ * A file resource's delete: puts the file back as it was and reloads fail2ban
+ * if it runs. On destroy the host's reload resource has put every file back
+ * already (with one reload for all), so this finds the file as before and
+ * does nothing; it restores when only this resource goes (a jail removed from
+ * the config).
+ */
 async function restoreAndReload(session: HostSession, kind: string, inputs: Labelled, snapshot: FileSnapshot) {
-  const script = underHostLock(`${restoreScript(snapshot)}\n${reloadIfRunningScript}`);
-  const result = await session.run(script, { stdin: restoreInput(snapshot), description: `restore ${snapshot.path} and reload fail2ban` });
+  const script = underHostLock(restoreIfChangedScript(snapshot, reloadIfRunningScript));
+  const result = await session.run(script, { stdin: restoreInput(snapshot), description: `restore ${snapshot.path} and reload fail2ban (unless it is as before)` });
   if (result.code !== 0) throw reloadFailure(kind, inputs, `restore ${snapshot.path}; fail2ban-client reload`, result);
 }
 
@@ -197,40 +203,61 @@ export const fail2banDefaults = implementation(DEFAULTS, {
 
 const RELOAD = "fail2ban:Reload";
 
-async function reload(inputs: z.output<typeof reloadInputsSchema>) {
+/** Reloads (or starts) fail2ban and waits for its jails; tells whether it was running before. */
+async function reload(inputs: z.output<typeof reloadInputsSchema>): Promise<{ wasRunning: boolean }> {
   const session = await sessionFor(inputs.connection);
   const script = reloadScript(inputs.jails);
   const result = await session.run(underHostLock(script), { description: "fail2ban-client -t; reload (or start); status of each jail" });
   if (result.code !== 0) throw reloadFailure(RELOAD, inputs, "fail2ban-client -t && fail2ban-client reload && fail2ban-client status <jail>...", result, "jails");
   hostLog.info(inputs.connection.name, `fail2ban reloaded; running jails: ${inputs.jails.join(", ") || "(none enabled)"}`);
-  return session;
+  return { wasRunning: result.stdout.split("\n").includes(WAS_RUNNING) };
+}
+
+/**
+ * The snapshots a reload resource puts back on destroy. None when the state
+ * predates them or they do not parse: each file's own delete restores it then.
+ */
+function filesToRestore(props: { restoreOnDestroy?: string }): FileSnapshot[] {
+  try {
+    return fileSnapshotSchema.array().parse(JSON.parse(props.restoreOnDestroy ?? "[]"));
+  } catch {
+    return [];
+  }
 }
 
 export const fail2banReload = implementation(RELOAD, {
   schema: reloadInputsSchema,
   replaceKeys: [],
   async create(inputs) {
-    const session = await sessionFor(inputs.connection);
-    const wasRunning = (await session.run(runningScript, { description: "is fail2ban running" })).stdout.trim() === "running";
-    await reload(inputs);
+    const { wasRunning } = await reload(inputs);
     return { id: `${inputs.connection.name}/fail2ban/reload`, outs: { ...inputs, previous: { wasRunning } } };
   },
   async read(id, props) {
     const session = await sessionFor(props.connection);
-    const result = await session.run(`for jail in ${commandLine(props.jails)}; do fail2ban-client status "$jail" >/dev/null 2>&1 && echo "$jail"; done; true`, { description: "fail2ban-client status <jail>..." });
-    const running = result.stdout.split("\n").filter(Boolean);
-    return observedOnHost(id, { ...props, jails: running });
+    const result = await session.run("fail2ban-client status", { description: "fail2ban-client status" });
+    // A fail2ban that does not run has no jails running.
+    const running = result.code === 0 ? parseServerStatus(result.stdout).jails : [];
+    return observedOnHost(id, { ...props, jails: props.jails.filter((jail: string) => running.includes(jail)) });
   },
   async update(_id, olds, news) {
     await reload(news);
     return { outs: { ...news, previous: olds.previous } };
   },
   async delete(_id, props) {
-    // The jails' own deletes reload fail2ban on the restored files; here only
-    // a fail2ban that was not running before is stopped again.
-    if (props.previous?.wasRunning !== false) return;
+    // Deleted first on destroy (it depends on every fail2ban file): puts all
+    // the files back, then one reload (or a stop, if fail2ban was not running
+    // before) instead of one reload per file. The files' own deletes then
+    // find them as before.
     const session = await sessionFor(props.connection);
-    const result = await session.run(underHostLock(stopScript), { description: stopScript });
-    expectSuccess(result, context(RELOAD, props), stopScript, "stop fail2ban by hand if it should not run");
+    for (const snapshot of filesToRestore(props)) {
+      const result = await session.run(underHostLock(restoreIfChangedScript(snapshot)), { stdin: restoreInput(snapshot), description: `restore ${snapshot.path} (unless it is as before)` });
+      expectSuccess(result, context(RELOAD, props, "restoreOnDestroy"), `restore ${snapshot.path}`, "put the file back by hand from `pulumi stack export` (the resource's previous), then run destroy again");
+    }
+    if (props.previous?.wasRunning === false) {
+      expectSuccess(await session.run(underHostLock(stopScript), { description: stopScript }), context(RELOAD, props), stopScript, "stop fail2ban by hand if it should not run");
+      return;
+    }
+    const result = await session.run(underHostLock(reloadIfRunningScript), { description: "fail2ban-client -t; reload" });
+    if (result.code !== 0) throw reloadFailure(RELOAD, props, "fail2ban-client -t && fail2ban-client reload", result);
   },
 });

@@ -1,11 +1,12 @@
-import { commandLine } from "../ssh/quote";
+import { atomicWriteScript, FileSnapshot } from "../ssh/files";
+import { commandLine, shellQuote } from "../ssh/quote";
 
 // How fail2ban is driven on a host: through systemd where systemd runs the
 // host (a real Proxmox VE node), with fail2ban-client where it does not.
 // Always `fail2ban-client -t` first: a config error would stop fail2ban
 // altogether, leaving the host unprotected.
 
-const TEST_FAILED_EXIT = 3;
+export const TEST_FAILED_EXIT = 3;
 const JAILS_NOT_RUNNING_EXIT = 4;
 
 /** Exit codes of reloadScript, for messages. */
@@ -20,13 +21,16 @@ const isRunning = "{ if [ -d /run/systemd/system ]; then systemctl is-active --q
 const serviceCommand = (verb: "reload" | "start" | "restart") =>
   `{ if [ -d /run/systemd/system ]; then systemctl ${verb} fail2ban; else fail2ban-client ${verb} >/dev/null; fi; }`;
 
+/** The line reloadScript prints when fail2ban was running before it (else it started it). */
+export const WAS_RUNNING = "fail2ban was running";
+
 /**
  * Reload when running, start when not, then wait (bounded) until every jail
  * answers. A reload that fails to bring a jail back leaves it stopped (seen
  * with fail2ban 1.0.2), so a missing jail gets one restart before giving up.
  */
 export function reloadScript(jails: readonly string[]): string {
-  const lines = [testConfig, `if ${isRunning}; then ${serviceCommand("reload")}; else ${serviceCommand("start")}; fi`];
+  const lines = [testConfig, `if ${isRunning}; then echo '${WAS_RUNNING}'; ${serviceCommand("reload")}; else ${serviceCommand("start")}; fi`];
   if (jails.length > 0) {
     const list = commandLine([...jails]);
     lines.push(
@@ -53,25 +57,39 @@ export function reloadScript(jails: readonly string[]): string {
 /** After a file was put back on destroy: test and reload only a fail2ban that runs; a stopped one stays stopped. */
 export const reloadIfRunningScript = `if ${isRunning}; then\n${testConfig}\n${serviceCommand("reload")}\nfi`;
 
-/** Whether fail2ban's server runs, printed as "running" or "stopped". */
-export const runningScript = `if ${isRunning}; then echo running; else echo stopped; fi`;
 
 export const stopScript = `if [ -d /run/systemd/system ]; then systemctl stop fail2ban; else fail2ban-client stop >/dev/null; fi`;
 
+/** What testedWriteScript says on stderr when the configuration failed its test before the change too. */
+export const ALREADY_FAILING_NOTE = "note: the fail2ban configuration already failed its test before this change";
+
 /**
- * `write` (a script changing one file) wrapped in tests before and after:
- * exits TEST_FAILED_EXIT when the change breaks a configuration that passed.
- * A configuration that failed already (a default Proxmox VE 8 host, whose
- * stock sshd jail looks for a missing /var/log/auth.log) is not made worse by
- * a valid file, so the change stays; the reload's own test catches the rest.
+ * Writes `path` atomically from stdin (0644, root) and tests the whole
+ * configuration, once in the usual case. Only when the test fails is the
+ * previous file (`before`: mode and owner; its bytes are copied aside on the
+ * host first) put back and tested, to tell "this change broke it" (exit
+ * TEST_FAILED_EXIT, previous file in place, fail2ban's answer on stderr)
+ * from "it failed before" (a default Proxmox VE 8 host, whose stock sshd
+ * jail wants a missing /var/log/auth.log): a valid file does not make that
+ * worse, so the new file is written again, with ALREADY_FAILING_NOTE; the
+ * reload's own test has the last word. One script, for the host lock: a
+ * parallel write in between would change the answer.
  */
-export function testedChangeScript(write: string): string {
+export function testedWriteScript(path: string, content: string, before: FileSnapshot): string {
+  const target = shellQuote(path);
   return [
-    "if fail2ban-client -t </dev/null >/dev/null 2>&1; then passed_before=1; else passed_before=0; fi",
-    write,
+    "set -e",
+    "work=$(mktemp -d)",
+    `trap 'rm -rf "$work"' EXIT`,
+    `trap 'exit 129' HUP INT TERM PIPE`,
+    `cat > "$work/new"`,
+    `if [ -f ${target} ]; then cp ${target} "$work/old"; fi`,
+    `( ${atomicWriteScript(path, "0644", "root:root", content)} ) < "$work/new"`,
     `if ! out=$(fail2ban-client -t </dev/null 2>&1); then`,
-    `  if [ "$passed_before" = 1 ]; then printf '%s\n' "$out" >&2; exit ${TEST_FAILED_EXIT}; fi`,
-    "  echo 'note: the fail2ban configuration already failed its test before this change' >&2",
+    before.present ? `  ( ${atomicWriteScript(path, before.mode, before.owner)} ) < "$work/old"` : `  rm -f ${target}`,
+    `  if fail2ban-client -t </dev/null >/dev/null 2>&1; then printf '%s\\n' "$out" >&2; exit ${TEST_FAILED_EXIT}; fi`,
+    `  ( ${atomicWriteScript(path, "0644", "root:root", content)} ) < "$work/new"`,
+    `  echo ${shellQuote(ALREADY_FAILING_NOTE)} >&2`,
     "fi",
   ].join("\n");
 }

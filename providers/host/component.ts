@@ -74,12 +74,14 @@ export class HardenedHost extends pulumi.ComponentResource {
       { ...child, dependsOn: [defaults, ...rules] },
     );
 
-    // fail2ban: filters, then defaults and jails, then one reload.
+    // fail2ban: filters, then defaults and jails, then one reload (which, deleted
+    // first on destroy, puts every file back and reloads once for all).
     const filters = config.fail2ban.filters.map((filter) => new Fail2banFilterResource(`${prefix}-fail2ban-filter-${filter.name}`, { connection, filter }, afterPackages));
     const f2bDefaults = new Fail2banDefaultsResource(`${prefix}-fail2ban-defaults`, { connection, defaults: config.fail2ban.defaults }, afterPackages);
     const jails = config.fail2ban.jails.map(
       (jail) => new Fail2banJailResource(`${prefix}-fail2ban-jail-${jail.name}`, { connection, jail }, { ...child, dependsOn: [...afterPackages.dependsOn, ...filters, f2bDefaults] }),
     );
+    const fail2banFiles = [...filters, f2bDefaults, ...jails];
     const reload = new Fail2banReloadResource(
       `${prefix}-fail2ban-reload`,
       {
@@ -87,11 +89,12 @@ export class HardenedHost extends pulumi.ComponentResource {
         // The settings' hash changes the reload in preview already; the write times make
         // every file written (a change, or drift repaired) reload fail2ban during up.
         configuration: pulumi
-          .all([...filters, f2bDefaults, ...jails].map((resource) => resource.written))
+          .all(fail2banFiles.map((resource) => resource.written))
           .apply((written) => `${createHash("sha256").update(JSON.stringify(config.fail2ban)).digest("hex").slice(0, 16)};${written.join(",")}`),
         jails: config.fail2ban.jails.filter((jail) => jail.enabled).map((jail) => jail.name),
+        restoreOnDestroy: pulumi.all(fail2banFiles.map((resource) => resource.previous)).apply((snapshots) => JSON.stringify(snapshots)),
       },
-      { ...child, dependsOn: [...filters, f2bDefaults, ...jails] },
+      { ...child, dependsOn: fail2banFiles },
     );
 
     this.summary = pulumi.all([activation.id, reload.id]).apply(() => ({

@@ -1,4 +1,5 @@
 import { createHash } from "node:crypto";
+import { z } from "zod";
 import { HardeningError, FailureContext } from "../core/errors";
 import { HostSession, RemoteResult } from "./transport";
 import { shellQuote } from "./quote";
@@ -7,14 +8,17 @@ import { shellQuote } from "./quote";
 // snapshot a resource keeps in state so that delete can put back exactly what
 // was there before (content, mode and owner, or absence).
 
-export interface FileSnapshot {
-  path: string;
-  present: boolean;
+export const fileSnapshotSchema = z.object({
+  path: z.string(),
+  present: z.boolean(),
   /** base64 of the content, so binary and trailing newlines survive state. */
-  contentBase64?: string;
-  mode?: string;
-  owner?: string;
-}
+  contentBase64: z.string().optional(),
+  /** As `stat -c %a` prints it, e.g. 644. */
+  mode: z.string().optional(),
+  /** As `stat -c %U:%G` prints it. */
+  owner: z.string().optional(),
+});
+export type FileSnapshot = z.infer<typeof fileSnapshotSchema>;
 
 const MARKER = "=== proxmox-hardening file";
 
@@ -93,6 +97,22 @@ export function atomicWriteScript(path: string, mode = "0644", owner = "root:roo
 export function restoreScript(snapshot: FileSnapshot): string {
   if (!snapshot.present) return `rm -f ${shellQuote(snapshot.path)}`;
   return atomicWriteScript(snapshot.path, snapshot.mode ?? "0644", snapshot.owner ?? "root:root", restoreInput(snapshot));
+}
+
+/** Shell condition: the file is exactly the snapshot (content, mode and owner), or absent like it. */
+export function matchesSnapshotCondition(snapshot: FileSnapshot): string {
+  const path = shellQuote(snapshot.path);
+  if (!snapshot.present) return `[ ! -e ${path} ]`;
+  const digest = createHash("sha256").update(Buffer.from(snapshot.contentBase64 ?? "", "base64")).digest("hex");
+  return `{ [ -f ${path} ] && [ "$(stat -c '%a %U:%G' ${path})" = ${shellQuote(`${snapshot.mode} ${snapshot.owner}`)} ] && [ "$(sha256sum < ${path} | cut -d' ' -f1)" = ${digest} ]; }`;
+}
+
+/**
+ * Script that puts a snapshot back unless the file is already exactly so, and
+ * then runs `afterRestore`; prints "restored" or "unchanged". Feed it restoreInput.
+ */
+export function restoreIfChangedScript(snapshot: FileSnapshot, afterRestore = ""): string {
+  return [`if ${matchesSnapshotCondition(snapshot)}; then echo unchanged; else`, restoreScript(snapshot), "echo restored", afterRestore, "fi"].filter(Boolean).join("\n");
 }
 
 /** Content to feed restoreScript on stdin. */

@@ -1,11 +1,11 @@
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
 import { credentialsFromConfig } from "../../providers/ssh/credentials";
-import { atomicWriteScript, fileDumpScript, parseFileDump, restoreScript, underHostLock } from "../../providers/ssh/files";
+import { atomicWriteScript, fileDumpScript, parseFileDump, restoreIfChangedScript, restoreInput, restoreScript, underHostLock } from "../../providers/ssh/files";
 import { fingerprintOf, hostKeyMatches, keyBlobOf } from "../../providers/ssh/hostkey";
 import { commandLine, shellQuote } from "../../providers/ssh/quote";
 import { hostConnectionSchema } from "../../providers/ssh/schema";
@@ -79,6 +79,30 @@ test("file dump, atomic write and restore round-trip real files byte for byte", 
     assert.equal(readFileSync(path, "utf8"), content);
     sh(restoreScript(absent));
     assert.equal(sh(`ls -A ${commandLine([join(dir, "sub dir")])}`), "jail's.local\n", "no temp files left behind");
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("restoreIfChangedScript writes only when the file differs from its snapshot, then runs the follow-up", () => {
+  const dir = mkdtempSync(join(tmpdir(), "phs-files-"));
+  try {
+    const path = join(dir, "jail's.local");
+    sh(atomicWriteScript(path), "before");
+    const [snapshot] = parseFileDump(sh(fileDumpScript([path])));
+    const absent = { path: join(dir, "new file"), present: false };
+    const follow = "echo reloaded";
+    assert.equal(sh(restoreIfChangedScript(snapshot, follow), restoreInput(snapshot)), "unchanged\n");
+    assert.equal(sh(restoreIfChangedScript(absent, follow)), "unchanged\n");
+    sh(atomicWriteScript(path), "after");
+    assert.equal(sh(restoreIfChangedScript(snapshot, follow), restoreInput(snapshot)), "restored\nreloaded\n");
+    assert.equal(readFileSync(path, "utf8"), "before");
+    sh(`chmod 600 ${commandLine([path])}`);
+    assert.equal(sh(restoreIfChangedScript(snapshot), restoreInput(snapshot)), "restored\n", "a changed mode counts as a change");
+    assert.equal(statSync(path).mode & 0o777, 0o644);
+    sh(atomicWriteScript(absent.path), "ours");
+    assert.equal(sh(restoreIfChangedScript(absent)), "restored\n");
+    assert.equal(existsSync(absent.path), false);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
