@@ -37,6 +37,9 @@ const MAX_CHANNELS_PER_HOST = 6; // below OpenSSH's default MaxSessions of 10
 /** What sudo says when it will not run a command (wrong or missing password, not a sudoer). */
 const SUDO_REFUSED = /^sudo: (\d+ incorrect password attempts?|a password is required|.* is not in the sudoers file|no password was provided|a terminal is required)/m;
 const CONNECT_ATTEMPTS = 3;
+/** How ssh2 reports sshd refusing a channel (MaxSessions reached). */
+const CHANNEL_REFUSED = /Channel open failure/i;
+const CHANNEL_OPEN_ATTEMPTS = 5; // 0.2 + 0.4 + 0.8 + 1.6 s of backoff at most
 
 type CredentialLookup = (hostName: string) => Credentials;
 let lookupCredentials: CredentialLookup = () => ({ agent: true });
@@ -216,55 +219,69 @@ export class HostSession {
     }
   }
 
-  private exec(command: string, input: string, description: string): Promise<RemoteResult> {
+  /**
+   * Opens a channel for the command. sshd refuses a channel beyond MaxSessions
+   * (10 by default), and it frees a session only after reaping the previous
+   * command: under load, closed channels linger there, so a refusal is retried
+   * a few times with a short backoff. Nothing ran on the host when it fails.
+   */
+  private async openChannel(command: string, description: string): Promise<ClientChannel> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await new Promise<ClientChannel>((resolve, reject) => this.client.exec(command, (error: Error | undefined, channel: ClientChannel) => (error ? reject(error) : resolve(channel))));
+      } catch (error) {
+        const message = error instanceof Error ? error.message : String(error);
+        if (CHANNEL_REFUSED.test(message) && attempt < CHANNEL_OPEN_ATTEMPTS) {
+          await sleep(100 * 2 ** attempt);
+          continue;
+        }
+        throw new HardeningError(
+          { host: this.conn.name, resource: "ssh" },
+          `could not start a remote command: ${message}${attempt > 1 ? ` (after ${attempt} attempts)` : ""}`,
+          CHANNEL_REFUSED.test(message) ? "sshd refused another session on this connection: raise MaxSessions in the host's sshd_config or lower --parallel" : "the SSH connection was lost; run the command again",
+          { command: redactSecrets(description), exitCode: null, stderr: "" },
+        );
+      }
+    }
+  }
+
+  private async exec(command: string, input: string, description: string): Promise<RemoteResult> {
     const timeoutMs = this.conn.commandTimeoutSeconds * 1000;
+    const channel = await this.openChannel(command, description);
     return new Promise((resolve, reject) => {
-      this.client.exec(command, (error: Error | undefined, channel: ClientChannel) => {
-        if (error) {
+      const stdout: Buffer[] = [];
+      const stderr: Buffer[] = [];
+      const timer = setTimeout(() => {
+        channel.close();
+        reject(
+          new HardeningError(
+            { host: this.conn.name, resource: "ssh" },
+            `a remote step did not finish within ${this.conn.commandTimeoutSeconds} s`,
+            "raise commandTimeoutSeconds for this host or find out why the host is slow (apt lock, ufw on a large ruleset)",
+            { command: redactSecrets(description), exitCode: null, stderr: redactSecrets(Buffer.concat(stderr).toString()) },
+          ),
+        );
+      }, timeoutMs);
+      channel.on("data", (chunk: Buffer) => stdout.push(chunk));
+      channel.stderr.on("data", (chunk: Buffer) => stderr.push(chunk));
+      channel.on("close", (code: number | null | undefined, signal?: string) => {
+        clearTimeout(timer);
+        const errorText = redactSecrets(Buffer.concat(stderr).toString());
+        if (typeof code !== "number") {
+          // No exit status: the command was killed or the connection dropped mid-way.
           reject(
             new HardeningError(
               { host: this.conn.name, resource: "ssh" },
-              `could not start a remote command: ${error.message}`,
-              "the SSH connection was lost; run the command again",
-              { command: redactSecrets(description), exitCode: null, stderr: "" },
+              `the remote command ended without an exit status${signal ? ` (signal ${signal})` : ""}`,
+              "the SSH connection was cut or the command was killed; run `pulumi up` again, every step is idempotent",
+              { command: redactSecrets(description), exitCode: null, stderr: errorText },
             ),
           );
           return;
         }
-        const stdout: Buffer[] = [];
-        const stderr: Buffer[] = [];
-        const timer = setTimeout(() => {
-          channel.close();
-          reject(
-            new HardeningError(
-              { host: this.conn.name, resource: "ssh" },
-              `a remote step did not finish within ${this.conn.commandTimeoutSeconds} s`,
-              "raise commandTimeoutSeconds for this host or find out why the host is slow (apt lock, ufw on a large ruleset)",
-              { command: redactSecrets(description), exitCode: null, stderr: redactSecrets(Buffer.concat(stderr).toString()) },
-            ),
-          );
-        }, timeoutMs);
-        channel.on("data", (chunk: Buffer) => stdout.push(chunk));
-        channel.stderr.on("data", (chunk: Buffer) => stderr.push(chunk));
-        channel.on("close", (code: number | null | undefined, signal?: string) => {
-          clearTimeout(timer);
-          const errorText = redactSecrets(Buffer.concat(stderr).toString());
-          if (typeof code !== "number") {
-            // No exit status: the command was killed or the connection dropped mid-way.
-            reject(
-              new HardeningError(
-                { host: this.conn.name, resource: "ssh" },
-                `the remote command ended without an exit status${signal ? ` (signal ${signal})` : ""}`,
-                "the SSH connection was cut or the command was killed; run `pulumi up` again, every step is idempotent",
-                { command: redactSecrets(description), exitCode: null, stderr: errorText },
-              ),
-            );
-            return;
-          }
-          resolve({ stdout: Buffer.concat(stdout).toString(), stderr: errorText, code });
-        });
-        channel.end(input);
+        resolve({ stdout: Buffer.concat(stdout).toString(), stderr: errorText, code });
       });
+      channel.end(input);
     });
   }
 }
