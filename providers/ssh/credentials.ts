@@ -3,8 +3,11 @@ import { Credentials, credentialsSchema } from "./schema";
 import { setCredentials } from "./transport";
 
 // Credentials live only in the stack's secret config. The dynamic providers
-// read them in their configure step, so they are never resource inputs,
-// never in state and never captured in serialized provider code.
+// read them in their configure step, so they are never inputs of our
+// resources and never captured in serialized provider code. (The engine does
+// record the config it gives the default Node.js provider, the whole stack
+// config, as that provider's inputs in state: secrets stay ciphertext there.
+// At -v=9 it prints that Configure call's values, secrets included.)
 
 /** Stack config keys holding credentials, with what each means. */
 export const credentialConfigKeys = {

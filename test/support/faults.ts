@@ -1,7 +1,7 @@
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { Stack } from "@pulumi/pulumi/automation";
 import { assertSandboxAddress, hostExec, SandboxHost } from "../../sandbox";
-import { HostState, hostState, run } from "./host-state";
+import { HostState, run } from "./host-state";
 
 // Fault injection and observation for the reliability suite (issue 8). Every
 // fault is injected inside a sandbox host (its own PID and network
@@ -43,13 +43,45 @@ const normalizeRuleset = (text: string) =>
 /** Temp files of atomic writes (.proxmox-hardening.*) and the sample check's temp dirs. */
 export const LEFTOVERS_COMMAND = "{ find /etc /var/tmp -name '.proxmox-hardening.*' 2>/dev/null; find /tmp -maxdepth 1 -name 'tmp.*' 2>/dev/null; } | sort";
 
+const WATCHED_DIRS = "/etc/ufw /etc/default/ufw /etc/fail2ban /etc/pve";
+const SECTION = "=== prl-section ===";
+
+/**
+ * Everything in one round trip into the host (the suite takes many): the same
+ * file map as host-state.ts's hostState (path -> "mode owner:group sha256"),
+ * ufw's view, the Proxmox options, the ruleset, leftovers and ufw's stored rules.
+ */
 export async function fingerprint(host: SandboxHost): Promise<HostFingerprint> {
-  const state = await hostState(host);
-  const v4 = normalizeRuleset(await run(host, "iptables-save"));
-  const v6 = normalizeRuleset(await run(host, "ip6tables-save"));
-  const leftovers = (await run(host, LEFTOVERS_COMMAND)).split("\n").filter(Boolean);
-  const ufwRules = (await run(host, "grep -h '^### tuple' /etc/ufw/user.rules /etc/ufw/user6.rules || true")).split("\n").filter(Boolean);
-  return { ...state, ruleset: { v4, v6 }, leftovers, ufwRules };
+  const parts = [
+    `find ${WATCHED_DIRS} -type f -print0 2>/dev/null | sort -z | xargs -0 -r stat -c '%n %a %U:%G'`,
+    `find ${WATCHED_DIRS} -type f -print0 2>/dev/null | sort -z | xargs -0 -r sha256sum`,
+    "ufw status verbose",
+    "pvesh get /cluster/firewall/options --output-format json",
+    "iptables-save",
+    "ip6tables-save",
+    LEFTOVERS_COMMAND,
+    "grep -h '^### tuple' /etc/ufw/user.rules /etc/ufw/user6.rules || true",
+  ];
+  const out = await run(host, parts.join(`; echo '${SECTION}'; `));
+  const [stats, sums, ufwStatus, pvesh, v4, v6, leftovers, tuples] = out.split(`${SECTION}\n`);
+  const sumOf = new Map(sums.split("\n").filter(Boolean).map((line) => [line.slice(line.indexOf("  ") + 2), line.slice(0, line.indexOf("  "))]));
+  const files = Object.fromEntries(
+    stats
+      .split("\n")
+      .filter(Boolean)
+      .map((line) => {
+        const [path, mode, owner] = line.split(" ");
+        return [path, `${mode} ${owner} ${sumOf.get(path)}`];
+      }),
+  );
+  return {
+    files,
+    ufwStatus,
+    pveshOptions: JSON.parse(pvesh) as Record<string, unknown>,
+    ruleset: { v4: normalizeRuleset(v4), v6: normalizeRuleset(v6) },
+    leftovers: leftovers.split("\n").filter(Boolean),
+    ufwRules: tuples.split("\n").filter(Boolean),
+  };
 }
 
 /**
