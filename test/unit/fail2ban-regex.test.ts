@@ -7,6 +7,7 @@ import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, wri
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, test } from "node:test";
+import { everyOtherJailOption } from "../support/jail-options";
 import { checkFail2banRegex, resolveFail2banTags } from "../../providers/fail2ban/pyregex";
 import {
   renderDefaults,
@@ -311,18 +312,8 @@ describe("the rendered files in a copy of /etc/fail2ban", { skip: noFail2ban || 
       protocol: "udp",
       filter: { name: "myapp" },
       logpath: [logfile],
-      bantime: "1d",
-      findtime: "10m",
-      maxretry: 5,
-      ignoreip: ["192.0.2.0/24", "2001:db8::1"],
-      banaction: "nftables-multiport",
-      banaction_allports: "nftables-allports",
-      usedns: "no",
-      chain: "INPUT",
       bantimeIncrement: { factor: 1.5, maxtime: "1w", rndtime: 300, multipliers: [1, 2, 4], overalljails: true },
-      action: "action_mwl",
-      destemail: "root@example.org",
-      sender: "fail2ban@example.org",
+      ...everyOtherJailOption,
     });
     install({
       "filter.d/myapp.conf": renderFilter(filter),

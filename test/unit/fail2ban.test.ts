@@ -3,6 +3,7 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, test } from "node:test";
+import { everyOtherJailOption } from "../support/jail-options";
 import { z } from "zod";
 import { diffInputs } from "../../providers/core/diff";
 import { validate } from "../../providers/core/validate";
@@ -414,18 +415,8 @@ describe("renderers", () => {
       filter: { name: "nginx-http-auth", mode: "aggressive" },
       logpath: ["/var/log/nginx/*error.log", "/var/log/nginx/other.log"],
       journalmatch: "_SYSTEMD_UNIT=nginx.service",
-      bantime: "1d",
-      findtime: "10m",
-      maxretry: 5,
-      ignoreip: ["192.0.2.0/24", "2001:db8::1"],
-      banaction: "nftables-multiport",
-      banaction_allports: "nftables-allports",
-      usedns: "no",
-      chain: "INPUT",
       bantimeIncrement: { factor: 2, maxtime: "1w", rndtime: 300, multipliers: [1, 2, 4], overalljails: true },
-      action: "action_mwl",
-      destemail: "root@example.org",
-      sender: "fail2ban@example.org",
+      ...everyOtherJailOption,
     });
     assert.equal(
       renderJail(jail, "polling"),
