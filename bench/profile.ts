@@ -13,7 +13,7 @@ export interface Phases {
   firstEventMs?: number;
   /** To the first resource step (the stack itself: the engine is up). */
   firstResourceMs?: number;
-  /** To the first step of a hardening resource: Node started, ts-node compiled index.ts, the program registered it. */
+  /** To the first step of a hardening resource: Node started, tsx loaded index.ts, the program registered it. */
   firstHostResourceMs?: number;
   /** To the last step of a hardening resource that started (the program has registered everything by then). */
   lastHostResourceStartMs?: number;
@@ -78,8 +78,9 @@ export function stepDurations(result: OpResult): { kind: string; count: number; 
 export function categoryOf(script: string): string {
   if (/fail2ban-regex/.test(script)) return "fail2ban-regex (filter samples)";
   if (/all_running\(\)/.test(script)) return "fail2ban -t + reload + wait for jails";
-  if (/passed_before=/.test(script)) return "write file + fail2ban-client -t twice";
-  if (/fail2ban-client (reload|start|stop)/.test(script)) return "restore file + fail2ban reload";
+  if (/cat > "\$work\/new"/.test(script)) return "write file + fail2ban-client -t";
+  if (/echo unchanged/.test(script)) return /fail2ban-client reload/.test(script) ? "restore file if changed (+ reload)" : "restore file if changed";
+  if (/fail2ban-client (reload|stop)/.test(script)) return "fail2ban -t + reload (or stop)";
   if (/fail2ban-client (ping|status)/.test(script)) return "fail2ban-client ping/status";
   if (/ufw.*--force.*enable|'--force' 'enable'|ufw --force enable/.test(script)) return "ufw --force enable";
   if (/(^|[ '])ufw'? '?(allow|deny|reject|limit|delete|default|logging|disable)/m.test(script)) return "ufw rule/default change";

@@ -59,9 +59,8 @@ export type ProgramSupport = typeof import("../test/support/program");
 
 /**
  * Loads test/support/program.ts of `root`: this work tree, or a snapshot of a
- * commit (other engineers edit this tree while the benchmark runs, and the
- * engine type-checks the program on every run, so a half-made edit elsewhere
- * would fail the measurement).
+ * commit (other engineers edit this tree while the benchmark runs, so a
+ * half-made edit elsewhere would fail or skew the measurement).
  */
 export function loadProgramSupport(root: string): ProgramSupport {
   mkdirSync(join(root, ".pulumi-state"), { recursive: true });
@@ -76,8 +75,6 @@ export interface ProjectOptions {
   name: string;
   /** --parallel for every operation (default: the engine's, 4 x GOMAXPROCS). */
   parallel?: number;
-  /** Extra environment for the CLI, the program and the provider (experiments). */
-  env?: Record<string, string>;
   /** Called with each operation's result as soon as it is measured (so a later failure keeps it). */
   onResult?: (result: OpResult) => void;
   /** Called after each operation, e.g. to read the hosts' end state or profiling logs. */
@@ -103,7 +100,6 @@ export async function runProject(inventory: Inventory, opts: ProjectOptions): Pr
   const { value: program } = await step(`project: stack ${opts.name} (create, config)`, () =>
     opts.support.ProgramStack.create(opts.name, opts.support.sandboxConfig(hosts.map((host) => ({ host })))),
   );
-  for (const [key, value] of Object.entries(opts.env ?? {})) program.stack.workspace.envVars[key] = value;
   const results: OpResult[] = [];
   try {
     for (const op of PROJECT_OPS) {
@@ -160,7 +156,13 @@ export async function runProject(inventory: Inventory, opts: ProjectOptions): Pr
       log(`project ${OP_LABEL[op]} on ${hosts.length} host(s): ${seconds(wallMs)}, ${activity.connections} connections (sshd saw ${logins}), ${activity.commands} commands [${changes}]`);
     }
   } finally {
-    await step(`project: remove stack ${opts.name}`, () => program.remove());
+    await step(`project: remove stack ${opts.name}`, async () => {
+      await program.remove();
+      // After a failed operation the stack may still hold resources of hosts that are about to
+      // go: drop it without touching them (ProgramStack.forget, where the tree has it).
+      const forget = (program as { forget?: () => Promise<void> }).forget;
+      if (forget) await forget.call(program).catch(() => undefined);
+    });
   }
   return results;
 }

@@ -97,7 +97,8 @@ export function resultsTable(measurements: Measurement[]): string {
 /** Slope (s per added host) and intercept of the median wall time over the host counts. */
 export function slopeTable(measurements: Measurement[]): string {
   const lines = ["| tool | operation | s per added host | s at 0 hosts (fit) | points |", "|---|---|---:|---:|---:|"];
-  const tools = [...new Set(measurements.map((m) => m.tool))];
+  // The compared tools only: experiments are single runs, too noisy for a slope.
+  const tools = [...new Set(measurements.map((m) => m.tool))].filter((tool) => !tool.includes(":"));
   for (const tool of tools) {
     for (const { op, label } of OPS) {
       const points = hostCounts(measurements)

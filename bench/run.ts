@@ -10,10 +10,10 @@
  *   npm run bench -- --doc                         # also write the tables into docs/BENCHMARKS.md
  *   npm run bench -- --from bench/results/a.json,bench/results/b.json --doc   # tables from saved runs
  *
- * Other options: --tools project,floor,ansible[,project:transpile-only,project:parallel64,project:fast]
- * (variants are experiments: PULUMI_NODEJS_TRANSPILE_ONLY=true and/or --parallel 64);
+ * Other options: --tools project,floor,ansible[,project:parallel64]
+ * (the variant is an experiment: --parallel 64 for every operation);
  * --ref <commit> measures a snapshot of that commit instead of the work tree; --patch <file>
- * (repeatable, with --ref) applies a proposed change to that snapshot first (bench/patches/).
+ * (repeatable, with --ref) applies a proposed change (a diff) to that snapshot first.
  * Needs root (the sandbox). Uses its own sandbox (PHS_PREFIX=pbn-, .sandbox-bench/) unless set.
  */
 import "./env";
@@ -28,16 +28,14 @@ import { AnsibleRunner, ansibleVersions, ensureAnsible } from "./ansible";
 import { FLOOR_SCRIPT, opensshArgs, runFloor } from "./floor";
 import { endState, freshHosts, HostCommand, installProfileHook, sandboxDown, takeProfileLog, useSandboxOf, writeKnownHosts } from "./hosts";
 import { channelLatencyMs, microMeasures, phasesOf, remoteProfile, stepDurations } from "./profile";
-import { loadProgramSupport, OP_LABEL, OpResult, PROJECT_OPS, ProgramSupport, ProjectOp, runProject } from "./project";
+import { loadProgramSupport, OP_LABEL, PROJECT_OPS, ProgramSupport, ProjectOp, runProject } from "./project";
 import { experimentsTable, Machine, Measurement, replaceSection, resultsTable, slopeTable, targets, machineTable, Tool } from "./report";
 import { projectTree, repoRoot, Tree } from "./tree";
-import { log, mustRun, runProcess, seconds, step } from "./util";
+import { log, mustRun, runProcess, step } from "./util";
 
-const VARIANTS: Record<string, { env?: Record<string, string>; parallel?: number; what: string }> = {
+const VARIANTS: Record<string, { parallel?: number; what: string }> = {
   project: { what: "as a user runs it (engine defaults)" },
-  "project:transpile-only": { env: { PULUMI_NODEJS_TRANSPILE_ONLY: "true" }, what: "PULUMI_NODEJS_TRANSPILE_ONLY=true (ts-node skips type-checking the program)" },
   "project:parallel64": { parallel: 64, what: "--parallel 64 (engine default: 4 x cores = 8 here)" },
-  "project:fast": { env: { PULUMI_NODEJS_TRANSPILE_ONLY: "true" }, parallel: 64, what: "both" },
 };
 
 interface Args {
@@ -142,7 +140,7 @@ async function describeMachine(tree: Tree, pulumiBin: string): Promise<Machine> 
       node: process.version,
       pulumi: (await mustRun(pulumiBin, ["version"])).stdout.trim(),
       "@pulumi/pulumi": pkg("@pulumi/pulumi"),
-      "ts-node": pkg("ts-node"),
+      tsx: pkg("tsx"),
       ssh2: pkg("ssh2"),
       ansible: ansible?.ansible ?? "not installed",
       "ansible-core": ansible?.core ?? "not installed",
@@ -160,7 +158,7 @@ async function describeMachine(tree: Tree, pulumiBin: string): Promise<Machine> 
 
 interface Context {
   support: ProgramSupport;
-  /** Names of the patches applied to the snapshot, e.g. "memoize-shim". */
+  /** Names of the patches applied to the snapshot (file names without .diff). */
   patchLabel?: string;
   failures: Saved["failures"];
   measurements: Measurement[];
@@ -175,11 +173,16 @@ async function hostsFor(n: number, label: string, workDir: string): Promise<{ in
   return { inventory, knownHosts };
 }
 
+/** A patched snapshot is an experiment: its rows must not mix with the project's. */
+function recordedName(ctx: Context, tool: Tool): Tool {
+  if (!ctx.patchLabel || !tool.startsWith("project")) return tool;
+  return tool === "project" ? `project:${ctx.patchLabel}` : (`${tool}+${ctx.patchLabel}` as Tool);
+}
+
 async function measureTool(ctx: Context, tool: Tool, n: number, run: number, reference: { state?: string }): Promise<void> {
   const label = `run ${run}, ${n} host(s), ${tool}`;
   const { inventory, knownHosts } = await hostsFor(n, label, ctx.workDir);
-  // A patched snapshot is an experiment: its rows must not mix with the project's.
-  const recorded: Tool = !ctx.patchLabel || !tool.startsWith("project") ? tool : tool === "project" ? `project:${ctx.patchLabel}` : (`${tool}+${ctx.patchLabel}` as Tool);
+  const recorded = recordedName(ctx, tool);
   const record = (m: Omit<Measurement, "tool" | "hosts" | "run">) => {
     ctx.measurements.push({ tool: recorded, hosts: n, run, ...m });
     ctx.save();
@@ -206,8 +209,8 @@ async function measureTool(ctx: Context, tool: Tool, n: number, run: number, ref
     const variant = VARIANTS[tool];
     await runProject(inventory, {
       support: ctx.support,
-      name: `test-bench-${n}h-r${run}-${process.pid}`,
-      env: variant.env,
+      // Unique per tool: a stack left behind by a failed variant must not be picked up by the next.
+      name: `test-bench-${n}h-r${run}-${tool.replace(/[^a-z0-9]+/gi, "-")}-${process.pid}`,
       parallel: variant.parallel,
       onResult: (r) => record({ op: r.op, wallMs: r.wallMs, connections: r.connections, commands: r.commands, sshdLogins: r.sshdLogins, note: r.changes }),
       afterOp: async (op) => {
@@ -233,8 +236,6 @@ interface ProfileRecord {
   remote: Partial<Record<ProjectOp, ReturnType<typeof remoteProfile>>>;
   channelLatencyMs?: number;
   automationApiAfterUpMs?: number;
-  previewTypeCheckedMs?: number[];
-  previewTranspileOnlyMs?: number[];
 }
 
 async function profilePass(ctx: Context, n: number): Promise<ProfileRecord> {
@@ -243,8 +244,7 @@ async function profilePass(ctx: Context, n: number): Promise<ProfileRecord> {
   await Promise.all(inventory.hosts.map(installProfileHook));
   const commands: Partial<Record<ProjectOp, HostCommand[]>> = {};
   const record: ProfileRecord = { hosts: n, phases: {}, steps: [], remote: {} };
-  let results: OpResult[] = [];
-  results = await runProject(inventory, {
+  const results = await runProject(inventory, {
     support: ctx.support,
     name: `test-bench-profile-${n}h-${process.pid}`,
     afterOp: async (op, program) => {
@@ -255,19 +255,6 @@ async function profilePass(ctx: Context, n: number): Promise<ProfileRecord> {
         await program.stack.outputs();
         await program.stack.info();
         record.automationApiAfterUpMs = performance.now() - t0;
-      }
-      if (op === "destroy") {
-        // Type-checking by ts-node: the same preview (no SSH) with and without it.
-        const timed = async () => {
-          const t0 = performance.now();
-          await program.stack.preview();
-          return performance.now() - t0;
-        };
-        record.previewTypeCheckedMs = [await timed(), await timed()];
-        program.stack.workspace.envVars.PULUMI_NODEJS_TRANSPILE_ONLY = "true";
-        record.previewTranspileOnlyMs = [await timed(), await timed()];
-        delete program.stack.workspace.envVars.PULUMI_NODEJS_TRANSPILE_ONLY;
-        log(`  preview on an empty stack: type-checked ${record.previewTypeCheckedMs.map(seconds).join(", ")}; transpile-only ${record.previewTranspileOnlyMs.map(seconds).join(", ")}`);
       }
     },
   });
@@ -312,12 +299,10 @@ function profileMarkdown(profiles: ProfileRecord[], micro: Awaited<ReturnType<ty
     }
     out.push("");
     if (p.automationApiAfterUpMs !== undefined) out.push(`After the CLI exits, the Automation API's up() runs \`stack output\` and \`stack history\`: ${s(p.automationApiAfterUpMs)} s (in every up above).`, "");
-    if (p.previewTypeCheckedMs && p.previewTranspileOnlyMs) {
-      out.push(`Preview of ${p.hosts} host(s) on an empty stack (no SSH): ${p.previewTypeCheckedMs.map(s).join(" s, ")} s as configured (ts-node type-checks the program), ${p.previewTranspileOnlyMs.map(s).join(" s, ")} s with PULUMI_NODEJS_TRANSPILE_ONLY=true.`, "");
-    }
     if (p.steps.length) {
       out.push("First apply, per resource kind: engine step time (resourcePre to resOutputs; includes waiting for the SSH channel pool and the host lock):", "", "| resource | count | median s | max s |", "|---|---:|---:|---:|");
-      for (const st of p.steps) out.push(`| ${st.kind} | ${st.count} | ${s(st.medianMs)} | ${s(st.maxMs)} |`);
+      // Older passes also timed the stack and the per-host components; only hardening resources belong here.
+      for (const st of p.steps.filter((step) => !/^pve\d+$/.test(step.kind) && !step.kind.startsWith("proxmox-hardening-") && step.kind !== "default")) out.push(`| ${st.kind} | ${st.count} | ${s(st.medianMs)} | ${s(st.maxMs)} |`);
       out.push("");
     }
     for (const op of ["apply", "noop", "refresh", "destroy"] as ProjectOp[]) {
@@ -367,7 +352,7 @@ function writeReport(saved: Saved[], doc: boolean, out: string): void {
   if (failures.length) {
     sections.experiments +=
       "\n\nFailures:\n\n" +
-      failures.map((f) => `- ${f.tool}, ${f.hosts} host(s), run ${f.run}: ${f.error.split("\n").find((line) => /error:/.test(line))?.trim() ?? f.error.split("\n")[0]}`).join("\n");
+      failures.map((f) => `- ${f.tool}, ${f.hosts} host(s), run ${f.run}: ${f.error.split("\n")[0]}`).join("\n");
   }
   writeFileSync(out, Object.entries(sections).map(([name, body]) => `## ${name}\n\n${body}\n`).join("\n"));
   log(`report: ${out}`);
@@ -432,8 +417,11 @@ async function main(): Promise<number> {
           } catch (error) {
             // One tool failing (e.g. an experiment) does not lose the rest of the run.
             const message = (error as Error).message ?? String(error);
-            log(`FAILED: run ${run}, ${n} host(s), ${tool}: ${message.split("\n").filter((line) => /error|Error/.test(line)).slice(0, 3).join(" | ") || message.slice(0, 300)}`);
-            ctx.failures.push({ tool, hosts: n, run, error: message.slice(0, 4000) });
+            // The CLI's output is long; keep the lines that name the host and the cause.
+            const cause = message.split("\n").filter((line) => /\[host |error:/.test(line)).map((line) => line.trim());
+            const summary = (cause.find((line) => /\[host /.test(line)) ?? cause[0] ?? message.slice(0, 300)).replace(/^.*?error: /, "");
+            log(`FAILED: run ${run}, ${n} host(s), ${tool}: ${summary}`);
+            ctx.failures.push({ tool: recordedName(ctx, tool), hosts: n, run, error: summary });
             save();
           }
         }

@@ -25,7 +25,8 @@ export async function projectTree(ref: string | undefined, patches: readonly str
     return { root: repoRoot, description: `work tree at ${head}${dirty ? " with uncommitted changes in providers/" : ""}`, dispose: () => undefined };
   }
   const commit = (await mustRun("git", ["rev-parse", "--short=12", `${ref}^{commit}`], { cwd: repoRoot })).stdout.trim();
-  const root = `/tmp/pbn-tree-${commit}-${process.pid}`;
+  const label = patches.map((p) => p.split("/").pop()!.replace(/\.diff$/, "")).join("+");
+  const root = `/tmp/pbn-tree-${commit}-${process.pid}${label ? `-${label}` : ""}`;
   rmSync(root, { recursive: true, force: true });
   mkdirSync(root, { recursive: true });
   await mustRun("sh", ["-c", `git archive ${commit} | tar -x -C '${root}'`], { cwd: repoRoot });
