@@ -82,7 +82,7 @@ test("wrong credentials: authentication failed, with what to set", async () => {
 test("nothing listening: the connection is given up after bounded retries", async () => {
   useCredentials({ sshPrivateKeyPath: host.privateKeyPath });
   const started = Date.now();
-  await failure(() => sessionFor(connection({ port: 2222 })), { resource: /resource ssh root@.*:2222/, problem: /could not open an SSH connection after 3 attempts/, next: /reachable/ });
+  await failure(() => sessionFor(connection({ port: 2222 })), { resource: /resource ssh root@.*:2222/, problem: /could not open an SSH connection after 3 attempts/, next: /reachable.*ufw `limit` rule/ });
   assert.ok(Date.now() - started < 3 * CONNECT_TIMEOUT_SECONDS * 1000 + 5000, "within the connect timeouts and backoff");
 });
 

@@ -31,6 +31,7 @@ import {
   takeEvents,
   unusedSandboxAddress,
   waitFor,
+  waitOutUfwLimit,
 } from "./support/faults";
 import { run } from "./support/host-state";
 import { ProgramStack, sandboxConfig } from "./support/program";
@@ -294,8 +295,10 @@ test("an unreachable host fails within connectTimeoutSeconds, naming host and ad
 test("sshd stopped: refresh fails within connectTimeoutSeconds naming the host; state and host unchanged", async () => {
   const stateBefore = await stateOf(s1);
   await stopSshd(host);
+  let refusedAt = Date.now();
   try {
     const { text } = await failing("refresh with sshd stopped", () => s1.stack.refresh());
+    refusedAt = Date.now();
     assert.match(text, new RegExp(`\\[host pve1, resource ssh ops@${host.address.replace(/\./g, "\\.")}:22\\] could not open an SSH connection after \\d attempts? in \\d+\\.\\d s \\(connectTimeoutSeconds=${CONNECT_TIMEOUT}\\): connect ECONNREFUSED`));
     assert.match(text, /next: check that .* is reachable from this machine and sshd runs there/);
     const failed = events(s1).filter((e) => e.event === "connect-failed");
@@ -305,6 +308,8 @@ test("sshd stopped: refresh fails within connectTimeoutSeconds naming the host; 
     runs["sshd-stopped"] = 1;
   } finally {
     await startSshd(host);
+    // S1's `limit` rule on port 22 counted the refused attempts.
+    await waitOutUfwLimit(refusedAt);
   }
   const stateAfter = await stateOf(s1);
   if (JSON.stringify(stateAfter) !== JSON.stringify(stateBefore)) lost.stateChangedByFailures++;

@@ -168,7 +168,9 @@ export class HostSession {
     throw new HardeningError(
       context,
       `could not open an SSH connection after ${attempts} attempt${attempts === 1 ? "" : "s"} in ${((Date.now() - started) / 1000).toFixed(1)} s (connectTimeoutSeconds=${conn.connectTimeoutSeconds}): ${redactSecrets(message)}`,
-      `check that ${conn.address}:${conn.port} is reachable from this machine and sshd runs there, or raise connectTimeoutSeconds for this host`,
+      `check that ${conn.address}:${conn.port} is reachable from this machine and sshd runs there, or raise connectTimeoutSeconds for this host${
+        /ECONNREFUSED/.test(message) ? "; a ufw `limit` rule on the SSH port also refuses a source for 30 s after 6 new connections: wait 30 s and run again" : ""
+      }`,
     );
   }
 

@@ -167,6 +167,18 @@ export async function startSshd(host: SandboxHost): Promise<void> {
   await waitFor(`${host.name}: sshd listens`, 10_000, async () => ((await sshdListening(host)) ? true : undefined));
 }
 
+/**
+ * ufw's `limit` rule counts every new connection to the port from a source,
+ * refused ones included, and refuses the source for 30 s after 6 of them.
+ * After a fault that made the program retry, wait until the window of the
+ * last attempt (`lastAttemptAt`) has passed, as a user running `up` again
+ * would have to; otherwise the next test's connection counts into it.
+ */
+export async function waitOutUfwLimit(lastAttemptAt: number): Promise<void> {
+  await sleep(Math.max(0, lastAttemptAt + UFW_LIMIT_WINDOW_MS - Date.now()));
+}
+const UFW_LIMIT_WINDOW_MS = 31_000;
+
 /** Drops every packet to or from port 22 inside the host's network namespace (a dead link). */
 export async function dropSsh(host: SandboxHost): Promise<void> {
   await run(host, "iptables -I INPUT 1 -p tcp --dport 22 -j DROP -m comment --comment prl-fault && iptables -I OUTPUT 1 -p tcp --sport 22 -j DROP -m comment --comment prl-fault");
