@@ -139,6 +139,13 @@ async function stateOf(program: ProgramStack): Promise<Record<string, unknown>[]
     .sort((a, b) => String(a.urn).localeCompare(String(b.urn)));
 }
 
+/** S1's state is what it was before a failure: counted in the figures, then asserted. */
+async function assertStateUnchanged(stateBefore: Record<string, unknown>[]): Promise<void> {
+  const stateAfter = await stateOf(s1);
+  if (JSON.stringify(stateAfter) !== JSON.stringify(stateBefore)) lost.stateChangedByFailures++;
+  assert.deepEqual(stateAfter, stateBefore, "state unchanged");
+}
+
 async function failing(place: string, operation: () => Promise<unknown>) {
   const result = await mustFail(place, operation);
   seen.push({ place: `error of ${place}`, text: result.text });
@@ -267,9 +274,7 @@ test("a changed host key is refused before any command runs; state and host unch
     await stopSshd(host);
     await startSshd(host);
   }
-  const stateAfter = await stateOf(s1);
-  if (JSON.stringify(stateAfter) !== JSON.stringify(stateBefore)) lost.stateChangedByFailures++;
-  assert.deepEqual(stateAfter, stateBefore, "state unchanged");
+  await assertStateUnchanged(stateBefore);
   assertSame(hardened, await fingerprint(host), "after the host key test");
 });
 
@@ -311,9 +316,7 @@ test("sshd stopped: refresh fails within connectTimeoutSeconds naming the host; 
     // S1's `limit` rule on port 22 counted the refused attempts.
     await waitOutUfwLimit(refusedAt);
   }
-  const stateAfter = await stateOf(s1);
-  if (JSON.stringify(stateAfter) !== JSON.stringify(stateBefore)) lost.stateChangedByFailures++;
-  assert.deepEqual(stateAfter, stateBefore, "state unchanged");
+  await assertStateUnchanged(stateBefore);
   assertSame(hardened, await fingerprint(host), "after sshd was stopped");
 });
 
@@ -332,9 +335,7 @@ test("filter samples that do not match on the host: up fails naming host, resour
   assert.match(text, /should match but does not: 2026-11-25T13:40:01\.000000\+00:00 pve1 myapp\[12\]: login FAILED for 192\.0\.2\.10/);
   events(s1);
   await configureS1({});
-  const stateAfter = await stateOf(s1);
-  if (JSON.stringify(stateAfter) !== JSON.stringify(stateBefore)) lost.stateChangedByFailures++;
-  assert.deepEqual(stateAfter, stateBefore, "state unchanged");
+  await assertStateUnchanged(stateBefore);
   assertSame(hardened, await fingerprint(host), "after the sample check failed");
   runs.samples = 1;
 });
@@ -361,9 +362,7 @@ test("a fail2ban configuration that fails its test is rolled back; fail2ban keep
     await run(host, "mv /root/prl-3proxy.conf /etc/fail2ban/filter.d/3proxy.conf");
     await configureS1({});
   }
-  const stateAfter = await stateOf(s1);
-  if (JSON.stringify(stateAfter) !== JSON.stringify(stateBefore)) lost.stateChangedByFailures++;
-  assert.deepEqual(stateAfter, stateBefore, "state unchanged");
+  await assertStateUnchanged(stateBefore);
   // fail2ban creates a jail's chain (f2b-sshd) at its first ban and keeps it: the ban above did that.
   const now = await fingerprint(host);
   const withoutBanChain = (f: HostFingerprint) => ({ ...f, ruleset: { v4: f.ruleset.v4.split("\n").filter((line) => !line.includes("f2b-sshd")).join("\n"), v6: f.ruleset.v6.split("\n").filter((line) => !line.includes("f2b-sshd")).join("\n") } });

@@ -77,6 +77,7 @@ export const ALREADY_FAILING_NOTE = "note: the fail2ban configuration already fa
  */
 export function testedWriteScript(path: string, content: string, before: FileSnapshot): string {
   const target = shellQuote(path);
+  const writeNew = `( ${atomicWriteScript(path, "0644", "root:root", content)} ) < "$work/new"`;
   return [
     "set -e",
     "work=$(mktemp -d)",
@@ -84,11 +85,11 @@ export function testedWriteScript(path: string, content: string, before: FileSna
     `trap 'exit 129' HUP INT TERM PIPE`,
     `cat > "$work/new"`,
     `if [ -f ${target} ]; then cp ${target} "$work/old"; fi`,
-    `( ${atomicWriteScript(path, "0644", "root:root", content)} ) < "$work/new"`,
+    writeNew,
     `if ! out=$(fail2ban-client -t </dev/null 2>&1); then`,
     before.present ? `  ( ${atomicWriteScript(path, before.mode, before.owner)} ) < "$work/old"` : `  rm -f ${target}`,
     `  if fail2ban-client -t </dev/null >/dev/null 2>&1; then printf '%s\\n' "$out" >&2; exit ${TEST_FAILED_EXIT}; fi`,
-    `  ( ${atomicWriteScript(path, "0644", "root:root", content)} ) < "$work/new"`,
+    `  ${writeNew}`,
     `  echo ${shellQuote(ALREADY_FAILING_NOTE)} >&2`,
     "fi",
   ].join("\n");
