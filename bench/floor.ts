@@ -1,7 +1,8 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { Inventory } from "../sandbox";
-import { sshdLogins } from "./hosts";
+import { CpuSnapshot, cpuSeconds, cpuSnapshot } from "./cpu";
+import { hostInits, sshdLogins } from "./hosts";
 import { runProcess } from "./util";
 
 // The floor's runner: bench/floor.sh over one OpenSSH session per host, all
@@ -27,11 +28,14 @@ export interface FloorResult {
   commands: number;
   sshdLogins: number;
   perHostMs: number[];
+  cpu: CpuSnapshot;
 }
 
 export async function runFloor(inventory: Inventory, knownHosts: string): Promise<FloorResult> {
   const script = readFileSync(FLOOR_SCRIPT, "utf8");
   const loginsBefore = await sshdLogins(inventory);
+  const inits = hostInits(inventory);
+  const cpuBefore = cpuSnapshot(inits);
   const t0 = performance.now();
   const results = await Promise.all(
     inventory.hosts.map((host) =>
@@ -42,10 +46,11 @@ export async function runFloor(inventory: Inventory, knownHosts: string): Promis
     ),
   );
   const wallMs = performance.now() - t0;
+  const cpu = cpuSeconds(cpuBefore, cpuSnapshot(inits));
   results.forEach((result, i) => {
     if (result.code !== 0) throw new Error(`floor on ${inventory.hosts[i].name} exited ${result.code}: ${result.stderr.slice(-1500)}`);
   });
   const logins = (await sshdLogins(inventory)) - loginsBefore;
   const n = inventory.hosts.length;
-  return { wallMs, connections: n, commands: n, sshdLogins: logins, perHostMs: results.map((r) => r.ms) };
+  return { wallMs, connections: n, commands: n, sshdLogins: logins, perHostMs: results.map((r) => r.ms), cpu };
 }

@@ -16,6 +16,9 @@ export function useSandboxOf(root: string): void {
 }
 
 export const sandboxDown = () => sandbox.down();
+
+/** Each host's init process, the root of everything that runs in the host (for bench/cpu.ts). */
+export const hostInits = (inventory: Inventory): number[] => inventory.hosts.map((host) => sandbox.hostPid(host));
 const hostExec: typeof SandboxModule.hostExec = (...args) => sandbox.hostExec(...args);
 
 /** Starts `count` fresh syslog-style hosts (the sandbox removes the previous ones first). */

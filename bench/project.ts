@@ -3,7 +3,8 @@ import { join } from "node:path";
 import { EngineEvent } from "@pulumi/pulumi/automation";
 import { Inventory } from "../sandbox";
 import type { ProgramStack } from "../test/support/program";
-import { sshdLogins } from "./hosts";
+import { CpuSnapshot, cpuSeconds, cpuSnapshot } from "./cpu";
+import { hostInits, sshdLogins } from "./hosts";
 import { log, seconds, step } from "./util";
 
 // This project on fresh hosts, through the real engine (Automation API, the
@@ -52,6 +53,7 @@ export interface OpResult {
   changes: string;
   events: TimedEvent[];
   metrics: MetricEvent[];
+  cpu: CpuSnapshot;
 }
 
 /** The end-to-end tests' helpers, loaded from the project tree being measured. */
@@ -101,6 +103,7 @@ export async function runProject(inventory: Inventory, opts: ProjectOptions): Pr
     opts.support.ProgramStack.create(opts.name, opts.support.sandboxConfig(hosts.map((host) => ({ host })))),
   );
   const results: OpResult[] = [];
+  const inits = hostInits(inventory);
   try {
     for (const op of PROJECT_OPS) {
       const events: TimedEvent[] = [];
@@ -113,6 +116,7 @@ export async function runProject(inventory: Inventory, opts: ProjectOptions): Pr
       const common = { onEvent, ...(opts.parallel ? { parallel: opts.parallel } : {}) };
       const loginsBefore = await sshdLogins(inventory);
       program.sshActivity(); // start from an empty metrics file
+      const cpuBefore = cpuSnapshot(inits);
       const startedAt = Date.now();
       const t0 = performance.now();
       let changes: string;
@@ -146,10 +150,11 @@ export async function runProject(inventory: Inventory, opts: ProjectOptions): Pr
         }
       }
       const wallMs = performance.now() - t0;
+      const cpu = cpuSeconds(cpuBefore, cpuSnapshot(inits));
       const metrics = readMetrics(program);
       const activity = program.sshActivity();
       const logins = (await sshdLogins(inventory)) - loginsBefore;
-      const result: OpResult = { op, startedAt, wallMs, ...activity, sshdLogins: logins, changes, events, metrics };
+      const result: OpResult = { op, startedAt, wallMs, ...activity, sshdLogins: logins, changes, events, metrics, cpu };
       results.push(result);
       opts.onResult?.(result);
       await opts.afterOp?.(op, program);

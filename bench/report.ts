@@ -1,4 +1,5 @@
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import type { CpuSnapshot } from "./cpu";
 import { linearFit, median } from "./util";
 
 // Tables for docs/BENCHMARKS.md from the raw measurements: medians over runs,
@@ -22,6 +23,8 @@ export interface Measurement {
   transfers?: number;
   changed?: number;
   note?: string;
+  /** CPU seconds (bench/cpu.ts), from runs that measured it. */
+  cpu?: CpuSnapshot;
 }
 
 export interface Machine {
@@ -124,6 +127,32 @@ export function experimentsTable(measurements: Measurement[]): string | undefine
       const cells = variants.map((v) => cell(measurements, v as Tool, op, hosts));
       if (cells.every((c) => !c)) continue;
       lines.push(`| ${hosts} | ${label} | ${wall(base)} | ${cells.map((c) => (c ? `${wall(c)} (${ratio(c, base)})` : "–")).join(" | ")} |`);
+    }
+  }
+  return lines.join("\n");
+}
+
+/**
+ * Median CPU seconds per operation and where they were spent (bench/cpu.ts),
+ * for the runs that measured it; the last column is per host, in the hosts.
+ */
+export function cpuTable(measurements: Measurement[]): string | undefined {
+  const measured = measurements.filter((m) => m.cpu);
+  if (measured.length === 0) return undefined;
+  const lines = [
+    "| hosts | tool | operation | runs | local: engine, program, provider / Ansible / ssh | in hosts: sshd and the commands | in hosts: daemons (fail2ban-server...) | total | commands in hosts, per host |",
+    "|---:|---|---|---:|---:|---:|---:|---:|---:|",
+  ];
+  const tools = [...new Set(measured.map((m) => m.tool))].filter((tool) => !tool.includes(":"));
+  for (const hosts of hostCounts(measured)) {
+    for (const tool of tools) {
+      for (const { op, label } of OPS) {
+        const list = measured.filter((m) => m.tool === tool && m.op === op && m.hosts === hosts);
+        if (list.length === 0) continue;
+        const med = (pick: (cpu: CpuSnapshot) => number) => median(list.map((m) => pick(m.cpu!)));
+        const [local, commands, daemons] = [med((c) => c.local), med((c) => c.hostCommands), med((c) => c.hostDaemons)];
+        lines.push(`| ${hosts} | ${tool} | ${label} | ${list.length} | ${local.toFixed(1)} | ${commands.toFixed(1)} | ${daemons.toFixed(1)} | ${(local + commands + daemons).toFixed(1)} | ${(commands / hosts).toFixed(2)} |`);
+      }
     }
   }
   return lines.join("\n");

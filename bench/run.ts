@@ -29,13 +29,16 @@ import { FLOOR_SCRIPT, opensshArgs, runFloor } from "./floor";
 import { endState, freshHosts, HostCommand, installProfileHook, sandboxDown, takeProfileLog, useSandboxOf, writeKnownHosts } from "./hosts";
 import { channelLatencyMs, microMeasures, phasesOf, remoteProfile, stepDurations } from "./profile";
 import { loadProgramSupport, OP_LABEL, PROJECT_OPS, ProgramSupport, ProjectOp, runProject } from "./project";
-import { experimentsTable, Machine, Measurement, replaceSection, resultsTable, slopeTable, targets, machineTable, Tool } from "./report";
+import { cpuTable, experimentsTable, Machine, Measurement, replaceSection, resultsTable, slopeTable, targets, machineTable, Tool } from "./report";
 import { projectTree, repoRoot, Tree } from "./tree";
 import { log, mustRun, runProcess, step } from "./util";
 
-const VARIANTS: Record<string, { parallel?: number; what: string }> = {
+const VARIANTS: Record<string, { parallel?: number; env?: Record<string, string>; what: string }> = {
   project: { what: "as a user runs it (engine defaults)" },
   "project:parallel64": { parallel: 64, what: "--parallel 64 (engine default: 4 x cores = 8 here)" },
+  // To measure what the engine's state checkpoints cost, not a setting to run with: without
+  // them a crash mid-deployment loses the record of what changed on the hosts.
+  "project:skip-checkpoints": { env: { PULUMI_SKIP_CHECKPOINTS: "true" }, what: "PULUMI_SKIP_CHECKPOINTS=true (measurement only)" },
 };
 
 interface Args {
@@ -190,7 +193,7 @@ async function measureTool(ctx: Context, tool: Tool, n: number, run: number, ref
   let state: string | undefined;
   if (tool === "floor") {
     const { value } = await step(`${label}: floor.sh over one SSH session per host`, () => runFloor(inventory, knownHosts));
-    record({ op: "apply", wallMs: value.wallMs, connections: value.connections, commands: value.commands, sshdLogins: value.sshdLogins });
+    record({ op: "apply", wallMs: value.wallMs, connections: value.connections, commands: value.commands, sshdLogins: value.sshdLogins, cpu: value.cpu });
     state = await endState(inventory.hosts[0]);
   } else if (tool === "ansible") {
     const runner = new AnsibleRunner(inventory, knownHosts);
@@ -199,7 +202,7 @@ async function measureTool(ctx: Context, tool: Tool, n: number, run: number, ref
         const { value } = await step(`${label}: ansible-playbook ${op === "apply" ? "first run" : "no-op re-run"} (forks ${n})`, () => runner.run(op));
         log(`  ${value.connections} connections, ${value.commands} commands (${value.transfers} sftp), ${value.changed} changed`);
         if (op === "noop" && value.changed > 0) throw new Error(`Ansible's re-run changed ${value.changed} tasks:\n${value.recap}`);
-        record({ op, wallMs: value.wallMs, connections: value.connections, commands: value.commands, sshdLogins: value.connections, transfers: value.transfers, changed: value.changed });
+        record({ op, wallMs: value.wallMs, connections: value.connections, commands: value.commands, sshdLogins: value.connections, transfers: value.transfers, changed: value.changed, cpu: value.cpu });
         if (op === "apply") state = await endState(inventory.hosts[0]);
       }
     } finally {
@@ -207,15 +210,23 @@ async function measureTool(ctx: Context, tool: Tool, n: number, run: number, ref
     }
   } else {
     const variant = VARIANTS[tool];
+    // The Automation API's pulumi processes inherit this process's environment.
+    const saved = Object.keys(variant.env ?? {}).map((key) => [key, process.env[key]] as const);
+    Object.assign(process.env, variant.env);
     await runProject(inventory, {
       support: ctx.support,
       // Unique per tool: a stack left behind by a failed variant must not be picked up by the next.
       name: `test-bench-${n}h-r${run}-${tool.replace(/[^a-z0-9]+/gi, "-")}-${process.pid}`,
       parallel: variant.parallel,
-      onResult: (r) => record({ op: r.op, wallMs: r.wallMs, connections: r.connections, commands: r.commands, sshdLogins: r.sshdLogins, note: r.changes }),
+      onResult: (r) => record({ op: r.op, wallMs: r.wallMs, connections: r.connections, commands: r.commands, sshdLogins: r.sshdLogins, note: r.changes, cpu: r.cpu }),
       afterOp: async (op) => {
         if (op === "apply") state = await endState(inventory.hosts[0]);
       },
+    }).finally(() => {
+      for (const [key, value] of saved) {
+        if (value === undefined) delete process.env[key];
+        else process.env[key] = value;
+      }
     });
   }
   if (state !== undefined) {
@@ -346,6 +357,7 @@ function writeReport(saved: Saved[], doc: boolean, out: string): void {
     slope: slopeTable(measurements),
     targets: targets(measurements),
     experiments: experimentsTable(measurements) ?? "No experiments in this run.",
+    cpu: cpuTable(measurements) ?? "No CPU measurement in these runs.",
     profile: profiles.length ? profileMarkdown(profiles, micro) : "No profile pass in this run.",
   };
   const failures = saved.flatMap((s) => s.failures ?? []);
