@@ -352,7 +352,7 @@ function writeReport(saved: Saved[], doc: boolean, out: string): void {
   const micro = saved.map((s) => s.micro).find(Boolean);
   const machine = saved[0].machine;
   const sections: Record<string, string> = {
-    machine: machineTable(machine) + (saved.length > 1 ? `\n- Combined from ${saved.length} bench runs: ${saved.map((s) => s.machine.date).join(", ")}.` : ""),
+    machine: machineTable(machine) + (saved.length > 1 ? `\n- Combined from ${saved.length} bench runs: ${saved.map((s) => `${s.machine.date} (${s.machine.tree})`).join(", ")}.` : ""),
     results: resultsTable(measurements),
     slope: slopeTable(measurements),
     targets: targets(measurements),
