@@ -1,5 +1,5 @@
-import { existsSync, mkdirSync } from "node:fs";
-import { homedir } from "node:os";
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { homedir, tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { LocalWorkspace, PulumiCommand, Stack } from "@pulumi/pulumi/automation";
 import pkg from "../../package.json";
@@ -19,9 +19,26 @@ export async function pulumiCommand(): Promise<PulumiCommand> {
   return existsSync(join(root, "bin", "pulumi")) ? PulumiCommand.get({ root }) : PulumiCommand.get();
 }
 
+let engineTmp: string | undefined;
+
+/**
+ * TMPDIR for the engine's processes, removed when this process exits: the
+ * toolchain's Node.js language host (v3.68) leaves a pulumi-node-pipes*
+ * directory in the temp directory after every program run.
+ */
+function engineTmpDir(): string {
+  if (engineTmp === undefined) {
+    const dir = mkdtempSync(join(tmpdir(), "phs-engine-"));
+    process.on("exit", () => rmSync(dir, { recursive: true, force: true }));
+    engineTmp = dir;
+  }
+  return engineTmp;
+}
+
 export function engineEnv(): Record<string, string> {
   mkdirSync(stateDir, { recursive: true });
   return {
+    TMPDIR: engineTmpDir(),
     PULUMI_BACKEND_URL: `file://${stateDir}`,
     PULUMI_CONFIG_PASSPHRASE: testPassphrase,
     PULUMI_SKIP_UPDATE_CHECK: "true",
