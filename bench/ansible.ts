@@ -1,7 +1,7 @@
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { Inventory } from "../sandbox";
-import { CpuSnapshot, cpuSeconds, cpuSnapshot } from "./cpu";
+import { cpuMeter, CpuSnapshot } from "./cpu";
 import { hostInits, sshdLogins } from "./hosts";
 import { mustRun, runProcess } from "./util";
 
@@ -71,8 +71,7 @@ export class AnsibleRunner {
     const countFile = join(this.work, `count-${label}`);
     writeFileSync(countFile, "");
     const loginsBefore = await sshdLogins(this.inventory);
-    const inits = hostInits(this.inventory);
-    const cpuBefore = cpuSnapshot(inits);
+    const cpuSince = cpuMeter(hostInits(this.inventory));
     const result = await runProcess("ansible-playbook", ["-i", this.inventoryFile, "-f", String(this.inventory.hosts.length), join(DIR, "playbook.yml")], {
       cwd: DIR,
       env: {
@@ -89,7 +88,7 @@ export class AnsibleRunner {
     writeFileSync(join(this.work, `output-${label}.log`), result.stdout + result.stderr);
     await this.closeMasters(controlDir);
     // After the masters ended: their sessions' side in the hosts is reaped by then.
-    const cpu = cpuSeconds(cpuBefore, cpuSnapshot(inits));
+    const cpu = cpuSince();
     const recapLines = result.stdout.split("\n").filter((line) => /^\S+\s+:\s+ok=\d+/.test(line));
     const sum = (key: string) => recapLines.reduce((total, line) => total + Number(new RegExp(`\\b${key}=(\\d+)`).exec(line)?.[1] ?? 0), 0);
     if (result.code !== 0 || sum("failed") > 0 || sum("unreachable") > 0 || recapLines.length !== this.inventory.hosts.length) {

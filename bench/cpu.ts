@@ -83,6 +83,12 @@ export function cpuSnapshot(hostInits: readonly number[]): CpuSnapshot {
   return { local: self?.reaped ?? 0, hostCommands, hostDaemons };
 }
 
+/** Starts counting: the function returned gives the CPU seconds used since. */
+export function cpuMeter(hostInits: readonly number[]): () => CpuSnapshot {
+  const before = cpuSnapshot(hostInits);
+  return () => cpuSeconds(before, cpuSnapshot(hostInits));
+}
+
 /** CPU seconds between two snapshots (stat counts in USER_HZ ticks: 100 per second on Linux). */
 export function cpuSeconds(before: CpuSnapshot, after: CpuSnapshot, ticksPerSecond = 100): CpuSnapshot {
   return {

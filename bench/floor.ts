@@ -1,7 +1,7 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { Inventory } from "../sandbox";
-import { CpuSnapshot, cpuSeconds, cpuSnapshot } from "./cpu";
+import { cpuMeter, CpuSnapshot } from "./cpu";
 import { hostInits, sshdLogins } from "./hosts";
 import { runProcess } from "./util";
 
@@ -34,8 +34,7 @@ export interface FloorResult {
 export async function runFloor(inventory: Inventory, knownHosts: string): Promise<FloorResult> {
   const script = readFileSync(FLOOR_SCRIPT, "utf8");
   const loginsBefore = await sshdLogins(inventory);
-  const inits = hostInits(inventory);
-  const cpuBefore = cpuSnapshot(inits);
+  const cpuSince = cpuMeter(hostInits(inventory));
   const t0 = performance.now();
   const results = await Promise.all(
     inventory.hosts.map((host) =>
@@ -46,7 +45,7 @@ export async function runFloor(inventory: Inventory, knownHosts: string): Promis
     ),
   );
   const wallMs = performance.now() - t0;
-  const cpu = cpuSeconds(cpuBefore, cpuSnapshot(inits));
+  const cpu = cpuSince();
   results.forEach((result, i) => {
     if (result.code !== 0) throw new Error(`floor on ${inventory.hosts[i].name} exited ${result.code}: ${result.stderr.slice(-1500)}`);
   });

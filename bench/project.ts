@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { EngineEvent } from "@pulumi/pulumi/automation";
 import { Inventory } from "../sandbox";
 import type { ProgramStack } from "../test/support/program";
-import { CpuSnapshot, cpuSeconds, cpuSnapshot } from "./cpu";
+import { cpuMeter, CpuSnapshot } from "./cpu";
 import { hostInits, sshdLogins } from "./hosts";
 import { log, seconds, step } from "./util";
 
@@ -116,7 +116,7 @@ export async function runProject(inventory: Inventory, opts: ProjectOptions): Pr
       const common = { onEvent, ...(opts.parallel ? { parallel: opts.parallel } : {}) };
       const loginsBefore = await sshdLogins(inventory);
       program.sshActivity(); // start from an empty metrics file
-      const cpuBefore = cpuSnapshot(inits);
+      const cpuSince = cpuMeter(inits);
       const startedAt = Date.now();
       const t0 = performance.now();
       let changes: string;
@@ -150,7 +150,7 @@ export async function runProject(inventory: Inventory, opts: ProjectOptions): Pr
         }
       }
       const wallMs = performance.now() - t0;
-      const cpu = cpuSeconds(cpuBefore, cpuSnapshot(inits));
+      const cpu = cpuSince();
       const metrics = readMetrics(program);
       const activity = program.sshActivity();
       const logins = (await sshdLogins(inventory)) - loginsBefore;
