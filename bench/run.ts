@@ -88,9 +88,9 @@ function parseArgs(argv: string[]): Args {
 function estimateSeconds(tool: Tool, n: number): number {
   const sandbox = 2 + 0.6 * n;
   if (tool === "floor") return sandbox + 2.2 + 0.7 * n;
-  if (tool === "ansible") return sandbox + 2 * (8 + 5.8 * n);
-  // project: stack setup and removal, then six operations (measured: 132 s for 1 host, 265 s for 20).
-  return sandbox + 125 + 7 * n;
+  if (tool === "ansible") return sandbox + 2 * (6 + 3.8 * n);
+  // project: stack setup and removal, then six operations (measured at low load at d30ad5f: 49 s for 1 host, 140 s for 20).
+  return sandbox + 42 + 4.5 * n;
 }
 
 function estimate(args: Args): number {
