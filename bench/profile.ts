@@ -13,7 +13,7 @@ export interface Phases {
   firstEventMs?: number;
   /** To the first resource step (the stack itself: the engine is up). */
   firstResourceMs?: number;
-  /** To the first step of a hardening resource: Node started, tsx loaded index.ts, the program registered it. */
+  /** To the first step of a hardening resource: Node started, ts-node transpiled index.ts, the program registered it. */
   firstHostResourceMs?: number;
   /** To the last step of a hardening resource that started (the program has registered everything by then). */
   lastHostResourceStartMs?: number;

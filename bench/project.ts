@@ -77,6 +77,8 @@ export interface ProjectOptions {
   name: string;
   /** --parallel for every operation (default: the engine's, 4 x GOMAXPROCS). */
   parallel?: number;
+  /** Extra environment for the CLI, the program and the provider (experiments). */
+  env?: Record<string, string>;
   /** Called with each operation's result as soon as it is measured (so a later failure keeps it). */
   onResult?: (result: OpResult) => void;
   /** Called after each operation, e.g. to read the hosts' end state or profiling logs. */
@@ -102,6 +104,7 @@ export async function runProject(inventory: Inventory, opts: ProjectOptions): Pr
   const { value: program } = await step(`project: stack ${opts.name} (create, config)`, () =>
     opts.support.ProgramStack.create(opts.name, opts.support.sandboxConfig(hosts.map((host) => ({ host })))),
   );
+  for (const [key, value] of Object.entries(opts.env ?? {})) program.stack.workspace.envVars[key] = value;
   const results: OpResult[] = [];
   const inits = hostInits(inventory);
   try {

@@ -10,8 +10,8 @@
  *   npm run bench -- --doc                         # also write the tables into docs/BENCHMARKS.md
  *   npm run bench -- --from bench/results/a.json,bench/results/b.json --doc   # tables from saved runs
  *
- * Other options: --tools project,floor,ansible[,project:parallel64]
- * (the variant is an experiment: --parallel 64 for every operation);
+ * Other options: --tools project,floor,ansible[,project:parallel64,project:skip-checkpoints]
+ * (variants are experiments: --parallel 64 for every operation; PULUMI_SKIP_CHECKPOINTS=true);
  * --ref <commit> measures a snapshot of that commit instead of the work tree; --patch <file>
  * (repeatable, with --ref) applies a proposed change (a diff) to that snapshot first.
  * Needs root (the sandbox). Uses its own sandbox (PHS_PREFIX=pbn-, .sandbox-bench/) unless set.
@@ -143,6 +143,7 @@ async function describeMachine(tree: Tree, pulumiBin: string): Promise<Machine> 
       node: process.version,
       pulumi: (await mustRun(pulumiBin, ["version"])).stdout.trim(),
       "@pulumi/pulumi": pkg("@pulumi/pulumi"),
+      "ts-node": pkg("ts-node"),
       tsx: pkg("tsx"),
       ssh2: pkg("ssh2"),
       ansible: ansible?.ansible ?? "not installed",
@@ -210,23 +211,16 @@ async function measureTool(ctx: Context, tool: Tool, n: number, run: number, ref
     }
   } else {
     const variant = VARIANTS[tool];
-    // The Automation API's pulumi processes inherit this process's environment.
-    const saved = Object.keys(variant.env ?? {}).map((key) => [key, process.env[key]] as const);
-    Object.assign(process.env, variant.env);
     await runProject(inventory, {
       support: ctx.support,
       // Unique per tool: a stack left behind by a failed variant must not be picked up by the next.
       name: `test-bench-${n}h-r${run}-${tool.replace(/[^a-z0-9]+/gi, "-")}-${process.pid}`,
+      env: variant.env,
       parallel: variant.parallel,
       onResult: (r) => record({ op: r.op, wallMs: r.wallMs, connections: r.connections, commands: r.commands, sshdLogins: r.sshdLogins, note: r.changes, cpu: r.cpu }),
       afterOp: async (op) => {
         if (op === "apply") state = await endState(inventory.hosts[0]);
       },
-    }).finally(() => {
-      for (const [key, value] of saved) {
-        if (value === undefined) delete process.env[key];
-        else process.env[key] = value;
-      }
     });
   }
   if (state !== undefined) {
