@@ -3,16 +3,33 @@
 # Services must not start on the machine: a temporary policy-rc.d forbids it (an existing
 # one is left as it is), and afterwards we check that none of the daemons runs outside
 # a sandbox host.
+#
+# --dry-run [PACKAGE...]: print the packages that would be installed, one per line, and change
+# nothing; extra PACKAGE names are checked too (the tests pass one that is certainly absent, so
+# the missing-package branch runs on every machine).
 set -euo pipefail
 
 PKGS=(openssh-server openssh-client ufw fail2ban rsyslog iptables nftables python3-systemd
       python3-yaml sudo iproute2 procps psmisc util-linux systemd netcat-openbsd)
 
+dry_run=0
+if [ "${1:-}" = "--dry-run" ]; then
+  dry_run=1
+  shift
+  PKGS+=("$@")
+fi
+
 missing=()
-installed=" $(dpkg-query -W -f='${db:Status-Abbrev}${Package} ' "${PKGS[@]}" 2>/dev/null | tr -s ' ' | sed 's/ii /ii:/g') "
+# dpkg-query exits 1 when any name is not installed (or unknown); its output still lists the
+# installed ones, which is all we read, so its status is not ours to fail on.
+installed=" $(dpkg-query -W -f='${db:Status-Abbrev}${Package} ' "${PKGS[@]}" 2>/dev/null | tr -s ' ' | sed 's/ii /ii:/g' || true) "
 for p in "${PKGS[@]}"; do
   [[ "$installed" == *" ii:$p "* ]] || missing+=("$p")
 done
+if [ "$dry_run" = 1 ]; then
+  if [ ${#missing[@]} -gt 0 ]; then printf '%s\n' "${missing[@]}"; fi
+  exit 0
+fi
 if [ ${#missing[@]} -eq 0 ]; then
   exit 0
 fi
