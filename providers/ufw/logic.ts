@@ -1,7 +1,7 @@
 // The functional core for UFW: pure functions from validated inputs and parsed
 // host state to ufw argv lists, guard verdicts and diff answers. No I/O.
 import { diffInputs, InputDiff } from "../core/diff";
-import { AddressFamily, isAnywhere } from "./address";
+import { AddressFamily, addressFamilyOf, isAnywhere, networkContains } from "./address";
 import { ClusterNetwork, UfwDefaults, UfwPolicy, UfwRule } from "./schema";
 import type { UfwPolicies, UfwStoredLogLevel } from "./state";
 import { UfwTuple, predictUserRules } from "./tuples";
@@ -165,6 +165,103 @@ export function lockoutProblems(input: LockoutInput): string[] {
     }
   }
   return problems;
+}
+
+// ------------------------------------------------------------------ traffic verdicts
+
+/** One incoming packet: from a source address to a port of this host (a destination address when known). */
+export interface IncomingPacket {
+  source: string;
+  /** The host's address the packet is sent to; undefined matches only rules "to any". */
+  destination?: string;
+  protocol: "tcp" | "udp";
+  port: number;
+}
+
+export type Verdict = { allowed: true } | { allowed: false; reason: string };
+
+/**
+ * What ufw would do with the packet: the first matching rule decides, else the
+ * incoming policy. A rule the packet may or may not match (an interface, a
+ * source port or an application profile, which a packet description cannot
+ * settle) never counts as allowing, and counts as blocking if it denies:
+ * the caller must never conclude "reachable" when it might not be.
+ */
+export function incomingVerdict(tuples: readonly UfwTuple[], policy: UfwPolicy, packet: IncomingPacket): Verdict {
+  for (const [index, tuple] of tuples.entries()) {
+    if (tuple.route || tuple.direction !== "in") continue;
+    if (tuple.protocol !== "any" && tuple.protocol !== packet.protocol) continue;
+    if (!portSpecCovers(tuple.dport, packet.port)) continue;
+    if (!networkContains(tuple.src, packet.source)) continue;
+    const toAny = isAnywhere(tuple.dst);
+    if (!toAny && packet.destination !== undefined && !networkContains(tuple.dst, packet.destination)) continue;
+    const certain = (toAny || packet.destination !== undefined) && tuple.sport === "any" && !tuple.interfaceIn && !tuple.dapp && !tuple.sapp;
+    const blocks = tuple.action === "deny" || tuple.action === "reject";
+    if (blocks) return { allowed: false, reason: `rule ${index + 1} (${describeTuple(tuple)}) ${certain ? "" : "may "}${tuple.action}${certain ? "s" : ""} it first` };
+    if (certain) return { allowed: true };
+  }
+  return policy === "allow" ? { allowed: true } : { allowed: false, reason: `no rule allows it and the incoming policy is "${policy}"` };
+}
+
+// ------------------------------------------------------------------ cluster guard
+
+/** Corosync's UDP ports (knet, one per link): Proxmox VE's documented 5405-5412. */
+export const COROSYNC_PORTS = { low: 5405, high: 5412 } as const;
+
+export interface ClusterMember {
+  name: string;
+  /** Corosync link addresses (IP literals); names that are not IPs are reported, never assumed reachable. */
+  addresses: readonly string[];
+}
+
+export interface ClusterGuardInput {
+  cluster: string;
+  /** The node whose firewall is judged, and its rules (file order), per family, as they will be stored. */
+  node: ClusterMember;
+  rules: { v4: readonly UfwTuple[]; v6: readonly UfwTuple[] };
+  incoming: UfwPolicy;
+  /** Every other member of the cluster. */
+  peers: readonly ClusterMember[];
+}
+
+/**
+ * Corosync paths from each peer to this node that an active ufw would cut:
+ * every port of 5405-5412/udp, from every peer link address, to this node's
+ * link address of the same family. Empty when the cluster keeps talking.
+ */
+export function corosyncCutProblems(input: ClusterGuardInput): string[] {
+  const problems: string[] = [];
+  const cutPeers = new Set<string>();
+  const ports = `${COROSYNC_PORTS.low}-${COROSYNC_PORTS.high}/udp`;
+  for (const peer of input.peers) {
+    for (const source of peer.addresses) {
+      const family = addressFamilyOf(source);
+      if (!family) {
+        problems.push(`member ${peer.name}'s corosync address ${JSON.stringify(source)} is not an IP address, so whether ufw lets it through cannot be told`);
+        cutPeers.add(peer.name);
+        continue;
+      }
+      const destinations = input.node.addresses.filter((address) => addressFamilyOf(address) === family);
+      const verdicts = (destinations.length > 0 ? destinations : [undefined]).flatMap((destination) => {
+        for (let port = COROSYNC_PORTS.low; port <= COROSYNC_PORTS.high; port++) {
+          const verdict = incomingVerdict(input.rules[family], input.incoming, { source, destination, protocol: "udp", port });
+          if (!verdict.allowed) return [`port ${port}: ${verdict.reason}`];
+        }
+        return [];
+      });
+      if (verdicts.length > 0) {
+        problems.push(`${ports} from ${peer.name} (${source}) would be cut (${verdicts[0]})`);
+        cutPeers.add(peer.name);
+      }
+    }
+  }
+  if (problems.length === 0) return [];
+  const peerNames = [...cutPeers].join(", ");
+  return [
+    `ufw on ${input.node.name} would split cluster ${input.cluster} (members ${[input.node.name, ...input.peers.map((peer) => peer.name)].join(", ")}): ${problems.join("; ")}. ` +
+      `Without corosync between them the nodes lose quorum, /etc/pve turns read-only and HA fences nodes. ` +
+      `Allow corosync from ${peerNames}: ufw.clusterTraffic: { network: "<the corosync network>" }, or a rule { action: "allow", protocol: "udp", port: "${COROSYNC_PORTS.low}:${COROSYNC_PORTS.high}", from: "<network>" } before any deny`,
+  ];
 }
 
 // ------------------------------------------------------------------ guests' network
