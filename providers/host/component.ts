@@ -4,6 +4,8 @@ import { Fail2banDefaultsResource, Fail2banFilterResource, Fail2banJailResource,
 import { Packages } from "../packages/resource";
 import { ClusterFirewall } from "../proxmox/resource";
 import { HostConnection } from "../ssh/schema";
+import { addressFamilyOf } from "../ufw/address";
+import { sshRestrictedTo } from "../ufw/logic";
 import { UfwActivationResource, UfwBaselineResource, UfwDefaultsResource, UfwRuleResource } from "../ufw/resource";
 import { allRules, HostEntry, ProgramConfig } from "./schema";
 import { ruleName } from "./names";
@@ -58,6 +60,9 @@ export class HardenedHost extends pulumi.ComponentResource {
       const previousRule = rules.length > 0 ? [rules[rules.length - 1]] : [baseline];
       rules.push(new UfwRuleResource(`${prefix}-ufw-${ruleName(rule)}`, { connection, rule }, { ...child, dependsOn: previousRule }));
     }
+    const sshFamily = addressFamilyOf(host.address);
+    const sshSources = sshRestrictedTo({ defaults: config.ufw.defaults, rules: allRules(config.ufw).map((entry) => entry.rule), activation: config.ufw, sshPort: host.port });
+    const sshRestricted = sshSources.length > 0;
     const defaults = new UfwDefaultsResource(`${prefix}-ufw-defaults`, { connection, defaults: config.ufw.defaults }, { ...child, dependsOn: [baseline, ...rules] });
     const activation = new UfwActivationResource(
       `${prefix}-ufw-activation`,
@@ -66,6 +71,9 @@ export class HardenedHost extends pulumi.ComponentResource {
         enabled: config.ufw.enabled,
         guard: {
           sshPort: host.port,
+          // Only needed to judge SSH restricted to sources (one family's rules); left out
+          // otherwise, so stacks deployed before keep the inputs they have.
+          ...(sshRestricted && sshFamily ? { sshAddressFamily: sshFamily } : {}),
           incoming: config.ufw.defaults.incoming,
           allowForwardDeny: config.ufw.defaults.allowForwardDeny,
           rules: allRules(config.ufw).map((entry) => entry.rule),
@@ -73,6 +81,13 @@ export class HardenedHost extends pulumi.ComponentResource {
       },
       { ...child, dependsOn: [defaults, ...rules] },
     );
+
+    if (sshRestricted) {
+      pulumi.log.info(
+        `${host.name}: SSH (tcp port ${host.port}) will be allowed only from ${sshSources.join(", ")}; before switching ufw on, the program checks on the host that its own connection comes from inside, and refuses otherwise`,
+        activation,
+      );
+    }
 
     // fail2ban: filters, then defaults and jails, then one reload (which, deleted
     // first on destroy, puts every file back and reloads once for all).

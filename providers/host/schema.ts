@@ -106,7 +106,7 @@ export const programConfigSchema = z
         rules: rules.map((entry) => entry.rule),
         activation: { enabled: config.ufw.enabled },
         sshPort: host.port,
-        sshAddressFamily: host.address.includes(":") ? "v6" : /^[0-9.]+$/.test(host.address) ? "v4" : undefined,
+        sshAddressFamily: addressFamilyOf(host.address),
       });
       for (const problem of problems) ctx.addIssue({ code: "custom", path: ["hosts", i, "port"], message: `host ${host.name}: ${problem}` });
     });

@@ -222,6 +222,26 @@ export class HostSession {
   }
 
   /**
+   * The connection as the host sees it, from sshd's $SSH_CONNECTION: the
+   * address this program comes from (after any NAT) and the host's address it
+   * reached. Read by the login shell itself, since sudo clears the variable.
+   */
+  async endpoints(): Promise<{ client: string; server: string } | undefined> {
+    const description = "read $SSH_CONNECTION";
+    await this.acquire();
+    try {
+      recordMetric("command", this.conn.name);
+      const result = await this.exec(`printf '%s\\n' "$SSH_CONNECTION"`, "", description);
+      const [client, , server] = result.stdout.trim().split(/\s+/);
+      // A dual-stack sshd reports an IPv4 peer as ::ffff:a.b.c.d; ufw sees it in its IPv4 rules.
+      const unmapped = (address: string) => address.replace(/^::ffff:(?=\d+\.\d+\.\d+\.\d+$)/i, "");
+      return result.code === 0 && client && server ? { client: unmapped(client), server: unmapped(server) } : undefined;
+    } finally {
+      this.release();
+    }
+  }
+
+  /**
    * Opens a channel for the command. sshd refuses a channel beyond MaxSessions
    * (10 by default), and it frees a session only after reaping the previous
    * command: under load, closed channels linger there, so a refusal is retried

@@ -15,6 +15,7 @@ import {
   forwardPolicyProblem,
   lockoutProblems,
   parseUfwFiles,
+  sshRestrictedTo,
   ruleToArgs,
   ruleToDeleteArgs,
   splitFileBundle,
@@ -260,7 +261,7 @@ async function activate(session: HostSession, inputs: ActivationInputs, state: U
     if (problem) throw new HardeningError(context(ACTIVATION, inputs, "enabled"), `ufw was not switched on: ${problem}`, "nothing was changed by this step; set ufw.defaults.routed to allow, or opt in with ufw.defaults.allowForwardDeny");
   }
   if (inputs.enabled) {
-    const problems = lockoutProblems({
+    const guard = {
       defaults: { incoming: state.defaults.incoming },
       rules: [],
       activation: inputs,
@@ -268,7 +269,18 @@ async function activate(session: HostSession, inputs: ActivationInputs, state: U
       sshAddressFamily: inputs.guard.sshAddressFamily,
       existing: { v4: state.tuplesV4, v6: state.tuplesV6 },
       ipv6: state.ipv6,
-    });
+    };
+    const sshSource = await session.endpoints();
+    const restrictedTo = sshRestrictedTo(guard);
+    if (!sshSource && restrictedTo.length > 0) {
+      // Without the source, SSH allowed only from some networks might not include this program.
+      throw new HardeningError(
+        context(ACTIVATION, inputs, "enabled"),
+        `ufw was not switched on: SSH would be allowed only from ${restrictedTo.join(", ")}, and the host did not tell this program's source address ($SSH_CONNECTION was empty), so whether this connection stays open cannot be told`,
+        "nothing was changed by this step; allow SSH from anywhere, or check that sshd sets SSH_CONNECTION for the user's login shell",
+      );
+    }
+    const problems = lockoutProblems({ ...guard, sshSource });
     if (problems.length > 0) {
       throw new HardeningError(context(ACTIVATION, inputs, "enabled"), `ufw was not switched on: ${problems.join("; ")}`, "the host's stored rules differ from the program's; run `pulumi refresh` and check `ufw show added` on the host");
     }
