@@ -117,8 +117,8 @@ export function allRules(ufw: z.output<typeof ufwSettingsSchema>): { rule: z.out
 }
 
 /** Hosts grouped by Proxmox cluster; the first host of each cluster manages the cluster-wide firewall option. */
-export function clusterManagers(hosts: readonly HostEntry[]): Map<string, HostEntry> {
-  const managers = new Map<string, HostEntry>();
+export function clusterManagers<H extends Pick<HostEntry, "name" | "cluster">>(hosts: readonly H[]): Map<string, H> {
+  const managers = new Map<string, H>();
   for (const host of hosts) {
     const cluster = host.cluster ?? host.name;
     if (!managers.has(cluster)) managers.set(cluster, host);
