@@ -80,7 +80,7 @@ async function main(): Promise<void> {
     console.log(`  removed from state: ${urn}`);
   }
   if (plan.handOver) console.log(`  kept in state for cluster ${plan.handOver.cluster}: ${plan.handOver.urn}`);
-  console.log(`${plan.remove.length} resources of ${plan.host} left the state; nothing was sent to the node. Next:`);
+  console.log(`${plan.remove.length} resources of ${plan.host} left the state; no command ran on the node and no credential was offered to it. Next:`);
   for (const [i, step] of nextSteps(plan, outcome, configured, stackName).entries()) console.log(`  ${i + 1}. ${step}`);
 }
 
