@@ -4,8 +4,8 @@
 // connection to it, so that the next `pulumi up` no longer waits for it and fails. It first
 // probes the node once (the SSH key exchange only, bounded by its connectTimeoutSeconds): a node
 // that answers with its pinned key is refused, since it can be rolled back normally by removing
-// it from `hosts`. Then it runs `pulumi state delete` for each of the node's resources, in
-// dependency order, and prints the config change to make and the `pulumi up` to run.
+// it from `hosts`. Then one `pulumi state delete` removes the node's resources, dependents
+// first, and it prints the config change to make and the `pulumi up` to run.
 // README: "Retiring or replacing a node".
 import { execFile } from "node:child_process";
 import { resolve } from "node:path";
@@ -73,12 +73,10 @@ async function main(): Promise<void> {
   if (!verdict.proceed) fail(verdict.message);
   console.log(`${verdict.finding}: retiring ${plan.host} from stack ${stackName}`);
 
-  // One `pulumi state delete` per resource, after those that depend on it: interrupted, a
-  // second run plans again from what is left and finishes the job.
-  for (const urn of plan.remove) {
-    await execFileAsync(cli.command, ["state", "delete", urn, "--yes", "--stack", stackName], { cwd: repoRoot, env: process.env, maxBuffer: 16 << 20 });
-    console.log(`  removed from state: ${urn}`);
-  }
+  // One `pulumi state delete` of every URN, dependents first: one edit of the state, which the
+  // CLI checks (no resource left may refer to a deleted one) before it writes anything.
+  await execFileAsync(cli.command, ["state", "delete", ...plan.remove, "--yes", "--stack", stackName], { cwd: repoRoot, env: process.env, maxBuffer: 16 << 20 });
+  for (const urn of plan.remove) console.log(`  removed from state: ${urn}`);
   if (plan.handOver) console.log(`  kept in state for cluster ${plan.handOver.cluster}: ${plan.handOver.urn}`);
   console.log(`${plan.remove.length} resources of ${plan.host} left the state; no command ran on the node and no credential was offered to it. Next:`);
   for (const [i, step] of nextSteps(plan, outcome, configured, stackName).entries()) console.log(`  ${i + 1}. ${step}`);
