@@ -8,7 +8,7 @@ import { clusterManagers, hostEntrySchema } from "./schema";
 // Retiring a node that is gone for good (or was reinstalled): which of the
 // stack's resources leave the state, in which order, and what the operator
 // does next. Pure: scripts/retire.ts reads the state and config, probes the
-// node and runs `pulumi state delete` for each URN of the plan.
+// node and runs one `pulumi state delete` of the plan's URNs.
 
 /** A resource as `pulumi stack export` lists it (the fields the plan reads). */
 export interface StateResource {
