@@ -40,8 +40,8 @@ function fail(message: string, code = 1): never {
 
 /** The `hosts` entries of the stack's config, as far as the plan needs them (none when unset). */
 async function configuredHosts(stack: Stack): Promise<ConfiguredHost[]> {
-  const all = await stack.getAllConfig();
-  const raw = Object.entries(all).find(([key]) => key.endsWith(":hosts"))?.[1]?.value;
+  const project = (await stack.workspace.projectSettings()).name;
+  const raw = (await stack.getAllConfig())[`${project}:hosts`]?.value;
   if (raw === undefined) return [];
   const parsed = configuredHostsSchema.safeParse(JSON.parse(raw));
   if (!parsed.success) fail(`the stack's hosts config does not parse (${parsed.error.issues[0]?.message}); fix it with \`pulumi preview\` first`);
