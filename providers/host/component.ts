@@ -8,7 +8,7 @@ import { addressFamilyOf } from "../ufw/address";
 import { sshRestrictedTo } from "../ufw/logic";
 import { UfwActivationResource, UfwBaselineResource, UfwDefaultsResource, UfwRuleResource } from "../ufw/resource";
 import { allRules, HostEntry, ProgramConfig } from "./schema";
-import { ruleName } from "./names";
+import { hostComponentType, ruleName } from "./names";
 
 export interface HardenedHostArgs {
   host: HostEntry;
@@ -27,7 +27,7 @@ export class HardenedHost extends pulumi.ComponentResource {
   readonly summary: pulumi.Output<unknown>;
 
   constructor(name: string, args: HardenedHostArgs, opts?: pulumi.ComponentResourceOptions) {
-    super("proxmox-hardening:index:HardenedHost", name, {}, opts);
+    super(hostComponentType, name, {}, opts);
     const { host, config } = args;
     const connection: HostConnection = {
       name: host.name,

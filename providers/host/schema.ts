@@ -166,8 +166,8 @@ function clusterMembers(hosts: readonly HostEntry[]): Map<string, { host: HostEn
 }
 
 /** Hosts grouped by Proxmox cluster; the first host of each cluster manages the cluster-wide firewall option. */
-export function clusterManagers(hosts: readonly HostEntry[]): Map<string, HostEntry> {
-  const managers = new Map<string, HostEntry>();
+export function clusterManagers<H extends Pick<HostEntry, "name" | "cluster">>(hosts: readonly H[]): Map<string, H> {
+  const managers = new Map<string, H>();
   for (const host of hosts) {
     const cluster = host.cluster ?? host.name;
     if (!managers.has(cluster)) managers.set(cluster, host);
