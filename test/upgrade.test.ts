@@ -74,6 +74,14 @@ for (const release of deployedBy) {
     const traces: Record<string, WriteTraces> = {};
     const logins: Record<string, number> = {};
 
+    /** Traces and logins right before a step, so that each step is judged on its own. */
+    async function observeNodes() {
+      for (const host of [pve1, pve2]) {
+        traces[host.name] = await writeTraces(host);
+        logins[host.name] = await sshLogins(host);
+      }
+    }
+
     async function assertNothingWritten(what: string) {
       for (const host of [pve1, pve2]) {
         const writes = writesBetween(traces[host.name], await writeTraces(host));
@@ -102,13 +110,10 @@ for (const release of deployedBy) {
       rmSync(releaseDir!, { recursive: true, force: true });
       program = await ProgramStack.select(stackName);
       assert.ok(program, `stack ${stackName} in the shared state backend`);
-      for (const host of [pve1, pve2]) {
-        traces[host.name] = await writeTraces(host);
-        logins[host.name] = await sshLogins(host);
-      }
     });
 
     test(`preview shows no replace, no delete, and only the steps CHANGELOG.md lists since ${release.version}`, { timeout: 300_000 }, async () => {
+      await observeNodes();
       const steps: StepEventMetadata[] = [];
       const preview = await program!.stack.preview({ onEvent: (event) => event.resourcePreEvent && steps.push(event.resourcePreEvent.metadata) });
       const shown = steps.filter((step) => step.op !== "same");
@@ -121,9 +126,11 @@ for (const release of deployedBy) {
       const inState = (await program!.stack.exportStack()).deployment.resources.map((r: { urn: string }) => r.urn).filter((urn: string) => !urn.includes("::pulumi:providers:"));
       assert.deepEqual(inState.filter((urn: string) => !steps.some((step) => step.urn === urn)), [], "resources in state the preview did not go through");
       for (const host of [pve1, pve2]) assert.equal(await sshLogins(host), logins[host.name], `${host.name}: preview logged in over SSH`);
+      await assertNothingWritten("preview");
     });
 
     test("up changes nothing on any node", { timeout: 300_000 }, async () => {
+      await observeNodes();
       const result = await program!.stack.up();
       assert.equal(result.summary.result, "succeeded");
       const ops = Object.keys(result.summary.resourceChanges ?? {}).filter((op) => op !== "same");
@@ -134,6 +141,7 @@ for (const release of deployedBy) {
     });
 
     test("preview --refresh finds no drift, and its reads change nothing", { timeout: 300_000 }, async () => {
+      await observeNodes();
       const steps: StepEventMetadata[] = [];
       const preview = await program!.stack.preview({ refresh: true, onEvent: (event) => event.resourcePreEvent && steps.push(event.resourcePreEvent.metadata) });
       assert.deepEqual(steps.filter((step) => !["same", "refresh"].includes(step.op)).map(describeStep), []);
