@@ -90,6 +90,24 @@ test("with the cluster rules, ufw is on, corosync passes between the nodes and n
   assert.equal(await udpArrives(pve2, pve1, 5413), false, "a port nobody asked for stays closed");
 });
 
+test("re-addressing a node (same host key) is an update in place that runs nothing on it", { timeout: 600_000 }, async () => {
+  const hardened = await hostState(pve1);
+  const config = sandboxConfig([{ host: pve1, cluster: "lab" }], { ufw: { clusterTraffic: { network: inventory.network.ipv4 } } });
+  await program.configure({ ...config, hosts: config.hosts.map((host) => ({ ...host, address: pve1.address6 })) });
+  program.sshActivity();
+  const preview = await program.stack.preview();
+  assert.equal(preview.changeSummary.replace ?? 0, 0, "nothing is replaced");
+  assert.equal(preview.changeSummary.delete ?? 0, 0, "nothing is deleted");
+  assert.ok((preview.changeSummary.update ?? 0) >= 10, `every resource of pve1 takes the new address: ${JSON.stringify(preview.changeSummary)}`);
+  const result = await program.stack.up();
+  assert.equal(result.summary.result, "succeeded");
+  assert.deepEqual(program.sshActivity(), { connections: 0, commands: 0 }, "the update ran nothing on the node");
+  assert.deepEqual(await hostState(pve1), hardened);
+  // The new address really is used from now on: a refresh reads every resource through it.
+  assert.equal((await program.stack.refresh()).summary.result, "succeeded");
+  assert.equal(program.sshActivity().connections, 1);
+});
+
 test("destroy puts the node back exactly as it was", { timeout: 600_000 }, async () => {
   await program.stack.destroy();
   assert.deepEqual(await hostState(pve1), original);

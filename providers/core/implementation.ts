@@ -45,8 +45,20 @@ export interface Implementation {
   delete(id: string, props: any): Promise<void>;
 }
 
-/** Connection fields whose change means another host: the resource moves (replace). */
-const connectionIdentity = ["name", "address", "port"] as const;
+/**
+ * Whether the resource now points at another machine (replace): another host
+ * name, or another address or port together with another pinned key. The same
+ * key at a new address or port is the same node, re-addressed: an update.
+ */
+function movedToAnotherMachine(olds: { connection?: Record<string, unknown> }, news: { connection?: Record<string, unknown> }): boolean {
+  const changed = (key: string) => olds.connection?.[key] !== news.connection?.[key];
+  return changed("name") || ((changed("address") || changed("port")) && changed("hostKey"));
+}
+
+/** True when nothing but how the node is reached (address, port, user, timeouts) changed: no command needs to run. */
+function onlyReachChanged(olds: Record<string, unknown>, news: Record<string, unknown>): boolean {
+  return !diffInputs(olds, news, [], [...bookkeepingKeys, "connection"]).changes;
+}
 
 export interface Lifecycle<S extends z.ZodType> {
   schema: S;
@@ -89,14 +101,19 @@ export function implementation<S extends z.ZodType>(resourceType: string, lifecy
       const nested = Object.entries(lifecycle.nestedReplaceKeys ?? {})
         .filter(([key, subKeys]) => subKeys.some((subKey) => !isDeepStrictEqual(olds[key]?.[subKey], news[key]?.[subKey])))
         .map(([key]) => key);
-      const movedHost = !lifecycle.sharedByCluster && connectionIdentity.some((key) => olds.connection?.[key] !== news.connection?.[key]);
+      const movedHost = !lifecycle.sharedByCluster && movedToAnotherMachine(olds, news);
       const replaces = [...result.replaces, ...nested, ...(movedHost ? ["connection"] : [])];
       const changes = result.changes || (lifecycle.drifted?.(olds, news) ?? false);
       return { ...result, changes, replaces, deleteBeforeReplace: replaces.length > 0 && (movedHost || !lifecycle.createBeforeReplace) };
     },
     create: (inputs) => lifecycle.create(inputs),
     read: (id, props) => lifecycle.read(id, props),
-    update: (id, olds, news) => lifecycle.update(id, olds, news),
+    async update(id, olds, news) {
+      // A re-addressed node (or a new user or timeout) has nothing to change on it: the
+      // outputs take the new way to reach it, and the next connection checks its pinned key.
+      if (onlyReachChanged(olds, news) && !(lifecycle.drifted?.(olds, news) ?? false)) return { outs: { ...olds, connection: news.connection, label: news.label } };
+      return lifecycle.update(id, olds, news);
+    },
     async delete(id, props) {
       try {
         await lifecycle.delete(id, props);

@@ -25,11 +25,26 @@ test("ufw rule: a new comment or action updates in place; a new port replaces, c
   assert.deepEqual([port.changes, port.replaces, port.deleteBeforeReplace], [true, ["rule"], false]);
 });
 
-test("a resource moved to another host is replaced: deleted on the old host first", async () => {
-  const moved = await ufwRule.diff("id", ruleOuts, { connection: { ...connection, address: "192.0.2.11" }, label: "r", rule });
-  assert.deepEqual([moved.replaces, moved.deleteBeforeReplace], [["connection"], true]);
+test("a node re-addressed with the same key is updated in place, and the update runs nothing on it", async () => {
+  for (const reach of [{ address: "127.0.0.1" }, { port: 1 }, { address: "127.0.0.1", port: 1, user: "ops" }]) {
+    const moved = await ufwRule.diff("id", ruleOuts, { connection: { ...connection, ...reach }, label: "r", rule });
+    assert.deepEqual([moved.changes, moved.replaces], [true, []], JSON.stringify(reach));
+  }
+  // 127.0.0.1:1 refuses at once: the update would fail if it tried to connect.
+  const readdressed = { ...connection, address: "127.0.0.1", port: 1 };
+  const updated = await ufwRule.update("id", ruleOuts, { connection: readdressed, label: "r", rule });
+  assert.deepEqual(updated.outs, { ...ruleOuts, connection: readdressed });
+  // with the rule changed too, the update does go to the node (and fails here, which shows it tried)
+  await assert.rejects(ufwRule.update("id", ruleOuts, { connection: readdressed, label: "r", rule: { ...rule, comment: "other" } }));
+});
+
+test("another machine is a replacement, deleted on the old one first: another name, or another address with another key", async () => {
+  const other = await ufwRule.diff("id", ruleOuts, { connection: { ...connection, address: "192.0.2.11", hostKey: "SHA256:y" }, label: "r", rule });
+  assert.deepEqual([other.replaces, other.deleteBeforeReplace], [["connection"], true]);
+  const renamed = await ufwRule.diff("id", ruleOuts, { connection: { ...connection, name: "pve9" }, label: "r", rule });
+  assert.deepEqual(renamed.replaces, ["connection"]);
   const newKey = await ufwRule.diff("id", ruleOuts, { connection: { ...connection, hostKey: "SHA256:y" }, label: "r", rule });
-  assert.deepEqual([newKey.changes, newKey.replaces], [true, []], "a re-keyed host is updated, not replaced");
+  assert.deepEqual([newKey.changes, newKey.replaces], [true, []], "a re-keyed host at the same address is updated, not replaced");
 });
 
 test("cluster firewall: another cluster name replaces; an option updates", async () => {
