@@ -918,15 +918,24 @@ async function removeNodeCgroups(): Promise<number> {
     ];
     killed += procs().length;
     fs.writeFileSync(path.join(top, "cgroup.kill"), "1");
-    await waitFor(`the processes of cgroup ${top} to end`, 10_000, () => (procs().length ? undefined : true));
-    // Children before parents.
+    // Children before parents; a cgroup stays busy until its killed processes are reaped.
     const dirs: string[] = [];
     const walk = (d: string) => {
       for (const e of fs.readdirSync(d, { withFileTypes: true })) if (e.isDirectory()) walk(path.join(d, e.name));
       dirs.push(d);
     };
     walk(top);
-    for (const d of dirs) fs.rmdirSync(d);
+    await waitFor(`cgroup ${top} to empty`, 10_000, () => {
+      for (const d of dirs) {
+        try {
+          fs.rmdirSync(d);
+        } catch (e) {
+          if ((e as NodeJS.ErrnoException).code === "EBUSY") return undefined;
+          if ((e as NodeJS.ErrnoException).code !== "ENOENT") throw e;
+        }
+      }
+      return true;
+    });
   }
   return killed;
 }

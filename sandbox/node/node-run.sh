@@ -16,6 +16,11 @@ mount -t cgroup2 -o nosuid,nodev,noexec cgroup2 /sys/fs/cgroup
 mkdir -p "/sys/fs/cgroup/$PHS_CGROUP"
 echo $$ > "/sys/fs/cgroup/$PHS_CGROUP/cgroup.procs"
 
+# Netns mounts copied from the machine would keep other sandboxes' namespaces alive: keep only
+# this node's, open, and drop the rest.
+exec 3<"/run/netns/$PHS_NETNS"
+if mountpoint -q /run/netns; then umount -R -l /run/netns; fi
+
 root=$PHS_NODEDIR/root
 mkdir -p "$PHS_NODEDIR/upper" "$PHS_NODEDIR/work" "$root"
 mount -t overlay "$PHS_CGROUP" -o "lowerdir=$PHS_BASE,upperdir=$PHS_NODEDIR/upper,workdir=$PHS_NODEDIR/work" "$root"
@@ -31,7 +36,7 @@ for boot in $(seq 1000); do
   rc=0
   SYSTEMD_NSPAWN_API_VFS_WRITABLE=network SYSTEMD_NSPAWN_UNIFIED_HIERARCHY=1 \
     systemd-nspawn --quiet --boot --directory="$root" --machine="$PHS_CGROUP" --hostname="$PHS_NODE" \
-      --register=no --keep-unit --network-namespace-path="/run/netns/$PHS_NETNS" \
+      --register=no --keep-unit --network-namespace-path="/proc/$$/fd/3" \
       --capability=CAP_NET_ADMIN --resolv-conf=off --timezone=off --link-journal=no \
       --console=read-only "${binds[@]}" </dev/null || rc=$?
   echo "EXIT $rc"
