@@ -15,7 +15,6 @@ let inventory: Inventory;
 let deb12: SandboxHost;
 let deb13: SandboxHost;
 let cluster: SandboxHost[];
-let program: ProgramStack | undefined;
 let machineBefore: string;
 const before_: Record<string, HostState> = {};
 
@@ -50,7 +49,7 @@ before(async () => {
 });
 
 after(async () => {
-  await program?.remove();
+  for (const program of Object.values(programs)) await program.remove();
   await down();
 });
 
@@ -101,52 +100,90 @@ test("a failed web-UI login is logged by pvedaemon to the journal as the real on
   }
 });
 
-test("the program's up hardens a Debian 12 and a Debian 13 node", { timeout: 600_000 }, async (t) => {
-  program = await ProgramStack.create(`test-nodes-${process.pid}`, sandboxConfig([{ host: deb12 }, { host: deb13 }]));
-  const result = await program.stack.up().catch((e: Error) => e);
+// Product failures on real nodes that are known and being fixed (issue 20, branch realnodes): the
+// case is marked todo with the message rather than weakened.
+const KNOWN_FAILURES: Array<[RegExp, string]> = [
+  [/unexpected output of fail2ban-regex/, "issue 20.2: fail2ban 1.1.0's fail2ban-regex output is not parsed"],
+  [/ufw was not switched on: routed policy "deny" with bridge netfilter on/, "issue 20.3: the default config refuses ufw where bridge netfilter is on, after other changes were made"],
+];
+
+/** One stack per node, so that one release's failure cannot hide the other's result. */
+const programs: Record<string, ProgramStack> = {};
+const hardened = new Set<string>();
+const RELEASES = [["Debian 12", () => deb12], ["Debian 13", () => deb13]] as const;
+
+/** Runs up with these settings; returns the known reason when it fails for one, throws for any other failure. */
+async function hardenNode(node: SandboxHost, settings: Record<string, unknown>): Promise<string | undefined> {
+  programs[node.name] ??= await ProgramStack.create(`test-nodes-${node.name}-${process.pid}`, sandboxConfig([{ host: node }], settings));
+  await programs[node.name].configure(sandboxConfig([{ host: node }], settings));
+  const result = await programs[node.name].stack.up().catch((e: Error) => e);
   if (result instanceof Error) {
-    // Known product failures on real nodes (issue 20, being fixed on branch realnodes).
-    t.todo(`up failed on the nodes: ${result.message.split("\n").filter((l) => /error|failed|refus/i.test(l)).slice(0, 6).join(" | ")}`);
-    return;
+    const known = KNOWN_FAILURES.find(([pattern]) => pattern.test(result.message));
+    if (!known) throw result;
+    return `${known[1]}: ${/error: \[host[^|]*|error: unexpected[^|]*/.exec(result.message)?.[0].slice(0, 300)}`;
   }
   assert.equal(result.summary.result, "succeeded");
-  for (const node of [deb12, deb13]) {
-    const status = await run(node, "ufw status verbose");
-    assert.match(status, /^Status: active$/m);
-    assert.match(status, /^Default: deny \(incoming\), allow \(outgoing\)/m);
-    for (const port of ["22", "8006"]) assert.match(status, new RegExp(`^${port}/tcp +ALLOW IN +Anywhere`, "m"), `${node.name}: ${port}`);
-    const jails = await run(node, "fail2ban-client status");
-    assert.match(jails, /Jail list:\s+.*\bproxmox\b/);
-    assert.match(jails, /Jail list:\s+.*\bsshd\b/);
-    assert.equal(JSON.parse(await run(node, "pvesh get /cluster/firewall/options --output-format json")).enable, 0);
-  }
-});
+  const status = await run(node, "ufw status verbose");
+  assert.match(status, /^Status: active$/m);
+  assert.match(status, /^Default: deny \(incoming\), allow \(outgoing\)/m);
+  for (const port of ["22", "8006"]) assert.match(status, new RegExp(`^${port}/tcp +ALLOW IN +Anywhere`, "m"), `${node.name}: ${port}`);
+  const jails = await run(node, "fail2ban-client status");
+  assert.match(jails, /Jail list:\s+.*\bproxmox\b/);
+  assert.match(jails, /Jail list:\s+.*\bsshd\b/);
+  assert.equal(JSON.parse(await run(node, "pvesh get /cluster/firewall/options --output-format json")).enable, 0);
+  hardened.add(node.name);
+  return undefined;
+}
 
-test("a node rebooted after up is still hardened: ufw active, fail2ban running with both jails", { timeout: 300_000 }, async (t) => {
-  if (!program || !(await run(deb13, "ufw status")).includes("Status: active")) {
-    t.todo("needs the up above to succeed");
-    return;
-  }
-  for (const node of [deb12, deb13]) {
+for (const [label, pick] of RELEASES) {
+  test(`the program's up with the README's default config hardens a ${label} node: ufw, fail2ban with both jails, the Proxmox firewall option`, { timeout: 600_000 }, async (t) => {
+    const failure = await hardenNode(pick(), {});
+    if (failure) t.todo(failure);
+  });
+}
+
+for (const [label, pick] of RELEASES) {
+  // Nodes have bridge netfilter on (br_netfilter is loaded), where the README says to allow routed.
+  test(`the program's up with routed "allow" hardens a ${label} node that the default config did not`, { timeout: 600_000 }, async (t) => {
+    const node = pick();
+    if (hardened.has(node.name)) return;
+    // What the failed up left is rolled back first, so this up starts from the node's own state.
+    await programs[node.name].stack.destroy();
+    assert.deepEqual(await hostState(node), before_[node.name], `${node.name}: the failed up was rolled back`);
+    const failure = await hardenNode(node, { ufw: { defaults: { routed: "allow" } } });
+    if (failure) t.todo(failure);
+  });
+}
+
+for (const [label, pick] of RELEASES) {
+  test(`a ${label} node rebooted after up is still hardened: ufw active, fail2ban running with both jails`, { timeout: 300_000 }, async (t) => {
+    const node = pick();
+    if (!hardened.has(node.name)) {
+      t.todo("needs the up above to succeed");
+      return;
+    }
     const rebooted = await reboot(node);
     assert.notEqual(rebooted.pid, node.pid, `${node.name}: a new boot`);
-    assert.match(await run(rebooted, "journalctl --list-boots --no-pager | wc -l"), /^[3-9]$/m);
+    assert.equal((await run(rebooted, "journalctl --list-boots --no-pager -q | wc -l")).trim(), "2");
     assert.match(await run(rebooted, "ufw status"), /^Status: active$/m);
     assert.equal((await run(rebooted, "systemctl is-active fail2ban")).trim(), "active");
     const bothJails = (s: string) => /Jail list:.*\bproxmox\b/.test(s) && /Jail list:.*\bsshd\b/.test(s);
     assert.ok(await pollUntil(30_000, async () => bothJails(await run(rebooted, "fail2ban-client status").catch(() => ""))), `${rebooted.name}: both jails after the reboot`);
-  }
-});
+  });
+}
 
-test("destroy puts both nodes back as they were", { timeout: 600_000 }, async (t) => {
-  if (!program || !(await run(deb13, "ufw status")).includes("Status: active")) {
-    t.todo("needs the up above to succeed");
-    return;
-  }
-  const result = await program.stack.destroy();
-  assert.equal(result.summary.result, "succeeded");
-  for (const node of [deb12, deb13]) assert.deepEqual(await hostState(node), before_[node.name], node.name);
-});
+for (const [label, pick] of RELEASES) {
+  test(`destroy puts the ${label} node back as it was`, { timeout: 600_000 }, async (t) => {
+    const node = pick();
+    if (!hardened.has(node.name)) {
+      t.todo("needs the up above to succeed");
+      return;
+    }
+    const result = await programs[node.name].stack.destroy();
+    assert.equal(result.summary.result, "succeeded");
+    assert.deepEqual(await hostState(node), before_[node.name], node.name);
+  });
+}
 
 test("a cluster's nodes share /etc/pve, talk corosync and report quorum; dropping corosync on one makes it inquorate", { timeout: 120_000 }, async () => {
   const [a, b, c] = cluster;
@@ -180,8 +217,10 @@ test("a cluster's nodes share /etc/pve, talk corosync and report quorum; droppin
 });
 
 test("down removes every node, namespace, mount, cgroup and process, also without an inventory", { timeout: 120_000 }, async () => {
-  await program?.remove();
-  program = undefined;
+  for (const [name, program] of Object.entries(programs)) {
+    await program.remove();
+    delete programs[name];
+  }
   // As after a crash: the inventory is gone, the nodes still run.
   fs.rmSync(INVENTORY_PATH);
   const report = await down();
