@@ -80,7 +80,7 @@ async function main(argv: string[]): Promise<number> {
       for (const h of inv.hosts) {
         try {
           const m = hostMemory(h);
-          log(`${h.name}\t${h.address}\t${h.mode}\t${m.processes} processes\t${(m.rssKiB / 1024).toFixed(1)} MiB RSS\t${m.commands.join(",")}`);
+          log(`${h.name}\t${h.address}\t${h.kind} ${h.release}\t${h.mode}\t${m.processes} processes\t${(m.rssKiB / 1024).toFixed(1)} MiB RSS\t${m.commands.join(",")}`);
         } catch (e) {
           log(`${h.name}\tNOT RUNNING (${(e as Error).message})`);
         }
