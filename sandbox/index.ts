@@ -695,7 +695,8 @@ async function startNode(name: string, index: number, spec: NodeSpec & { mode: M
     mode: spec.mode, netns, pid: 0, kind: "node", release: spec.release, ...(spec.cluster ? { cluster: spec.cluster } : {}),
   };
   const consoleLog = launchNode(host, base, dir, pve);
-  host.pid = await waitBooted(host, 0, 60_000, consoleLog);
+  // Generous: 20 nodes booting on a loaded 2-core machine took more than 60 s for the last ones.
+  host.pid = await waitBooted(host, 0, 180_000, consoleLog);
   return host;
 }
 
