@@ -700,10 +700,40 @@ async function startNode(name: string, index: number, spec: NodeSpec & { mode: M
   return host;
 }
 
+/** inotify instances a booted node holds (systemd, journald, logind, dbus...; measured: 8). */
+const NODE_INOTIFY = 8;
+
+/** inotify instances root's processes hold now: the kernel limits them per user, machine-wide. */
+function rootInotifyInstances(): number {
+  let count = 0;
+  for (const e of fs.readdirSync("/proc")) {
+    if (!/^\d+$/.test(e)) continue;
+    try {
+      if (fs.statSync(`/proc/${e}`).uid !== 0) continue;
+      for (const fd of fs.readdirSync(`/proc/${e}/fd`)) if (fs.readlinkSync(`/proc/${e}/fd/${fd}`) === "anon_inode:inotify") count++;
+    } catch {
+      /* gone */
+    }
+  }
+  return count;
+}
+
+/**
+ * Refuses up front when the nodes would exhaust fs.inotify.max_user_instances: nodes share root's
+ * budget with everything else root runs, and a systemd that gets none fails to boot half-way.
+ */
+function checkInotifyBudget(nodes: number): void {
+  const max = Number(fs.readFileSync("/proc/sys/fs/inotify/max_user_instances", "utf8"));
+  const used = rootInotifyInstances();
+  if (used + nodes * NODE_INOTIFY > max) {
+    throw new Error(`${nodes} nodes need ~${nodes * NODE_INOTIFY} inotify instances; root holds ${used} of fs.inotify.max_user_instances = ${max}. ` +
+      `Start at most ${Math.max(0, Math.floor((max - used) / NODE_INOTIFY))} nodes, or raise that sysctl on the machine (e.g. to 1024).`);
+  }
+}
+
 /** Starts the nodes, named pve{after+1}...; each cluster's /etc/pve is made before its members boot. */
 async function startNodes(specs: NodeSpec[], after: number, network: SandboxNetwork, authKey: string, concurrency: number,
   log: (line: string) => void): Promise<SandboxHost[]> {
-  if (specs.length && !cgroup2Root()) throw new Error("nodes need the machine's cgroup2 hierarchy mounted (down finds their cgroups there)");
   const named = specs.map((spec, i) => ({ ...spec, mode: spec.mode ?? "journald", name: `pve${after + i + 1}`, index: after + i + 1 }));
   const bases = new Map<string, string>();
   for (const n of named) {
@@ -754,6 +784,10 @@ export async function up(opts: UpOptions): Promise<Inventory> {
     throw new Error(`host and node count must be 1..${MAX_HOSTS} together`);
   }
   if (process.getuid && process.getuid() !== 0) throw new Error("the sandbox needs root");
+  if (nodes.length) {
+    if (!cgroup2Root()) throw new Error("nodes need the machine's cgroup2 hierarchy mounted (down finds their cgroups there)");
+    checkInotifyBudget(nodes.length);
+  }
   const t0 = Date.now();
   if (opts.installDeps !== false) {
     log("checking Debian packages (sandbox/install-deps.sh)");
@@ -911,7 +945,7 @@ export async function down(opts: { log?: (line: string) => void } = {}): Promise
 /** Kills everything in this sandbox's node cgroups (PREFIX*) and removes them; returns how many processes. */
 async function removeNodeCgroups(): Promise<number> {
   const root = cgroup2Root();
-  // startNodes refuses to start nodes without it, so then there are none.
+  // up refuses to start nodes without it, so then there are none.
   if (!root) return 0;
   let killed = 0;
   for (const name of fs.readdirSync(root).filter((n) => n.startsWith(PREFIX))) {
