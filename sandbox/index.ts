@@ -585,9 +585,9 @@ async function seedNode(upper: string, base: string, name: string, address: stri
   const shadowGid = Number(/^shadow:x:(\d+):/m.exec(fs.readFileSync(path.join(base, "etc/group"), "utf8"))?.[1] ?? 0);
   fs.chownSync(path.join(upper, "etc/shadow"), 0, shadowGid);
   // The Proxmox stand-ins and their units, enabled as the packages enable them.
-  for (const f of ["pvedaemon", "pveproxy", "pvecm"]) writeSeed(path.join(upper, "usr/bin", f), fs.readFileSync(path.join(NODE_SRC, "bin", f), "utf8"), 0o755);
+  for (const f of ["pvedaemon", "pveproxy", "pvecm"]) writeSeed(path.join(upper, "usr/bin", f), fs.readFileSync(path.join(NODE_SRC, "stand-ins", f), "utf8"), 0o755);
   writeSeed(path.join(upper, "usr/bin/pvesh"), fs.readFileSync(path.join(HOST_BIN, "pvesh"), "utf8"), 0o755);
-  writeSeed(path.join(upper, "usr/sbin/corosync"), fs.readFileSync(path.join(NODE_SRC, "bin", "corosync"), "utf8"), 0o755);
+  writeSeed(path.join(upper, "usr/sbin/corosync"), fs.readFileSync(path.join(NODE_SRC, "stand-ins", "corosync"), "utf8"), 0o755);
   for (const unit of fs.readdirSync(path.join(NODE_SRC, "units"))) {
     writeSeed(path.join(upper, "etc/systemd/system", unit), fs.readFileSync(path.join(NODE_SRC, "units", unit), "utf8"));
     fs.mkdirSync(path.join(upper, "etc/systemd/system/multi-user.target.wants"), { recursive: true });
