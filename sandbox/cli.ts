@@ -1,10 +1,12 @@
 /**
  * npm run sandbox -- up N [--journald] [--mode syslog,journald,...] [--concurrency K]
+ * npm run sandbox -- up [N] --nodes debian13,debian12[:syslog],... [--cluster NAME]
+ * npm run sandbox -- reboot <node>
  * npm run sandbox -- down
  * npm run sandbox -- status
  * npm run sandbox -- exec <host> <command...>
  */
-import { down, getHost, hostExec, hostMemory, INVENTORY_PATH, Mode, readInventory, up } from "./index";
+import { down, getHost, hostExec, hostMemory, INVENTORY_PATH, Mode, NodeSpec, readInventory, reboot, Release, up } from "./index";
 import { writeSandboxStackConfig } from "./stack-config";
 
 const log = (line: string) => console.log(`[sandbox] ${line}`);
@@ -12,7 +14,8 @@ const log = (line: string) => console.log(`[sandbox] ${line}`);
 function usage(): never {
   console.error(
     "usage: npm run sandbox -- up N [--journald] [--mode syslog|journald[,...]] [--concurrency K]\n" +
-      "       npm run sandbox -- down | status | exec HOST COMMAND...",
+      "       npm run sandbox -- up [N] --nodes debian13|debian12[:syslog][,...] [--cluster NAME]\n" +
+      "       npm run sandbox -- down | status | reboot NODE | exec HOST COMMAND...",
   );
   process.exit(2);
 }
@@ -21,7 +24,9 @@ async function main(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;
   switch (cmd) {
     case "up": {
-      let count = 1;
+      let count: number | undefined;
+      let nodes: NodeSpec[] = [];
+      let cluster: string | undefined;
       let journald = false;
       let modes: Mode[] | undefined;
       let concurrency: number | undefined;
@@ -33,10 +38,15 @@ async function main(argv: string[]): Promise<number> {
           const list = (v ?? "").split(",");
           if (!list.every((m) => m === "syslog" || m === "journald")) usage();
           modes = list as Mode[];
-        } else if (a === "--concurrency") concurrency = Number(rest[++i]);
+        } else if (a === "--nodes") nodes = (rest[++i] ?? "").split(",").map(parseNode);
+        else if (a === "--cluster") cluster = rest[++i] ?? usage();
+        else if (a === "--concurrency") concurrency = Number(rest[++i]);
         else if (/^\d+$/.test(a)) count = Number(a);
         else usage();
       }
+      // Without N only the nodes; with neither, one namespace host as before.
+      count ??= nodes.length ? 0 : 1;
+      if (cluster) nodes = nodes.map((n) => ({ ...n, cluster }));
       // With a single --mode value, every host gets it.
       if (modes && modes.length === 1) modes = Array<Mode>(count).fill(modes[0]);
       let interrupted = false;
@@ -48,8 +58,8 @@ async function main(argv: string[]): Promise<number> {
       };
       process.on("SIGINT", onSignal);
       process.on("SIGTERM", onSignal);
-      const inv = await up({ count, journald, modes, concurrency, log });
-      for (const h of inv.hosts) log(`${h.name}\t${h.address}\t${h.address6}\t${h.mode}\tpid ${h.pid}`);
+      const inv = await up({ count, nodes, journald, modes, concurrency, log });
+      for (const h of inv.hosts) log(`${h.name}\t${h.address}\t${h.address6}\t${h.kind} ${h.release}\t${h.mode}\tpid ${h.pid}`);
       log(`stack config for these hosts: ${writeSandboxStackConfig(inv)} (see README: "Try it on the sandbox")`);
       return 0;
     }
@@ -70,11 +80,18 @@ async function main(argv: string[]): Promise<number> {
       for (const h of inv.hosts) {
         try {
           const m = hostMemory(h);
-          log(`${h.name}\t${h.address}\t${h.mode}\t${m.processes} processes\t${(m.rssKiB / 1024).toFixed(1)} MiB RSS\t${m.commands.join(",")}`);
+          log(`${h.name}\t${h.address}\t${h.kind} ${h.release}\t${h.mode}\t${m.processes} processes\t${(m.rssKiB / 1024).toFixed(1)} MiB RSS\t${m.commands.join(",")}`);
         } catch (e) {
           log(`${h.name}\tNOT RUNNING (${(e as Error).message})`);
         }
       }
+      return 0;
+    }
+    case "reboot": {
+      if (rest.length !== 1) usage();
+      const t0 = Date.now();
+      const h = await reboot(rest[0]);
+      log(`${h.name} rebooted and answers SSH in ${((Date.now() - t0) / 1000).toFixed(1)} s (pid ${h.pid})`);
       return 0;
     }
     case "exec": {
@@ -88,6 +105,14 @@ async function main(argv: string[]): Promise<number> {
     default:
       usage();
   }
+}
+
+/** "debian13" or "debian12", optionally ":syslog" (rsyslog besides the journal). */
+function parseNode(spec: string): NodeSpec {
+  const m = /^debian(12|13)(?::(syslog|journald))?$/.exec(spec);
+  if (!m) usage();
+  const release: Release = m[1] === "12" ? "bookworm" : "trixie";
+  return { release, mode: (m[2] as Mode | undefined) ?? "journald" };
 }
 
 main(process.argv.slice(2)).then(

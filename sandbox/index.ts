@@ -16,8 +16,21 @@ import * as net from "node:net";
 import * as path from "node:path";
 import { Client } from "ssh2";
 import { shellQuote } from "../providers/ssh/quote";
+import { ClusterMember, renderCorosyncConf } from "./node/corosync-conf";
 
 export type Mode = "syslog" | "journald";
+/** Debian 12 (Proxmox VE 8's base) or Debian 13 (Proxmox VE 9's base). */
+export type Release = "bookworm" | "trixie";
+/** "namespace": namespaces on the machine's own files; "node": a systemd-booted Debian (nspawn). */
+export type HostKind = "namespace" | "node";
+
+/** A systemd-booted node: its release, journal only (default) or rsyslog too, and its cluster. */
+export interface NodeSpec {
+  release: Release;
+  mode?: Mode;
+  /** Nodes with the same cluster name share /etc/pve and run the corosync stand-in. */
+  cluster?: string;
+}
 
 export interface SandboxNetwork {
   /** IPv4 network of the sandbox, e.g. "198.51.100.0/24". */
@@ -43,8 +56,12 @@ export interface SandboxHost {
   sudoUser: { name: string; password: string };
   mode: Mode;
   netns: string;
-  /** PID (in the machine's PID namespace) of the host's init. */
+  /** PID (in the machine's PID namespace) of the host's init; a node's changes when it reboots. */
   pid: number;
+  kind: HostKind;
+  /** A namespace host's is the machine's. */
+  release: Release;
+  cluster?: string;
 }
 
 export interface Inventory {
@@ -75,7 +92,10 @@ export interface ExecOptions {
 }
 
 export interface UpOptions {
+  /** Namespace hosts pve1..pveN (0 when only nodes are wanted). */
   count: number;
+  /** systemd-booted nodes, named on after the namespace hosts. */
+  nodes?: NodeSpec[];
   /** All hosts journald-style (like a default Proxmox VE 8). */
   journald?: boolean;
   /** Per-host modes by index (host i gets modes[i], missing ones the default). */
@@ -102,12 +122,15 @@ export const INVENTORY_PATH = path.join(SANDBOX_DIR, "inventory.json");
 export const KEY_DIR = path.join(SANDBOX_DIR, "keys");
 export const CLIENT_KEY_PATH = path.join(KEY_DIR, "id_ed25519");
 const HOSTS_DIR = path.join(SANDBOX_DIR, "hosts");
+const NODES_DIR = path.join(SANDBOX_DIR, "nodes");
+const CLUSTERS_DIR = path.join(SANDBOX_DIR, "clusters");
 const CLIENTS_PATH = path.join(SANDBOX_DIR, "clients.json");
 const RUN_NETNS_MARKER = path.join(SANDBOX_DIR, "run-netns-created");
 const SRC_DIR = __dirname;
 const HOST_INIT = path.join(SRC_DIR, "host-init.sh");
 const HOST_BIN = path.join(SRC_DIR, "host-bin");
 const HOST_LIB = path.join(SRC_DIR, "host-lib");
+const NODE_SRC = path.join(SRC_DIR, "node");
 
 /**
  * Name prefix of everything a sandbox creates on the machine (namespaces, the
@@ -127,6 +150,7 @@ const HOST_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 interface RunOptions extends ExecOptions {
   env?: NodeJS.ProcessEnv;
+  cwd?: string;
 }
 
 function run(cmd: string, args: string[], opts: RunOptions = {}): Promise<ExecResult> {
@@ -134,6 +158,7 @@ function run(cmd: string, args: string[], opts: RunOptions = {}): Promise<ExecRe
     const child = spawn(cmd, args, {
       stdio: ["pipe", "pipe", "pipe"],
       env: opts.env ?? { PATH: HOST_PATH, LANG: "C.UTF-8" },
+      cwd: opts.cwd,
     });
     // Strings, not Buffer.concat: @types/node 20.9 and TypeScript 5.9 disagree on Buffer.
     let out = "";
@@ -495,7 +520,256 @@ async function startHost(name: string, index: number, mode: Mode, netw: SandboxN
     mode,
     netns,
     pid,
+    kind: "namespace",
+    release: machineRelease(),
   };
+}
+
+/** The machine's Debian codename: a namespace host runs the machine's packages. */
+function machineRelease(): Release {
+  const codename = /^VERSION_CODENAME=(\w+)/m.exec(fs.readFileSync("/etc/os-release", "utf8"))?.[1];
+  if (codename !== "bookworm" && codename !== "trixie") throw new Error(`the machine is Debian ${codename ?? "?"}, not bookworm or trixie`);
+  return codename;
+}
+
+// ---------------------------------------------------------------------------------------
+// systemd-booted nodes (systemd-nspawn; see sandbox/README.md "Nodes")
+
+const NODE_RUN = path.join(NODE_SRC, "node-run.sh");
+const BUILD_ROOTFS = path.join(NODE_SRC, "build-rootfs.sh");
+
+/** Builds the release's root file system on first use (cached) and returns its directory. */
+async function nodeRootfs(release: Release, mode: Mode, log: (line: string) => void): Promise<string> {
+  const t0 = Date.now();
+  const r = await run("bash", [BUILD_ROOTFS, release, mode], { timeoutMs: 1_200_000 });
+  if (r.code !== 0) throw new Error(`building the ${release} root file system failed:\n${r.stderr.slice(-3000)}`);
+  if (Date.now() - t0 > 5_000) log(`built the ${release} (${mode}) root file system in ${((Date.now() - t0) / 1000).toFixed(0)} s`);
+  return r.stdout.trim();
+}
+
+/** The node's cgroup (v2), its machine name and its network namespace share one name. */
+const nodeUnit = (name: string) => `${PREFIX}${name}`;
+
+/** The cgroup2 hierarchy's mount point on the machine (/sys/fs/cgroup/unified on a hybrid one). */
+function cgroup2Root(): string | undefined {
+  for (const line of fs.readFileSync("/proc/self/mountinfo", "utf8").split("\n")) {
+    const f = line.split(" ");
+    if (f[f.indexOf("-") + 1] === "cgroup2") return f[4];
+  }
+  return undefined;
+}
+
+function writeSeed(file: string, content: string, mode = 0o644): void {
+  fs.mkdirSync(path.dirname(file), { recursive: true });
+  fs.writeFileSync(file, content, { mode });
+  fs.chmodSync(file, mode);
+}
+
+/** What makes a node this node: files in its overlay's upper layer, written before it first boots. */
+async function seedNode(upper: string, base: string, name: string, address: string, authKey: string, password: string, pve: string | undefined): Promise<string> {
+  // The upper layer's directories are the node's: / must stay 0755 for the daemons' users.
+  fs.mkdirSync(upper, { recursive: true, mode: 0o755 });
+  fs.mkdirSync(path.join(upper, "root"), { mode: 0o700 });
+  writeSeed(path.join(upper, "etc/hostname"), `${name}\n`);
+  writeSeed(path.join(upper, "etc/hosts"), `127.0.0.1 localhost\n::1 localhost ip6-localhost ip6-loopback\n${address} ${name}.sandbox.invalid ${name}\n`);
+  writeSeed(path.join(upper, "etc/machine-id"), `${crypto.randomBytes(16).toString("hex")}\n`, 0o444);
+  // As Debian's postinst makes it, comment included.
+  const keyPath = path.join(upper, "etc/ssh/ssh_host_ed25519_key");
+  fs.mkdirSync(path.dirname(keyPath), { recursive: true });
+  await must("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", `root@${name}`, "-f", keyPath]);
+  fs.mkdirSync(path.join(upper, "root/.ssh"), { mode: 0o700 });
+  writeSeed(path.join(upper, "root/.ssh/authorized_keys"), fs.readFileSync(authKey, "utf8"), 0o600);
+  const hash = (await must("openssl", ["passwd", "-6", "-stdin"], { input: password })).trim();
+  const shadow = fs.readFileSync(path.join(base, "etc/shadow"), "utf8").replace(/^ops:[^:]*:/m, `ops:${hash}:`);
+  writeSeed(path.join(upper, "etc/shadow"), shadow, 0o640);
+  const shadowGid = Number(/^shadow:x:(\d+):/m.exec(fs.readFileSync(path.join(base, "etc/group"), "utf8"))?.[1] ?? 0);
+  fs.chownSync(path.join(upper, "etc/shadow"), 0, shadowGid);
+  // The Proxmox stand-ins and their units, enabled as the packages enable them.
+  for (const f of ["pvedaemon", "pveproxy", "pvecm"]) writeSeed(path.join(upper, "usr/bin", f), fs.readFileSync(path.join(NODE_SRC, "stand-ins", f), "utf8"), 0o755);
+  writeSeed(path.join(upper, "usr/bin/pvesh"), fs.readFileSync(path.join(HOST_BIN, "pvesh"), "utf8"), 0o755);
+  writeSeed(path.join(upper, "usr/sbin/corosync"), fs.readFileSync(path.join(NODE_SRC, "stand-ins", "corosync"), "utf8"), 0o755);
+  for (const unit of fs.readdirSync(path.join(NODE_SRC, "units"))) {
+    writeSeed(path.join(upper, "etc/systemd/system", unit), fs.readFileSync(path.join(NODE_SRC, "units", unit), "utf8"));
+    fs.mkdirSync(path.join(upper, "etc/systemd/system/multi-user.target.wants"), { recursive: true });
+    fs.symlinkSync(`/etc/systemd/system/${unit}`, path.join(upper, "etc/systemd/system/multi-user.target.wants", unit));
+  }
+  if (pve) {
+    // A cluster member: corosync reads its copy of the cluster's corosync.conf, as pve-cluster keeps it.
+    writeSeed(path.join(upper, "etc/corosync/corosync.conf"), fs.readFileSync(path.join(pve, "corosync.conf"), "utf8"));
+  } else {
+    pve = path.join(upper, "etc/pve");
+    fs.mkdirSync(path.join(pve, "firewall"), { recursive: true });
+    fs.symlinkSync(`nodes/${name}`, path.join(pve, "local"));
+  }
+  // pveproxy's certificate, where a Proxmox VE node keeps it.
+  const nodeDir = path.join(pve, "nodes", name);
+  fs.mkdirSync(nodeDir, { recursive: true });
+  await must("openssl", ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "3650", "-subj", `/CN=${name}.sandbox.invalid`,
+    "-keyout", path.join(nodeDir, "pve-ssl.key"), "-out", path.join(nodeDir, "pve-ssl.pem")]);
+  return fs.readFileSync(`${keyPath}.pub`, "utf8").trim();
+}
+
+/** A cluster's /etc/pve, shared by its members as pmxcfs shows it; returns its directory. */
+function createCluster(name: string, members: ClusterMember[]): string {
+  if (!/^[a-z0-9-]{1,15}$/.test(name)) throw new Error(`cluster name must be 1-15 of [a-z0-9-]: ${name}`);
+  const pve = path.join(CLUSTERS_DIR, name, "pve");
+  fs.mkdirSync(path.join(pve, "firewall"), { recursive: true });
+  fs.writeFileSync(path.join(pve, "corosync.conf"), renderCorosyncConf(name, members));
+  // "local" is bind-mounted per node over this directory (pmxcfs shows a symlink to nodes/NAME).
+  fs.mkdirSync(path.join(pve, "local"), { recursive: true });
+  for (const m of members) fs.mkdirSync(path.join(pve, "nodes", m.name), { recursive: true });
+  return pve;
+}
+
+/** The node's systemd: the process in its network namespace that is PID 1 of its own PID namespace. */
+function nodeInitPid(h: SandboxHost): number | undefined {
+  const netIno = nsInode(`/run/netns/${h.netns}`);
+  if (!netIno) return undefined;
+  for (const e of fs.readdirSync("/proc")) {
+    if (!/^\d+$/.test(e)) continue;
+    try {
+      if (/\[(\d+)\]/.exec(fs.readlinkSync(`/proc/${e}/ns/net`))?.[1] !== netIno) continue;
+      const nspid = /^NSpid:\s+(.*)$/m.exec(fs.readFileSync(`/proc/${e}/status`, "utf8"))?.[1].trim().split(/\s+/);
+      if (nspid && nspid.length > 1 && nspid[nspid.length - 1] === "1") return Number(e);
+    } catch {
+      /* gone */
+    }
+  }
+  return undefined;
+}
+
+/** Waits until the node's systemd has finished booting (running or degraded) and sshd answers. */
+async function waitBooted(h: SandboxHost, since: number, timeoutMs: number, consoleLog: string): Promise<number> {
+  const end = Date.now() + timeoutMs;
+  const pid = await waitFor(`${h.name} to start (see ${consoleLog})`, timeoutMs, () => {
+    const p = nodeInitPid(h);
+    return p !== undefined && p !== since ? p : undefined;
+  });
+  // systemctl needs systemd's private socket, which comes a moment after PID 1.
+  const state = await hostExec({ ...h, pid }, "for i in $(seq 200); do [ -S /run/systemd/private ] && break; sleep 0.05; done; systemctl is-system-running --wait", {
+    timeoutMs: Math.max(1_000, end - Date.now()),
+  });
+  if (!/^(running|degraded)$/m.test(state.stdout)) {
+    const tail = fs.readFileSync(consoleLog, "utf8").slice(-2_000);
+    throw new Error(`${h.name} did not boot (systemctl is-system-running: ${state.stdout.trim() || state.stderr.trim() || state.signal}); ${consoleLog} ends:\n${tail}`);
+  }
+  if (!(await tcpOpen(h.address, 22, Math.max(1_000, end - Date.now())))) throw new Error(`${h.name}: sshd does not answer on ${h.address}:22`);
+  return pid;
+}
+
+function launchNode(h: SandboxHost, base: string, dir: string, pve: string | undefined): string {
+  const consoleLog = path.join(dir, "console.log");
+  const logFd = fs.openSync(consoleLog, "a");
+  const child = spawn("unshare", ["--mount", "--propagation", "private", "--", NODE_RUN], {
+    detached: true,
+    stdio: ["ignore", logFd, logFd],
+    env: {
+      PATH: HOST_PATH,
+      LANG: "C.UTF-8",
+      PHS_NODE: h.name,
+      PHS_CGROUP: nodeUnit(h.name),
+      PHS_NETNS: h.netns,
+      PHS_BASE: base,
+      PHS_NODEDIR: dir,
+      ...(pve ? { PHS_PVE_SHARED: pve } : {}),
+    },
+  });
+  fs.closeSync(logFd);
+  child.unref();
+  return consoleLog;
+}
+
+async function startNode(name: string, index: number, spec: NodeSpec & { mode: Mode }, base: string, netw: SandboxNetwork,
+  authKey: string, pve: string | undefined): Promise<SandboxHost> {
+  const netns = nodeUnit(name);
+  const address = addr4(netw.ipv4, 10 + index);
+  const address6 = addr6(netw.ipv6, 10 + index);
+  const dir = path.join(NODES_DIR, name);
+  const password = crypto.randomBytes(12).toString("base64url");
+  const pubLine = await seedNode(path.join(dir, "upper"), base, name, address, authKey, password, pve);
+  await plugIn(netns, `h-${name}`, address, address6);
+  const pub = pubLine.split(/\s+/).slice(0, 2).join(" ");
+  const host: SandboxHost = {
+    name, address, address6, sshPort: 22, user: "root", privateKeyPath: CLIENT_KEY_PATH,
+    hostPublicKey: pub, hostKeyFingerprint: fingerprint(pub), sudoUser: { name: "ops", password },
+    mode: spec.mode, netns, pid: 0, kind: "node", release: spec.release, ...(spec.cluster ? { cluster: spec.cluster } : {}),
+  };
+  const consoleLog = launchNode(host, base, dir, pve);
+  // Generous: 20 nodes booting on a loaded 2-core machine took more than 60 s for the last ones.
+  host.pid = await waitBooted(host, 0, 180_000, consoleLog);
+  return host;
+}
+
+/** inotify instances a booted node holds (systemd, journald, logind, dbus...; measured: 8). */
+const NODE_INOTIFY = 8;
+
+/** inotify instances root's processes hold now: the kernel limits them per user, machine-wide. */
+function rootInotifyInstances(): number {
+  let count = 0;
+  for (const e of fs.readdirSync("/proc")) {
+    if (!/^\d+$/.test(e)) continue;
+    try {
+      if (fs.statSync(`/proc/${e}`).uid !== 0) continue;
+      for (const fd of fs.readdirSync(`/proc/${e}/fd`)) if (fs.readlinkSync(`/proc/${e}/fd/${fd}`) === "anon_inode:inotify") count++;
+    } catch {
+      /* gone */
+    }
+  }
+  return count;
+}
+
+/**
+ * Refuses up front when the nodes would exhaust fs.inotify.max_user_instances: nodes share root's
+ * budget with everything else root runs, and a systemd that gets none fails to boot half-way.
+ */
+function checkInotifyBudget(nodes: number): void {
+  const max = Number(fs.readFileSync("/proc/sys/fs/inotify/max_user_instances", "utf8"));
+  const used = rootInotifyInstances();
+  if (used + nodes * NODE_INOTIFY > max) {
+    throw new Error(`${nodes} nodes need ~${nodes * NODE_INOTIFY} inotify instances; root holds ${used} of fs.inotify.max_user_instances = ${max}. ` +
+      `Start at most ${Math.max(0, Math.floor((max - used) / NODE_INOTIFY))} nodes, or raise that sysctl on the machine (e.g. to 1024).`);
+  }
+}
+
+/** Starts the nodes, named pve{after+1}...; each cluster's /etc/pve is made before its members boot. */
+async function startNodes(specs: NodeSpec[], after: number, network: SandboxNetwork, authKey: string, concurrency: number,
+  log: (line: string) => void): Promise<SandboxHost[]> {
+  const named = specs.map((spec, i) => ({ ...spec, mode: spec.mode ?? "journald", name: `pve${after + i + 1}`, index: after + i + 1 }));
+  const bases = new Map<string, string>();
+  for (const n of named) {
+    const key = `${n.release}-${n.mode}`;
+    if (!bases.has(key)) bases.set(key, await nodeRootfs(n.release, n.mode, log));
+  }
+  const clusters = new Map<string, string>();
+  for (const c of new Set(named.flatMap((n) => (n.cluster ? [n.cluster] : [])))) {
+    const members = named.filter((n) => n.cluster === c).map((n, i) => ({ name: n.name, nodeid: i + 1, ring0Addr: addr4(network.ipv4, 10 + n.index) }));
+    clusters.set(c, createCluster(c, members));
+  }
+  const started: SandboxHost[] = [];
+  await pool(named, concurrency, async (n) => {
+    const ts = Date.now();
+    const h = await startNode(n.name, n.index, n, bases.get(`${n.release}-${n.mode}`)!, network, authKey, n.cluster ? clusters.get(n.cluster) : undefined);
+    started.push(h);
+    log(`${n.name} up (${n.release} node, ${n.mode}${n.cluster ? `, cluster ${n.cluster}` : ""}) at ${h.address} in ${((Date.now() - ts) / 1000).toFixed(1)} s`);
+  });
+  return started;
+}
+
+/**
+ * Reboots a node for real (`systemctl reboot`: nspawn exits 133 and node-run.sh boots it again)
+ * and returns it, with its new PID, once it has booted and sshd answers.
+ */
+export async function reboot(which: string | SandboxHost, opts: { timeoutMs?: number } = {}): Promise<SandboxHost> {
+  const h = resolveHost(which);
+  if (h.kind !== "node") throw new Error(`${h.name} is a namespace host: only nodes reboot`);
+  const old = hostPid(h);
+  // The command's session ends with the node; its exit status says nothing.
+  await hostExec(h, "systemctl reboot", { timeoutMs: 10_000 });
+  const pid = await waitBooted(h, old, opts.timeoutMs ?? 60_000, path.join(NODES_DIR, h.name, "console.log"));
+  const inv = readInventory();
+  const rebooted = { ...h, pid };
+  writeInventory({ ...inv, hosts: inv.hosts.map((x) => (x.name === h.name ? rebooted : x)) });
+  return rebooted;
 }
 
 /**
@@ -505,8 +779,15 @@ async function startHost(name: string, index: number, mode: Mode, netw: SandboxN
 export async function up(opts: UpOptions): Promise<Inventory> {
   const log = opts.log ?? (() => undefined);
   const count = opts.count;
-  if (!Number.isInteger(count) || count < 1 || count > MAX_HOSTS) throw new Error(`host count must be 1..${MAX_HOSTS}`);
+  const nodes = opts.nodes ?? [];
+  if (!Number.isInteger(count) || count < 0 || count + nodes.length < 1 || count + nodes.length > MAX_HOSTS) {
+    throw new Error(`host and node count must be 1..${MAX_HOSTS} together`);
+  }
   if (process.getuid && process.getuid() !== 0) throw new Error("the sandbox needs root");
+  if (nodes.length) {
+    if (!cgroup2Root()) throw new Error("nodes need the machine's cgroup2 hierarchy mounted (down finds their cgroups there)");
+    checkInotifyBudget(nodes.length);
+  }
   const t0 = Date.now();
   if (opts.installDeps !== false) {
     log("checking Debian packages (sandbox/install-deps.sh)");
@@ -544,10 +825,17 @@ export async function up(opts: UpOptions): Promise<Inventory> {
     await down();
     throw e;
   }
+  try {
+    hosts.push(...(await startNodes(nodes, count, network, authKey, opts.concurrency ?? 4, log)));
+  } catch (e) {
+    log("a node failed to start; removing what was started");
+    await down();
+    throw e;
+  }
   hosts.sort((a, b) => Number(a.name.slice(3)) - Number(b.name.slice(3)));
   const inv: Inventory = { network, hosts };
   writeInventory(inv);
-  log(`${count} host(s) up in ${((Date.now() - t0) / 1000).toFixed(1)} s; inventory: ${INVENTORY_PATH}`);
+  log(`${count + nodes.length} host(s) up in ${((Date.now() - t0) / 1000).toFixed(1)} s; inventory: ${INVENTORY_PATH}`);
   return inv;
 }
 
@@ -595,9 +883,11 @@ function sandboxPids(netnsInodes: Set<string>): number[] {
  */
 export async function down(opts: { log?: (line: string) => void } = {}): Promise<DownReport> {
   const log = opts.log ?? (() => undefined);
+  // Nodes first: all of a node (its launcher, nspawn, its systemd and every unit) is in its cgroup,
+  // so nothing restarts it while the rest goes.
+  let killed = await removeNodeCgroups();
   const namespaces = await listNetns();
   const inodes = new Set(namespaces.map((n) => nsInode(`/run/netns/${n}`)).filter((x): x is string => !!x));
-  let killed = 0;
   for (let round = 0; round < 100; round++) {
     const pids = sandboxPids(inodes);
     if (!pids.length) break;
@@ -644,10 +934,48 @@ export async function down(opts: { log?: (line: string) => void } = {}): Promise
     fs.rmSync(RUN_NETNS_MARKER, { force: true });
   }
   fs.rmSync(HOSTS_DIR, { recursive: true, force: true });
+  fs.rmSync(NODES_DIR, { recursive: true, force: true });
+  fs.rmSync(CLUSTERS_DIR, { recursive: true, force: true });
   fs.rmSync(INVENTORY_PATH, { force: true });
   fs.rmSync(CLIENTS_PATH, { force: true });
   if (namespaces.length || killed) log(`removed ${namespaces.length} namespaces, killed ${killed} processes`);
   return { killedProcesses: killed, namespaces, unmounted };
+}
+
+/** Kills everything in this sandbox's node cgroups (PREFIX*) and removes them; returns how many processes. */
+async function removeNodeCgroups(): Promise<number> {
+  const root = cgroup2Root();
+  // up refuses to start nodes without it, so then there are none.
+  if (!root) return 0;
+  let killed = 0;
+  for (const name of fs.readdirSync(root).filter((n) => n.startsWith(PREFIX))) {
+    const top = path.join(root, name);
+    const procs = (d: string = top): string[] => [
+      ...fs.readFileSync(path.join(d, "cgroup.procs"), "utf8").split("\n").filter(Boolean),
+      ...fs.readdirSync(d, { withFileTypes: true }).filter((e) => e.isDirectory()).flatMap((e) => procs(path.join(d, e.name))),
+    ];
+    killed += procs().length;
+    fs.writeFileSync(path.join(top, "cgroup.kill"), "1");
+    // Children before parents; a cgroup stays busy until its killed processes are reaped.
+    const dirs: string[] = [];
+    const walk = (d: string) => {
+      for (const e of fs.readdirSync(d, { withFileTypes: true })) if (e.isDirectory()) walk(path.join(d, e.name));
+      dirs.push(d);
+    };
+    walk(top);
+    await waitFor(`cgroup ${top} to empty`, 10_000, () => {
+      for (const d of dirs) {
+        try {
+          fs.rmdirSync(d);
+        } catch (e) {
+          if ((e as NodeJS.ErrnoException).code === "EBUSY") return undefined;
+          if ((e as NodeJS.ErrnoException).code !== "ENOENT") throw e;
+        }
+      }
+      return true;
+    });
+  }
+  return killed;
 }
 
 // ---------------------------------------------------------------------------------------
@@ -660,6 +988,11 @@ function resolveHost(host: SandboxHost | string): SandboxHost {
 /** PID of the running init of this host (checks that the inventory's PID still is it). */
 export function hostPid(host: SandboxHost | string): number {
   const h = resolveHost(host);
+  if (h.kind === "node") {
+    const pid = nodeInitPid(h);
+    if (pid === undefined) throw new Error(`sandbox node ${h.name} is not running`);
+    return pid;
+  }
   const ok = (pid: number) => {
     try {
       return fs.readFileSync(`/proc/${pid}/cmdline`, "utf8").startsWith(`${INIT_NAME} ${h.name}\0`);
@@ -674,12 +1007,17 @@ export function hostPid(host: SandboxHost | string): number {
 
 /** Runs `command` with /bin/bash as root inside the host's namespaces. */
 export async function hostExec(host: SandboxHost | string, command: string, opts: ExecOptions = {}): Promise<ExecResult> {
-  const pid = hostPid(host);
+  const h = resolveHost(host);
+  const pid = hostPid(h);
+  // A node's root is its own file system: enter it (-r) and its / (-w: systemd's cwd; nsenter
+  // resolves the target's cwd relative to ours, hence cwd "/").
+  const dirs = h.kind === "node" ? ["-r", "-w"] : ["--wd=/"];
   return run(
     "nsenter",
-    ["-t", String(pid), "-m", "-u", "-i", "-n", "-p", "-C", "--wd=/", "--", "/bin/bash", "-c", command],
+    ["-t", String(pid), "-m", "-u", "-i", "-n", "-p", "-C", ...dirs, "--", "/bin/bash", "-c", command],
     {
       ...opts,
+      cwd: "/",
       env: { PATH: HOST_PATH, HOME: "/root", USER: "root", LOGNAME: "root", SHELL: "/bin/bash", LANG: "C.UTF-8", TERM: "dumb" },
     },
   );

@@ -10,7 +10,8 @@
 set -euo pipefail
 
 PKGS=(openssh-server openssh-client ufw fail2ban rsyslog iptables nftables python3-systemd
-      python3-yaml sudo iproute2 procps psmisc util-linux systemd netcat-openbsd)
+      python3-yaml sudo iproute2 procps psmisc util-linux systemd netcat-openbsd
+      mmdebstrap systemd-container openssl)   # the last three: systemd-booted nodes
 
 dry_run=0
 if [ "${1:-}" = "--dry-run" ]; then
