@@ -5,7 +5,7 @@ import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { after, before, test } from "node:test";
 import { parse } from "yaml";
-import { down, SandboxHost, up } from "../sandbox";
+import { assertSandboxAddress, down, SandboxHost, up } from "../sandbox";
 import { shellQuote } from "../providers/ssh/quote";
 import { readmeCommands } from "../scripts/readme-commands";
 import { engineEnv, pulumiCommand, repoRoot } from "./support/engine";
@@ -165,7 +165,13 @@ after(async () => {
 });
 
 test("the README's setup, as written, hardens both nodes of the committed example stack", { timeout: 1_800_000 }, async () => {
-  await runCommands(0, firstUp + 1);
+  await runCommands(0, firstUp);
+  // Before anything connects: every host of the stack is a sandbox host (the README's examples are
+  // documentation addresses, which must never be contacted from this machine).
+  const hosts = parse(readFileSync(join(project, "Pulumi.prod.yaml"), "utf8")).config["proxmox-hardening:hosts"] as { address: string }[];
+  assert.deepEqual(hosts.map((host) => host.address), [pve1.address, pve2.address]);
+  for (const host of hosts) await assertSandboxAddress(host.address);
+  await runCommands(firstUp, firstUp + 1);
   for (const host of [pve1, pve2]) await assertHardened(host);
   const stackFile = readFileSync(join(project, "Pulumi.prod.yaml"), "utf8");
   assert.doesNotMatch(stackFile, /BEGIN OPENSSH PRIVATE KEY|b3BlbnNzaC1rZXk/, "the key itself is not in the stack file");
