@@ -14,6 +14,7 @@ import { join, relative } from "node:path";
 import type { SandboxClient, SandboxHost } from "../sandbox";
 import { engineEnv, repoRoot, stateDir } from "../test/support/engine";
 import type { Reach } from "../test/support/attack";
+import { readmeCommands } from "./readme-commands";
 
 process.env.PHS_PREFIX ??= "demo-";
 process.env.PHS_SANDBOX_DIR ??= join(repoRoot, ".sandbox-demo");
@@ -286,17 +287,8 @@ async function demo(options: Options): Promise<void> {
   say(`  ${destroyCommand(options)}`);
   say();
   say(paint("1", "Harden your own hosts with the same program (README: \"Using it on your hosts\"):"));
-  say("  pulumi login                                  # Pulumi Cloud, s3://..., or file://~/pulumi-state");
-  say("  pulumi stack init prod                        # Pulumi.prod.yaml in this repository is a complete example");
-  say("  pulumi config set --path 'hosts[0].name' pve1");
-  say("  pulumi config set --path 'hosts[0].address' 203.0.113.10");
-  say("  pulumi config set --path 'hosts[0].hostKey' 'ssh-ed25519 AAAA...'   # pin it: on the node's console,");
-  say("                                                # cat /etc/ssh/ssh_host_ed25519_key.pub (or ssh-keygen -lf it for SHA256:...)");
-  say("  pulumi config set --secret sshPrivateKey < ~/.ssh/id_ed25519");
-  say("  pulumi config set --secret sudoPassword       # only when hosts[i].user is not root");
-  say("  pulumi preview && pulumi up                   # pulumi destroy puts every host back as it was");
-  say("  Optional keys: ufw.extraRules, ufw.clusterTraffic, fail2ban.defaults (bantime, findtime, maxretry, ignoreip), ...");
-  say("  Use your own passphrase (or a cloud KMS) for real stacks, never the demo's.");
+  for (const command of readmeCommands("### Set up the prod stack")) say(`  ${command}`);
+  say("  pulumi preview && pulumi up                    # pulumi destroy puts every host back as it was");
 }
 
 async function destroyDemo(options: Options): Promise<void> {

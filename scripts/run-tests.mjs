@@ -28,4 +28,5 @@ if (files.length === 0) {
   process.exit(1);
 }
 const result = spawnSync(process.execPath, ["--import", "tsx", "--test", "--test-concurrency=1", ...files], { cwd: root, stdio: "inherit" });
+if (result.status === null) process.stderr.write(`the test runner ${result.error ? `could not start: ${result.error.message}` : `was ended by ${result.signal}`}\n`);
 process.exit(result.status ?? 1);

@@ -83,7 +83,7 @@ test("npm run demo hardens a sandbox host, shows the firewall and the bans, and 
   // what the user does next
   assert.match(run.output, new RegExp(`npm run demo -- --destroy --stack ${stack}`), context);
   assert.match(run.output, /pulumi stack init prod/, context);
-  assert.match(run.output, /pulumi config set --secret sshPrivateKey < /, context);
+  assert.match(run.output, /pulumi config set sshPrivateKeyPath ~\/\.ssh\/id_ed25519/, context);
   assert.ok(existsSync(join(repoRoot, `Pulumi.${stack}.yaml`)), "the stack stays for the user to look at");
 });
 

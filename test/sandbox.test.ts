@@ -29,6 +29,7 @@ import {
   up,
   writePvedaemonFailure,
 } from "../sandbox";
+import { waitForBan } from "./support/attack";
 
 const FIXTURES = path.join(__dirname, "fixtures", "sandbox");
 
@@ -340,17 +341,14 @@ test("fail2ban bans a client after three pvedaemon failures (syslog host, iptabl
   assert.equal(t.code, 0, t.stderr);
   // IPv4, then the IPv4-mapped form of the same client (fail2ban takes the IPv4 out).
   for (const r of [attacker.address, `::ffff:${attacker.address}`, attacker.address]) await writePvedaemonFailure(pve2, r);
-  await eventually("attacker banned", 20_000, async () =>
-    (await ok(pve2, "fail2ban-client status pvedaemon")).includes(attacker.address)
-  );
+  // fail2ban lists a ban a moment before its action has added the REJECT rule: wait for both.
+  assert.ok(await waitForBan(pve2, "pvedaemon", attacker.address, 20_000), "attacker banned");
   assert.match(await ok(pve2, "iptables-save"), new RegExp(`-A f2b-pvedaemon -s ${attacker.address.replace(/\./g, "\\.")}/32 -j REJECT`));
   assert.equal(await clientConnects(attacker, pve2.address, 8006), false);
   assert.equal(await clientConnects(other, pve2.address, 8006), true);
   // IPv6 client address: banned in the host's ip6tables.
   for (let i = 0; i < 3; i++) await writePvedaemonFailure(pve2, attacker.address6);
-  await eventually("attacker IPv6 banned", 20_000, async () =>
-    (await ok(pve2, "fail2ban-client status pvedaemon")).includes(attacker.address6)
-  );
+  assert.ok(await waitForBan(pve2, "pvedaemon", attacker.address6, 20_000), "attacker IPv6 banned");
   assert.equal(await clientConnects(attacker, pve2.address6, 8006), false);
   assert.equal(await clientConnects(other, pve2.address6, 8006), true);
   // The ban lives in pve2's own tables only.
@@ -370,9 +368,7 @@ test("fail2ban with backend=systemd bans from journal entries (journald host, st
   await eventually("fail2ban answers", 10_000, async () => (await hostExec(pve3, "fail2ban-client ping")).code === 0);
   assert.match(await ok(pve3, "fail2ban-client status pvedaemon"), /Journal matches:\s+SYSLOG_IDENTIFIER=pvedaemon/);
   for (const r of [attacker.address, `::ffff:${attacker.address}`, attacker.address]) await writePvedaemonFailure(pve3, r);
-  await eventually("attacker banned", 20_000, async () =>
-    (await ok(pve3, "fail2ban-client status pvedaemon")).includes(attacker.address)
-  );
+  assert.ok(await waitForBan(pve3, "pvedaemon", attacker.address, 20_000), "attacker banned");
   assert.equal(await clientConnects(attacker, pve3.address, 8006), false);
   assert.equal(await clientConnects(other, pve3.address, 8006), true);
   assert.equal(firewall(), machineFirewallBefore);

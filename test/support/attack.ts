@@ -117,7 +117,19 @@ export async function bannedIps(host: SandboxHost, jail: string): Promise<string
  * ip6tables) chain f2b-<jail>: fail2ban lists a ban a moment before its action has run.
  */
 export async function banInEffect(host: SandboxHost, jail: string, address: string): Promise<boolean> {
-  if (!(await bannedIps(host, jail)).includes(address)) return false;
+  return (await bannedIps(host, jail)).includes(address) && (await banRuleInPlace(host, jail, address));
+}
+
+/**
+ * Whether neither the jail lists `address` nor its REJECT rule is left: fail2ban drops a ban from
+ * its list a moment before its action has removed the rule.
+ */
+export async function banLifted(host: SandboxHost, jail: string, address: string): Promise<boolean> {
+  return !(await bannedIps(host, jail)).includes(address) && !(await banRuleInPlace(host, jail, address));
+}
+
+/** Whether the REJECT rule for `address` is in the host's iptables (ip6tables) chain f2b-<jail>. */
+async function banRuleInPlace(host: SandboxHost, jail: string, address: string): Promise<boolean> {
   const v6 = address.includes(":");
   const rules = await hostExec(host, `${v6 ? "ip6tables" : "iptables"} -w -S ${shellQuote(`f2b-${jail}`)}`, { timeoutMs: 10_000 });
   return rules.code === 0 && rules.stdout.includes(`-s ${address}/${v6 ? 128 : 32} -j REJECT`);
