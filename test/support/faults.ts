@@ -40,30 +40,40 @@ const normalizeRuleset = (text: string) =>
     .map((line) => line.replace(/ \[\d+:\d+\]$/, ""))
     .join("\n");
 
-/** Temp files of atomic writes (.proxmox-hardening.*) and the sample check's temp dirs. */
-export const LEFTOVERS_COMMAND = "{ find /etc /var/tmp -name '.proxmox-hardening.*' 2>/dev/null; find /tmp -maxdepth 1 -name 'tmp.*' 2>/dev/null; } | sort";
+/**
+ * Temp files of atomic writes (.proxmox-hardening.*) and the sample check's temp dirs. A find
+ * that fails makes the command fail: an empty list must mean "none", never "not looked".
+ */
+export const LEFTOVERS_COMMAND = "set -o pipefail; { find /etc /var/tmp -name '.proxmox-hardening.*' && find /tmp -maxdepth 1 -name 'tmp.*'; } | sort";
 
 const WATCHED_DIRS = "/etc/ufw /etc/default/ufw /etc/fail2ban /etc/pve";
-const SECTION = "=== prl-section ===";
+const SECTION = /=== prl-section (\d+) ===\n/;
 
 /**
  * Everything in one round trip into the host (the suite takes many): the same
  * file map as host-state.ts's hostState (path -> "mode owner:group sha256"),
  * ufw's view, the Proxmox options, the ruleset, leftovers and ufw's stored rules.
+ * Each probe's exit status is kept: one that fails throws, naming it, rather than
+ * leaving an empty section that would compare equal on both sides.
  */
 export async function fingerprint(host: SandboxHost): Promise<HostFingerprint> {
   const parts = [
-    `find ${WATCHED_DIRS} -type f -print0 2>/dev/null | sort -z | xargs -0 -r stat -c '%n %a %U:%G'`,
-    `find ${WATCHED_DIRS} -type f -print0 2>/dev/null | sort -z | xargs -0 -r sha256sum`,
+    `find ${WATCHED_DIRS} -type f -print0 | sort -z | xargs -0 -r stat -c '%n %a %U:%G'`,
+    `find ${WATCHED_DIRS} -type f -print0 | sort -z | xargs -0 -r sha256sum`,
     "ufw status verbose",
     "pvesh get /cluster/firewall/options --output-format json",
     "iptables-save",
     "ip6tables-save",
     LEFTOVERS_COMMAND,
-    "grep -h '^### tuple' /etc/ufw/user.rules /etc/ufw/user6.rules || true",
+    // grep's 1 is "no rule stored" (a host without ufw rules); 2 is an error.
+    "grep -h '^### tuple' /etc/ufw/user.rules /etc/ufw/user6.rules; [ $? -le 1 ]",
   ];
-  const out = await run(host, parts.join(`; echo '${SECTION}'; `));
-  const [stats, sums, ufwStatus, pvesh, v4, v6, leftovers, tuples] = out.split(`${SECTION}\n`);
+  const script = ["set -o pipefail", ...parts.map((part) => `(${part}); echo "=== prl-section $? ==="`)].join("\n");
+  const result = await hostExec(host, script, { timeoutMs: 60_000 });
+  const pieces = result.stdout.split(SECTION);
+  const failed = parts.filter((_, i) => pieces[2 * i + 1] !== "0");
+  if (result.code !== 0 || failed.length > 0) throw new Error(`${host.name}: fingerprint probes failed (${failed.join(" | ") || `exit ${result.code}`}): ${result.stderr}`);
+  const [stats, sums, ufwStatus, pvesh, v4, v6, leftovers, tuples] = parts.map((_, i) => pieces[2 * i]);
   const sumOf = new Map(sums.split("\n").filter(Boolean).map((line) => [line.slice(line.indexOf("  ") + 2), line.slice(0, line.indexOf("  "))]));
   const files = Object.fromEntries(
     stats
@@ -89,7 +99,8 @@ export async function fingerprint(host: SandboxHost): Promise<HostFingerprint> {
  * built-in chains absent count as empty with policy ACCEPT, and user chains
  * whose rules only return (such as ufw's chains after `ufw disable`, or
  * fail2ban's chain with no ban) drop out with every jump to them. Two
- * rulesets with the same effective rules filter every packet alike.
+ * rulesets with the same effective rules filter every packet alike; the order
+ * of the rules within a chain is kept, since it decides which rule matches.
  */
 export function effectiveRules(save: string): string[] {
   const rules = new Map<string, string[]>();
@@ -119,8 +130,10 @@ export function effectiveRules(save: string): string[] {
       }
     }
   }
-  const effective: string[] = [...policies];
-  for (const [key, list] of rules) {
+  // Chains in a fixed order, each chain's rules in their own order: ufw applies the first match.
+  const effective: string[] = [...policies.sort()];
+  for (const key of [...rules.keys()].sort()) {
+    const list = rules.get(key)!;
     if (inert.has(key)) continue;
     const tableOf = key.split(" ")[0];
     for (const rule of list) {
@@ -130,7 +143,7 @@ export function effectiveRules(save: string): string[] {
       effective.push(`${tableOf} ${rule}`);
     }
   }
-  return effective.sort();
+  return effective;
 }
 
 /** Paths whose checksum, mode or owner differ between two fingerprints (added and removed files too). */
