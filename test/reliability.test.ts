@@ -135,9 +135,12 @@ async function stateOf(program: ProgramStack): Promise<Record<string, unknown>[]
   // What the program manages (the engine rewrites its own bookkeeping, e.g. the default provider's id, on every run).
   return (exported.deployment.resources ?? [])
     .filter((resource) => !String(resource.type).startsWith("pulumi:providers:"))
-    .map(({ urn, type, id, inputs, outputs }) => ({ urn, type, id, inputs, outputs }))
+    .map(({ urn, type, custom, id, inputs, outputs }) => ({ urn, type, custom, id, inputs, outputs }))
     .sort((a, b) => String(a.urn).localeCompare(String(b.urn)));
 }
+
+/** Resources in a state that act on a host (the dynamic providers' custom resources), by the host's resource names. */
+const resourcesOfHost = (state: Record<string, unknown>[], hostName: string) => state.filter((r) => r.custom === true && String(r.urn).split("::").pop()!.startsWith(`${hostName}-`));
 
 /** S1's state is what it was before a failure: counted in the figures, then asserted. */
 async function assertStateUnchanged(stateBefore: Record<string, unknown>[]): Promise<void> {
@@ -172,16 +175,25 @@ const assertSame = (a: HostFingerprint, b: HostFingerprint, what: string) => {
   const files = changedFiles(a, b);
   if (files.length > 0 || JSON.stringify(a) !== JSON.stringify(b)) lost.hostsNotRestored++;
   assert.deepEqual(files, [], `${what}: files changed (stored rules now: ${JSON.stringify(b.ufwRules)}, before: ${JSON.stringify(a.ufwRules)})`);
+  assert.deepEqual(b.ufwRules, a.ufwRules, `${what}: ufw's stored rules, in order`);
   assert.deepEqual(b.ruleset, a.ruleset, `${what}: ruleset inside the host`);
   assert.equal(b.ufwStatus, a.ufwStatus, `${what}: ufw status`);
   assert.deepEqual(b.pveshOptions, a.pveshOptions, `${what}: Proxmox firewall options`);
   assert.deepEqual(b.leftovers, [], `${what}: no temp files`);
 };
 
-/** ufw's limit: the kernel's record of SSH connection attempts per source, and what the limit refused. */
+/**
+ * Connections ufw's limit refused: the packet counters of the REJECT rule in its limit chain,
+ * both families. A listing that fails, or a chain without that rule, fails the test.
+ */
 async function limitRefusals(): Promise<number> {
-  const out = await run(host, "{ iptables -L ufw-user-limit -v -n -x; ip6tables -L ufw-user-limit -v -n -x; } 2>/dev/null | awk '/REJECT/ {n += $1} END {print n + 0}'");
-  return Number(out.trim());
+  let refused = 0;
+  for (const iptables of ["iptables", "ip6tables"]) {
+    const rejects = (await run(host, `${iptables} -L ufw-user-limit -v -n -x`)).split("\n").filter((line) => /\bREJECT\b/.test(line));
+    assert.equal(rejects.length, 1, `${iptables}: ufw's limit chain holds its REJECT rule`);
+    refused += Number(rejects[0].trim().split(/\s+/)[0]);
+  }
+  return refused;
 }
 
 before(async () => {
@@ -290,8 +302,9 @@ test("an unreachable host fails within connectTimeoutSeconds, naming host and ad
   for (const e of failed) assert.ok(Number(e.ms) <= CONNECT_TIMEOUT * 1000 + 500, `gave up after ${e.ms} ms`);
   measured["unreachable host: connection given up after (ms)"] = Math.max(...failed.map((e) => Number(e.ms)));
   measured["unreachable host: whole failed up (s)"] = Math.round(ms / 1000);
-  const custom = (await stateOf(stackU)).filter((r) => String(r.type).startsWith("proxmox-hardening:") && r.custom);
-  assert.deepEqual(custom, [], "no resource of the unreachable host in state");
+  // The same filter finds pve1's resources in S1's state, so an empty list is not an empty filter.
+  assert.ok(resourcesOfHost(await stateOf(s1), "pve1").length > 0, "the filter finds a host's resources");
+  assert.deepEqual(resourcesOfHost(await stateOf(stackU), "ghost"), [], "no resource of the unreachable host in state");
   await stackU.forget();
   stackU = undefined;
   runs.unreachable = 1;
@@ -517,6 +530,11 @@ test("two stacks' up on one host at once: every rule once, every file one stack'
     const n = ports.filter((p) => p === String(r.port)).length;
     if (n !== 1) lost.missingOrDuplicateRules++;
     assert.equal(n, 1, `rule ${r.port} stored exactly once`);
+  }
+  // ufw applies the first match: each stack's rules keep their order, after the SSH and web UI rules.
+  for (const set of [[...BASE_RULES, ...A_SET], [...BASE_RULES, ...B_SET]]) {
+    const expected = set.map((r) => String(r.port));
+    assert.deepEqual(ports.filter((p) => expected.includes(p)), expected, "rules in their stack's order");
   }
   const integrity = await ufwIntegrity();
   assert.ok(integrity.valid, "ufw's rule files are complete");
