@@ -1,6 +1,7 @@
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { Stack } from "@pulumi/pulumi/automation";
 import { assertSandboxAddress, hostExec, SandboxHost } from "../../sandbox";
+import { shellQuote } from "../../providers/ssh/quote";
 import { HostState, run } from "./host-state";
 
 // Fault injection and observation for the reliability suite (issue 8). Every
@@ -208,6 +209,57 @@ export async function unusedSandboxAddress(host: SandboxHost): Promise<string> {
   const address = `${octets.slice(0, 3).join(".")}.${Number(octets[3]) + 50}`;
   await assertSandboxAddress(address);
   return address;
+}
+
+// ------------------------------------------------------------------ SSH connections, as the host saw them
+
+const SSH_COUNT = "prl-ssh-count";
+
+/**
+ * Counts inside the host every new TCP connection to port 22, refused ones included, as
+ * connection tracking sees them (ufw's `limit` counts the same): a figure that does not come
+ * from the program's own metrics. The rule has no target, so it only counts, and sits in the
+ * mangle table, which ufw never touches. Returns a function giving the connections since its
+ * last call.
+ */
+export async function hostSshCounter(host: SandboxHost): Promise<() => Promise<number>> {
+  for (const iptables of ["iptables", "ip6tables"]) await run(host, `${iptables} -t mangle -A PREROUTING -p tcp --dport 22 -m conntrack --ctstate NEW -m comment --comment ${SSH_COUNT}`);
+  let counted = 0;
+  return async () => {
+    let total = 0;
+    for (const iptables of ["iptables", "ip6tables"]) {
+      const rules = (await run(host, `${iptables} -t mangle -L PREROUTING -v -n -x`)).split("\n").filter((line) => line.includes(SSH_COUNT));
+      if (rules.length !== 1) throw new Error(`${host.name}: ${iptables}: expected one ${SSH_COUNT} rule, found ${rules.length}`);
+      total += Number(rules[0].trim().split(/\s+/)[0]);
+    }
+    const since = total - counted;
+    counted = total;
+    return since;
+  };
+}
+
+// ------------------------------------------------------------------ who holds the host lock, and when
+
+const LOCK_LOG = "/run/prl-lock.log";
+
+/**
+ * Logs inside the host each time the program's host lock is taken, with the time and the SSH
+ * user (sudo's SUDO_USER, else the login user): flock(1) is replaced by a wrapper that writes
+ * the line once the real flock returned. The bind mount exists only in the host's own mount
+ * namespace; stopLockLog removes it.
+ */
+export async function startLockLog(host: SandboxHost): Promise<void> {
+  const wrapper = ["#!/bin/sh", '/run/prl-flock.real "$@" || exit $?', `echo "$(date +%s.%N) \${SUDO_USER:-$(id -un)}" >> ${LOCK_LOG}`].join("\n");
+  await run(host, `cp /usr/bin/flock /run/prl-flock.real && printf '%s\\n' ${shellQuote(wrapper)} > /run/prl-flock && chmod 755 /run/prl-flock && : > ${LOCK_LOG} && mount --bind /run/prl-flock /usr/bin/flock`);
+}
+
+/** Ends the lock log; returns each acquisition (seconds since the epoch, user) in order. */
+export async function stopLockLog(host: SandboxHost): Promise<{ at: number; user: string }[]> {
+  const text = await run(host, `umount /usr/bin/flock && cat ${LOCK_LOG} && rm -f ${LOCK_LOG} /run/prl-flock /run/prl-flock.real`);
+  return text
+    .split("\n")
+    .filter(Boolean)
+    .map((line) => ({ at: Number(line.split(" ")[0]), user: line.split(" ")[1] }));
 }
 
 // ------------------------------------------------------------------ the providers' SSH metrics

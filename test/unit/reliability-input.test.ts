@@ -109,12 +109,12 @@ test("an atomic write whose input arrives short or empty keeps the old file and 
   }
 });
 
-test("the committed docs/RELIABILITY.md matches what the suite's plan renders", () => {
+test("the committed docs/RELIABILITY.md matches what the suite's plan and its last run's counts render", () => {
   const committed = readFileSync(DOC_PATH, "utf8");
   assert.equal(
     checkedSection(committed),
     expectedCheckedSection(),
-    "docs/RELIABILITY.md is stale: run `node --import tsx test/support/reliability-report.ts` and commit it",
+    "docs/RELIABILITY.md is stale: run `node --import tsx test/support/reliability-report.ts` and commit it with docs/reliability-figures.json",
   );
 });
 
