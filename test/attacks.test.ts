@@ -60,14 +60,14 @@ before(async () => {
   for (const host of [pve1, pve2]) for (const port of [8006, UNALLOWED]) await startListener(host, port);
   for (const [key, reach] of await reachMap(bystander, [pve1, pve2])) reachBefore.set(key, reach);
   program = await ProgramStack.create(`test-attacks-${process.pid}`, sandboxConfig([{ host: pve1 }, { host: pve2 }]));
-});
+}, { timeout: 300_000 });
 
 after(async () => {
   await program?.remove();
   await down();
-});
+}, { timeout: 300_000 });
 
-test("before hardening every listening port is reachable", () => {
+test("before hardening every listening port is reachable", { timeout: 60_000 }, () => {
   assert.equal(reachBefore.size, 2 * 2 * PORTS.length);
   for (const [key, reach] of reachBefore) assert.equal(reach, "open", key);
 });

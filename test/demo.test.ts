@@ -51,9 +51,9 @@ let destroyed = false;
 
 after(async () => {
   if (!destroyed) await runDemo(["--destroy", "--stack", stack], 240_000);
-});
+}, { timeout: 300_000 });
 
-test("npm run demo is set-up, then the demo script", () => {
+test("npm run demo is set-up, then the demo script", { timeout: 60_000 }, () => {
   const pkg = JSON.parse(readFileSync(join(repoRoot, "package.json"), "utf8")) as { scripts: Record<string, string> };
   assert.equal(pkg.scripts.demo, "node scripts/setup.mjs && node --import tsx scripts/demo.ts");
 });

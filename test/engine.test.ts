@@ -14,9 +14,9 @@ after(async () => {
     await stack.destroy().catch(() => undefined);
     await stack.workspace.removeStack(stack.name).catch(() => undefined);
   }
-});
+}, { timeout: 120_000 });
 
-test("engine: preview, up, no-op preview and destroy of a dynamic resource", async () => {
+test("engine: preview, up, no-op preview and destroy of a dynamic resource", { timeout: 600_000 }, async () => {
   stack = await localStack(join(repoRoot, "test", "fixtures", "smoke-project"), `smoke-${process.pid}`);
   await stack.setConfig("message", { value: "hello" });
 

@@ -2,7 +2,10 @@ import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import { renderFilter } from "../providers/fail2ban/logic";
 import { proxmoxFilterDefaults } from "../providers/fail2ban/schema";
-import { down, Inventory, SandboxHost, up } from "../sandbox";
+import { ruleName } from "../providers/host/names";
+import { UfwRule } from "../providers/ufw/schema";
+import { shellQuote } from "../providers/ssh/quote";
+import { down, hostExec, Inventory, SandboxHost, up } from "../sandbox";
 import { HostState, hostState, run } from "./support/host-state";
 import { ProgramStack, sandboxConfig } from "./support/program";
 
@@ -15,38 +18,80 @@ let pve1: SandboxHost;
 let pve2: SandboxHost;
 let program: ProgramStack;
 const before_: Record<string, HostState> = {};
+/** Whether fail2ban answered on each host before the first up (the journald host's does not). */
+const runningBefore: Record<string, boolean> = {};
+/** URNs the first preview planned to create. */
+let previewed: string[] = [];
 
-const JAIL_LOCAL = "# my own settings\n[sshd]\nmode = aggressive\n";
+// The user's own jail.local: a key the program's jail.d files do not set for [sshd] (findtime) and
+// one they set by design ([DEFAULT] bantime; see README, "Where fail2ban settings live").
+const JAIL_LOCAL = "# my own settings\n[DEFAULT]\nbantime = 7200\n[sshd]\nfindtime = 600\nmode = aggressive\n";
+
+const fail2banRunning = async (host: SandboxHost) => (await hostExec(host, "fail2ban-client ping", { timeoutMs: 30_000 })).code === 0;
+const sshdJail = async (host: SandboxHost, key: string) => (await run(host, `fail2ban-client get sshd ${key}`)).trim();
+
+/**
+ * On pve2, python3-systemd (which a journald host needs) looks missing to dpkg, and apt-get is a
+ * stand-in that logs its arguments and marks the package installed or purged in the host's own
+ * dpkg database: the host's packages are the machine's, which a real purge would remove. What
+ * is tested is which packages the program installs and purges.
+ */
+const APT_LOG = "/run/prl-apt.log";
+const MARK = (status: string) => `perl -0pi -e 's/(Package: python3-systemd\\nStatus: )[^\\n]*/\${1}${status}/' /var/lib/dpkg/status`;
+async function fakeMissingPackage(host: SandboxHost) {
+  const apt = [
+    "#!/bin/sh",
+    `echo "$*" >> ${APT_LOG}`,
+    'case " $* " in',
+    `  *" install "*python3-systemd*) ${MARK("install ok installed")} ;;`,
+    `  *" purge "*python3-systemd*) ${MARK("deinstall ok config-files")} ;;`,
+    "esac",
+  ].join("\n");
+  await run(host, `printf '%s\\n' ${shellQuote(apt)} > /run/prl-apt-get && chmod 755 /run/prl-apt-get && : > ${APT_LOG} && mount --bind /run/prl-apt-get /usr/bin/apt-get && ${MARK("deinstall ok config-files")}`);
+}
+const packageStatus = async (host: SandboxHost) => (await run(host, "dpkg-query -W -f='${db:Status-Abbrev}' python3-systemd")).trim();
 
 before(async () => {
   await down();
   inventory = await up({ count: 2, modes: ["syslog", "journald"] });
   [pve1, pve2] = inventory.hosts;
   // What a user already has on pve1: their own jail.local, a rule of their own, the Proxmox firewall on.
-  await run(pve1, `printf '%s' '${JAIL_LOCAL}' > /etc/fail2ban/jail.local`);
+  await run(pve1, `printf '%s' '${JAIL_LOCAL}' > /etc/fail2ban/jail.local && fail2ban-client reload`);
   await run(pve1, "ufw allow 2222/tcp comment 'made by hand'");
   await run(pve1, "pvesh set /cluster/firewall/options --enable 1");
+  await fakeMissingPackage(pve2);
+  assert.equal(await packageStatus(pve2), "rc", "python3-systemd looks missing on pve2");
   before_.pve1 = await hostState(pve1);
   before_.pve2 = await hostState(pve2);
+  for (const host of [pve1, pve2]) runningBefore[host.name] = await fail2banRunning(host);
   program = await ProgramStack.create(`test-harden-${process.pid}`, sandboxConfig([{ host: pve1 }, { host: pve2, viaSudoUser: true }]));
-});
+}, { timeout: 300_000 });
 
 after(async () => {
   await program?.remove();
   await down();
-});
+}, { timeout: 600_000 });
 
-test("preview lists every resource and opens no SSH connection", async () => {
-  const preview = await program.stack.preview();
-  // Per host: packages, firewall option, ufw baseline, 2 rules, ufw defaults, activation, filter, f2b defaults, 2 jails, reload, component.
-  assert.deepEqual(preview.changeSummary, { create: 1 + 2 * 13 });
+test("preview lists every resource and opens no SSH connection", { timeout: 600_000 }, async () => {
+  const planned: string[] = [];
+  const preview = await program.stack.preview({
+    onEvent: (event) => {
+      const meta = event.resourcePreEvent?.metadata;
+      if (meta?.op === "create" && !meta.type.startsWith("pulumi:providers:")) planned.push(meta.urn);
+    },
+  });
+  assert.deepEqual(preview.changeSummary, { create: planned.length });
+  previewed = planned.sort();
   assert.deepEqual(program.sshActivity(), { connections: 0, commands: 0 });
 });
 
-test("up hardens both hosts to the reference end state, in parallel, one connection per host", async () => {
+test("up hardens both hosts to the reference end state, in parallel, one connection per host", { timeout: 600_000 }, async () => {
   const result = await program.stack.up();
   assert.equal(result.summary.result, "succeeded");
   assert.equal(program.sshActivity().connections, 2);
+  // What the preview listed is exactly what up created (the stack and every host's resources).
+  const created = (await program.stack.exportStack()).deployment.resources.filter((r: { type: string }) => !r.type.startsWith("pulumi:providers:")).map((r: { urn: string }) => r.urn);
+  assert.deepEqual(created.sort(), previewed, "the preview listed every resource up created");
   for (const host of [pve1, pve2]) {
     const options = JSON.parse(await run(host, "pvesh get /cluster/firewall/options --output-format json"));
     assert.equal(options.enable, 0, `${host.name}: Proxmox firewall off`);
@@ -70,12 +115,19 @@ test("up hardens both hosts to the reference end state, in parallel, one connect
   assert.match(await run(pve2, "cat /etc/fail2ban/jail.d/proxmox-hardening-jail-proxmox.local"), /^backend = systemd$/m);
   assert.match(await run(pve2, "fail2ban-client status proxmox"), /Journal matches:\s+SYSLOG_IDENTIFIER=pvedaemon/);
   assert.match(await run(pve1, "fail2ban-client status sshd"), /File list:\s+\/var\/log\/auth\.log/);
-  // What the user had stays: their rule and their jail.local.
+  // What the user had stays: their rule and their jail.local, whose [sshd] findtime stays in
+  // effect; its [DEFAULT] bantime gives way to the program's, as the README says.
   assert.match(await run(pve1, "ufw status"), /^2222\/tcp +ALLOW +Anywhere +# made by hand$/m);
   assert.equal(await run(pve1, "cat /etc/fail2ban/jail.local"), JAIL_LOCAL);
+  assert.equal(await sshdJail(pve1, "findtime"), "600", "the user's [sshd] findtime from jail.local");
+  assert.equal(await sshdJail(pve1, "bantime"), "3600", "the program's [DEFAULT] bantime over jail.local's");
+  // Only the missing package was installed, only on the host that lacked it.
+  assert.match(await run(pve2, `cat ${APT_LOG}`), /install .*python3-systemd/);
+  assert.doesNotMatch(await run(pve2, `cat ${APT_LOG}`), /install .*\b(ufw|fail2ban)\b/);
+  assert.equal(await packageStatus(pve2), "ii");
 });
 
-test("a second up and a second preview change nothing", async () => {
+test("a second up and a second preview change nothing", { timeout: 600_000 }, async () => {
   const up2 = await program.stack.up();
   assert.deepEqual(Object.keys(up2.summary.resourceChanges ?? {}), ["same"]);
   const preview = await program.stack.preview();
@@ -83,7 +135,7 @@ test("a second up and a second preview change nothing", async () => {
   assert.equal(program.sshActivity().connections, 0);
 });
 
-test("drift made by hand shows in preview --refresh and the next up --refresh repairs it", async () => {
+test("drift made by hand shows in preview --refresh and the next up --refresh repairs it", { timeout: 600_000 }, async () => {
   await run(pve1, "ufw delete allow in proto tcp from any to any port 8006");
   await run(pve1, "sed -i 's/^bantime = 3600$/bantime = 60/' /etc/fail2ban/jail.d/proxmox-hardening-defaults.local");
   await run(pve1, "pvesh set /cluster/firewall/options --enable 1");
@@ -98,16 +150,25 @@ test("drift made by hand shows in preview --refresh and the next up --refresh re
   assert.match(await run(pve1, "fail2ban-client get proxmox bantime"), /^3600$/m);
 });
 
-test("a config change updates in place and replaces nothing", async () => {
+test("a config change updates in place and replaces nothing", { timeout: 600_000 }, async () => {
+  const planned: Record<string, string[]> = {};
+  const name = (urn: string) => urn.split("::").pop()!;
+  const exporter = { action: "allow", protocol: "tcp", port: 9100, from: "203.0.113.0/24", comment: "node exporter" } as const;
   await program.configure(
     sandboxConfig([{ host: pve1 }, { host: pve2, viaSudoUser: true }], {
       fail2ban: { defaults: { maxretry: 5, ignoreip: ["127.0.0.1/8", "::1", "203.0.113.7"] } },
-      ufw: { extraRules: [{ action: "allow", protocol: "tcp", port: 9100, from: "203.0.113.0/24", comment: "node exporter" }] },
+      ufw: { extraRules: [exporter] },
     }),
   );
-  const preview = await program.stack.preview();
-  assert.equal(preview.changeSummary.create, 2, "one new rule per host");
-  assert.equal(preview.changeSummary.update, 4, "fail2ban defaults and reload per host");
+  const preview = await program.stack.preview({
+    onEvent: (event) => {
+      const meta = event.resourcePreEvent?.metadata;
+      if (meta && meta.op !== "same" && !meta.type.startsWith("pulumi:providers:")) (planned[meta.op] ??= []).push(name(meta.urn));
+    },
+  });
+  assert.deepEqual(Object.keys(planned).sort(), ["create", "update"], "nothing replaced or deleted");
+  assert.deepEqual(planned.create.sort(), ["pve1", "pve2"].map((host) => `${host}-ufw-${ruleName(UfwRule.parse(exporter))}`), "one new rule per host");
+  assert.deepEqual(planned.update.sort(), ["pve1", "pve2"].flatMap((host) => [`${host}-fail2ban-defaults`, `${host}-fail2ban-reload`]), "fail2ban defaults and reload per host");
   assert.equal(preview.changeSummary.replace, undefined);
   const result = await program.stack.up();
   assert.equal(result.summary.result, "succeeded");
@@ -118,9 +179,18 @@ test("a config change updates in place and replaces nothing", async () => {
   }
 });
 
-test("destroy returns both hosts to exactly their previous state", async () => {
+test("destroy returns both hosts to exactly their previous state", { timeout: 600_000 }, async () => {
   const result = await program.stack.destroy();
   assert.equal(result.summary.result, "succeeded");
+  // fail2ban runs again where it ran, and is stopped again where it did not (the journald host).
+  assert.deepEqual({ ...runningBefore }, { pve1: true, pve2: false });
+  for (const host of [pve1, pve2]) assert.equal(await fail2banRunning(host), runningBefore[host.name], `${host.name}: fail2ban running as before`);
+  // The package the program installed is purged, and only that one; the user's jail.local is in effect again.
+  assert.match(await run(pve2, `cat ${APT_LOG}`), /purge .*python3-systemd/);
+  assert.doesNotMatch(await run(pve2, `cat ${APT_LOG}`), /purge .*\b(ufw|fail2ban)\b/);
+  assert.equal(await packageStatus(pve2), "rc", "python3-systemd purged (as the stand-in marks it)");
+  assert.equal(await sshdJail(pve1, "findtime"), "600");
+  assert.equal(await sshdJail(pve1, "bantime"), "7200", "jail.local's [DEFAULT] bantime again");
   for (const [name, host] of [["pve1", pve1], ["pve2", pve2]] as const) {
     const now = await hostState(host);
     assert.deepEqual(now.files, before_[name].files, `${name}: every file byte-identical, same mode and owner`);

@@ -55,14 +55,14 @@ async function failure(action: () => Promise<unknown>, parts: { resource: RegExp
 before(async () => {
   await down();
   [host] = (await up({ count: 1 })).hosts;
-});
+}, { timeout: 300_000 });
 
 after(async () => {
   await closeAllSessions();
   await down();
-});
+}, { timeout: 300_000 });
 
-test("a changed host key is refused before any command runs", async () => {
+test("a changed host key is refused before any command runs", { timeout: 300_000 }, async () => {
   useCredentials({ sshPrivateKeyPath: host.privateKeyPath });
   const otherKey = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHVgV3Q0m2Fq1sVZ0xvHhWZ5nZ4mM0m2b3fQ1p0wQ3bZ";
   await failure(() => sessionFor(connection({ hostKey: otherKey })), {
@@ -73,20 +73,20 @@ test("a changed host key is refused before any command runs", async () => {
   });
 });
 
-test("wrong credentials: authentication failed, with what to set", async () => {
+test("wrong credentials: authentication failed, with what to set", { timeout: 300_000 }, async () => {
   useCredentials({ sshPassword: "not-the-password" });
   const message = await failure(() => sessionFor(connection()), { resource: /resource ssh/, field: "credentials", problem: /SSH authentication failed for user root/, next: /sshPrivateKey/ });
   assert.doesNotMatch(message, /not-the-password/);
 });
 
-test("nothing listening: the connection is given up after bounded retries", async () => {
+test("nothing listening: the connection is given up after bounded retries", { timeout: 300_000 }, async () => {
   useCredentials({ sshPrivateKeyPath: host.privateKeyPath });
   const started = Date.now();
   await failure(() => sessionFor(connection({ port: 2222 })), { resource: /resource ssh root@.*:2222/, problem: /could not open an SSH connection after 3 attempts/, next: /reachable.*ufw `limit` rule/ });
   assert.ok(Date.now() - started < 3 * CONNECT_TIMEOUT_SECONDS * 1000 + 5000, "within the connect timeouts and backoff");
 });
 
-test("a non-root user whose sudo password is wrong", async () => {
+test("a non-root user whose sudo password is wrong", { timeout: 300_000 }, async () => {
   useCredentials({ sshPassword: host.sudoUser.password, sudoPassword: "wrong-sudo-secret" });
   const message = await failure(
     () => clusterFirewall.create({ connection: connection({ user: host.sudoUser.name }), label: "c1", cluster: "c1", options: { enable: false } }),
@@ -97,7 +97,7 @@ test("a non-root user whose sudo password is wrong", async () => {
   assert.ok(message.includes(SUDO_SECRET_MARKER));
 });
 
-test("a remote step that hangs is stopped at the host's timeout", async () => {
+test("a remote step that hangs is stopped at the host's timeout", { timeout: 300_000 }, async () => {
   useCredentials({ sshPrivateKeyPath: host.privateKeyPath });
   await hostExec(host, "mkdir -p /run/lock && printf '#!/bin/sh\\nsleep 30\\n' > /run/pvesh-slow && chmod +x /run/pvesh-slow && mount --bind /run/pvesh-slow /usr/bin/pvesh");
   try {
@@ -112,7 +112,7 @@ test("a remote step that hangs is stopped at the host's timeout", async () => {
   }
 });
 
-test("pvesh failing: the command, its exit code and stderr, and where to look", async () => {
+test("pvesh failing: the command, its exit code and stderr, and where to look", { timeout: 300_000 }, async () => {
   await hostExec(host, "printf '#!/bin/sh\\necho \"ipcc_send_rec[1] failed: Connection refused\" >&2\\nexit 255\\n' > /run/pvesh-down && chmod +x /run/pvesh-down && mount --bind /run/pvesh-down /usr/bin/pvesh");
   try {
     const message = await failure(() => clusterFirewall.create({ connection: connection(), label: "c1", cluster: "c1", options: { enable: false } }), {
@@ -128,7 +128,7 @@ test("pvesh failing: the command, its exit code and stderr, and where to look", 
   }
 });
 
-test("ufw refusing a command: the ufw command line and its error", async () => {
+test("ufw refusing a command: the ufw command line and its error", { timeout: 300_000 }, async () => {
   await hostExec(host, "printf '#!/bin/sh\\necho \"ERROR: problem running ufw-init\" >&2\\nexit 1\\n' > /run/ufw-broken && chmod +x /run/ufw-broken && mount --bind /run/ufw-broken /usr/sbin/ufw");
   try {
     const rule = UfwRule.parse({ action: "allow", protocol: "tcp", port: 22 });
@@ -157,7 +157,7 @@ async function activationRefused(problem: RegExp, next: RegExp): Promise<void> {
   assert.match((await hostExec(host, "ufw status")).stdout, /Status: inactive/);
 }
 
-test("ufw activation refused when the host's own rules would lock the program out", async () => {
+test("ufw activation refused when the host's own rules would lock the program out", { timeout: 300_000 }, async () => {
   await hostExec(host, "ufw deny 22/tcp");
   try {
     await activationRefused(/ufw was not switched on: .*deny SSH on tcp port 22/, /refresh/);
@@ -166,7 +166,7 @@ test("ufw activation refused when the host's own rules would lock the program ou
   }
 });
 
-test("ufw activation refused where bridge netfilter would cut every guest's traffic", async () => {
+test("ufw activation refused where bridge netfilter would cut every guest's traffic", { timeout: 300_000 }, async () => {
   await hostExec(host, "echo 1 > /proc/sys/net/bridge/bridge-nf-call-iptables");
   try {
     await activationRefused(/routed policy "deny" with bridge netfilter on .* every VM's and container's new connections would be dropped/, /allowForwardDeny/);
@@ -175,7 +175,7 @@ test("ufw activation refused where bridge netfilter would cut every guest's traf
   }
 });
 
-test("a filter whose samples do not match is not installed", async () => {
+test("a filter whose samples do not match is not installed", { timeout: 300_000 }, async () => {
   const filter = { ...proxmoxFilterDefaults, samples: { match: ["Nov 25 13:40:01 pve1 pvedaemon[1]: something else entirely rhost=192.0.2.1"], noMatch: [] } };
   const message = await failure(() => fail2banFilter.create({ connection: connection(), label: "proxmox-filter", filter }), {
     resource: /resource fail2ban:Filter proxmox-filter/,
@@ -187,7 +187,7 @@ test("a filter whose samples do not match is not installed", async () => {
   assert.equal((await hostExec(host, "test -e /etc/fail2ban/filter.d/proxmox.conf")).code, 1, "no filter file written");
 });
 
-test("a broken fail2ban configuration is not reloaded, and fail2ban keeps running", async () => {
+test("a broken fail2ban configuration is not reloaded, and fail2ban keeps running", { timeout: 300_000 }, async () => {
   await hostExec(host, "printf '[sshd]\\nenabled = true\\nfilter = no-such-filter\\n' > /etc/fail2ban/jail.d/zz-broken.local");
   try {
     const message = await failure(() => fail2banReload.create({ connection: connection(), label: "reload", configuration: "x", jails: ["sshd"] }), {
@@ -204,7 +204,7 @@ test("a broken fail2ban configuration is not reloaded, and fail2ban keeps runnin
   }
 });
 
-test("bad config fails before any host is contacted, naming host, resource and key", () => {
+test("bad config fails before any host is contacted, naming host, resource and key", { timeout: 300_000 }, () => {
   assert.throws(
     () => parseProgramConfig({ hosts: [{ name: "pve9", address: "192.0.2.9", hostKey: host.hostPublicKey, port: 2222 }] }, "prod"),
     (error: Error) =>

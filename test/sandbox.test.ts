@@ -192,7 +192,7 @@ before(async () => {
   machineFirewallBefore = firewall();
   checksumsBefore = checksums();
   assert.deepEqual(machineDaemons(), [], "daemons already running on the machine before the test");
-});
+}, { timeout: 300_000 });
 
 // Ctrl-C or a kill of the test runner: remove the sandbox before exiting.
 for (const sig of ["SIGINT", "SIGTERM", "SIGHUP"] as const) {
@@ -204,7 +204,7 @@ for (const sig of ["SIGINT", "SIGTERM", "SIGHUP"] as const) {
 after(async () => {
   // Also after a failed or interrupted test: leave nothing behind.
   await down();
-});
+}, { timeout: 300_000 });
 
 // ---- tests -----------------------------------------------------------------------------
 

@@ -1,6 +1,7 @@
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { Stack } from "@pulumi/pulumi/automation";
 import { assertSandboxAddress, hostExec, SandboxHost } from "../../sandbox";
+import { shellQuote } from "../../providers/ssh/quote";
 import { HostState, run } from "./host-state";
 
 // Fault injection and observation for the reliability suite (issue 8). Every
@@ -40,30 +41,40 @@ const normalizeRuleset = (text: string) =>
     .map((line) => line.replace(/ \[\d+:\d+\]$/, ""))
     .join("\n");
 
-/** Temp files of atomic writes (.proxmox-hardening.*) and the sample check's temp dirs. */
-export const LEFTOVERS_COMMAND = "{ find /etc /var/tmp -name '.proxmox-hardening.*' 2>/dev/null; find /tmp -maxdepth 1 -name 'tmp.*' 2>/dev/null; } | sort";
+/**
+ * Temp files of atomic writes (.proxmox-hardening.*) and the sample check's temp dirs. A find
+ * that fails makes the command fail: an empty list must mean "none", never "not looked".
+ */
+export const LEFTOVERS_COMMAND = "set -o pipefail; { find /etc /var/tmp -name '.proxmox-hardening.*' && find /tmp -maxdepth 1 -name 'tmp.*'; } | sort";
 
 const WATCHED_DIRS = "/etc/ufw /etc/default/ufw /etc/fail2ban /etc/pve";
-const SECTION = "=== prl-section ===";
+const SECTION = /=== prl-section (\d+) ===\n/;
 
 /**
  * Everything in one round trip into the host (the suite takes many): the same
  * file map as host-state.ts's hostState (path -> "mode owner:group sha256"),
  * ufw's view, the Proxmox options, the ruleset, leftovers and ufw's stored rules.
+ * Each probe's exit status is kept: one that fails throws, naming it, rather than
+ * leaving an empty section that would compare equal on both sides.
  */
 export async function fingerprint(host: SandboxHost): Promise<HostFingerprint> {
   const parts = [
-    `find ${WATCHED_DIRS} -type f -print0 2>/dev/null | sort -z | xargs -0 -r stat -c '%n %a %U:%G'`,
-    `find ${WATCHED_DIRS} -type f -print0 2>/dev/null | sort -z | xargs -0 -r sha256sum`,
+    `find ${WATCHED_DIRS} -type f -print0 | sort -z | xargs -0 -r stat -c '%n %a %U:%G'`,
+    `find ${WATCHED_DIRS} -type f -print0 | sort -z | xargs -0 -r sha256sum`,
     "ufw status verbose",
     "pvesh get /cluster/firewall/options --output-format json",
     "iptables-save",
     "ip6tables-save",
     LEFTOVERS_COMMAND,
-    "grep -h '^### tuple' /etc/ufw/user.rules /etc/ufw/user6.rules || true",
+    // grep's 1 is "no rule stored" (a host without ufw rules); 2 is an error.
+    "grep -h '^### tuple' /etc/ufw/user.rules /etc/ufw/user6.rules; [ $? -le 1 ]",
   ];
-  const out = await run(host, parts.join(`; echo '${SECTION}'; `));
-  const [stats, sums, ufwStatus, pvesh, v4, v6, leftovers, tuples] = out.split(`${SECTION}\n`);
+  const script = ["set -o pipefail", ...parts.map((part) => `(${part}); echo "=== prl-section $? ==="`)].join("\n");
+  const result = await hostExec(host, script, { timeoutMs: 60_000 });
+  const pieces = result.stdout.split(SECTION);
+  const failed = parts.filter((_, i) => pieces[2 * i + 1] !== "0");
+  if (result.code !== 0 || failed.length > 0) throw new Error(`${host.name}: fingerprint probes failed (${failed.join(" | ") || `exit ${result.code}`}): ${result.stderr}`);
+  const [stats, sums, ufwStatus, pvesh, v4, v6, leftovers, tuples] = parts.map((_, i) => pieces[2 * i]);
   const sumOf = new Map(sums.split("\n").filter(Boolean).map((line) => [line.slice(line.indexOf("  ") + 2), line.slice(0, line.indexOf("  "))]));
   const files = Object.fromEntries(
     stats
@@ -89,7 +100,8 @@ export async function fingerprint(host: SandboxHost): Promise<HostFingerprint> {
  * built-in chains absent count as empty with policy ACCEPT, and user chains
  * whose rules only return (such as ufw's chains after `ufw disable`, or
  * fail2ban's chain with no ban) drop out with every jump to them. Two
- * rulesets with the same effective rules filter every packet alike.
+ * rulesets with the same effective rules filter every packet alike; the order
+ * of the rules within a chain is kept, since it decides which rule matches.
  */
 export function effectiveRules(save: string): string[] {
   const rules = new Map<string, string[]>();
@@ -119,8 +131,10 @@ export function effectiveRules(save: string): string[] {
       }
     }
   }
-  const effective: string[] = [...policies];
-  for (const [key, list] of rules) {
+  // Chains in a fixed order, each chain's rules in their own order: ufw applies the first match.
+  const effective: string[] = [...policies.sort()];
+  for (const key of [...rules.keys()].sort()) {
+    const list = rules.get(key)!;
     if (inert.has(key)) continue;
     const tableOf = key.split(" ")[0];
     for (const rule of list) {
@@ -130,7 +144,7 @@ export function effectiveRules(save: string): string[] {
       effective.push(`${tableOf} ${rule}`);
     }
   }
-  return effective.sort();
+  return effective;
 }
 
 /** Paths whose checksum, mode or owner differ between two fingerprints (added and removed files too). */
@@ -195,6 +209,57 @@ export async function unusedSandboxAddress(host: SandboxHost): Promise<string> {
   const address = `${octets.slice(0, 3).join(".")}.${Number(octets[3]) + 50}`;
   await assertSandboxAddress(address);
   return address;
+}
+
+// ------------------------------------------------------------------ SSH connections, as the host saw them
+
+const SSH_COUNT = "prl-ssh-count";
+
+/**
+ * Counts inside the host every new TCP connection to port 22, refused ones included, as
+ * connection tracking sees them (ufw's `limit` counts the same): a figure that does not come
+ * from the program's own metrics. The rule has no target, so it only counts, and sits in the
+ * mangle table, which ufw never touches. Returns a function giving the connections since its
+ * last call.
+ */
+export async function hostSshCounter(host: SandboxHost): Promise<() => Promise<number>> {
+  for (const iptables of ["iptables", "ip6tables"]) await run(host, `${iptables} -t mangle -A PREROUTING -p tcp --dport 22 -m conntrack --ctstate NEW -m comment --comment ${SSH_COUNT}`);
+  let counted = 0;
+  return async () => {
+    let total = 0;
+    for (const iptables of ["iptables", "ip6tables"]) {
+      const rules = (await run(host, `${iptables} -t mangle -L PREROUTING -v -n -x`)).split("\n").filter((line) => line.includes(SSH_COUNT));
+      if (rules.length !== 1) throw new Error(`${host.name}: ${iptables}: expected one ${SSH_COUNT} rule, found ${rules.length}`);
+      total += Number(rules[0].trim().split(/\s+/)[0]);
+    }
+    const since = total - counted;
+    counted = total;
+    return since;
+  };
+}
+
+// ------------------------------------------------------------------ who holds the host lock, and when
+
+const LOCK_LOG = "/run/prl-lock.log";
+
+/**
+ * Logs inside the host each time the program's host lock is taken, with the time and the SSH
+ * user (sudo's SUDO_USER, else the login user): flock(1) is replaced by a wrapper that writes
+ * the line once the real flock returned. The bind mount exists only in the host's own mount
+ * namespace; stopLockLog removes it.
+ */
+export async function startLockLog(host: SandboxHost): Promise<void> {
+  const wrapper = ["#!/bin/sh", '/run/prl-flock.real "$@" || exit $?', `echo "$(date +%s.%N) \${SUDO_USER:-$(id -un)}" >> ${LOCK_LOG}`].join("\n");
+  await run(host, `cp /usr/bin/flock /run/prl-flock.real && printf '%s\\n' ${shellQuote(wrapper)} > /run/prl-flock && chmod 755 /run/prl-flock && : > ${LOCK_LOG} && mount --bind /run/prl-flock /usr/bin/flock`);
+}
+
+/** Ends the lock log; returns each acquisition (seconds since the epoch, user) in order. */
+export async function stopLockLog(host: SandboxHost): Promise<{ at: number; user: string }[]> {
+  const text = await run(host, `umount /usr/bin/flock && cat ${LOCK_LOG} && rm -f ${LOCK_LOG} /run/prl-flock /run/prl-flock.real`);
+  return text
+    .split("\n")
+    .filter(Boolean)
+    .map((line) => ({ at: Number(line.split(" ")[0]), user: line.split(" ")[1] }));
 }
 
 // ------------------------------------------------------------------ the providers' SSH metrics

@@ -19,7 +19,8 @@ export async function run(host: SandboxHost, command: string): Promise<string> {
 }
 
 export async function hostState(host: SandboxHost): Promise<HostState> {
-  const listing = await run(host, `find ${WATCHED_DIRS.join(" ")} -type f -exec stat -c '%n %a %U:%G' {} \\; -exec sha256sum {} \\; 2>/dev/null | paste - - | awk '{print $1, $2, $3, $4}' | sort`);
+  // pipefail: a find or stat that fails fails the probe instead of leaving files out on both sides.
+  const listing = await run(host, `set -o pipefail; find ${WATCHED_DIRS.join(" ")} -type f -exec stat -c '%n %a %U:%G' {} \\; -exec sha256sum {} \\; | paste - - | awk '{print $1, $2, $3, $4}' | sort`);
   const files = Object.fromEntries(listing.trim().split("\n").filter(Boolean).map((line) => {
     const [path, ...rest] = line.split(" ");
     return [path, rest.join(" ")];

@@ -1,23 +1,25 @@
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { CATEGORIES, Category, inputFigures } from "./bad-inputs";
 
 // docs/RELIABILITY.md: the figures of the reliability suite (issue 8).
 //
-// The checked part (between the markers) is rendered from the suite's plan:
-// the bad-input table and the fault plan below, with what was lost (must be
-// nothing). The suite asserts that each run injects exactly the planned
-// faults and loses nothing, and a test fails when the committed document's
-// checked part differs from what the plan renders, so it cannot go stale.
-// Timings and other measurements of the last run go below the checked part.
+// The checked part (between the markers) is rendered from the suite's plan
+// (the bad-input table and the fault plan below) and from the counts the last
+// run wrote into docs/reliability-figures.json: SSH connections the host saw
+// during the previews, what was lost, secrets found. The suite asserts that
+// each run injects exactly the planned faults and loses nothing, and a unit
+// test fails when the committed document's checked part differs from what the
+// plan and the committed counts render, so it cannot go stale or be written by
+// hand. Timings and other measurements of the last run go below the checked part.
 //
 //   node --import tsx test/support/reliability-report.ts           rewrite docs/RELIABILITY.md
 //   node --import tsx test/support/reliability-report.ts --check   exit 1 if it is stale
 
 const repoRoot = join(__dirname, "..", "..");
 export const DOC_PATH = join(repoRoot, "docs", "RELIABILITY.md");
-/** Measurements of the last run, written by the suite (git-ignored, with the test state). */
-export const FIGURES_PATH = join(repoRoot, ".pulumi-state", "reliability-figures.json");
+/** Counts and measurements of the last run, written by the suite; committed with the document. */
+export const FIGURES_PATH = join(repoRoot, "docs", "reliability-figures.json");
 
 const BEGIN = "<!-- reliability:checked:begin -->";
 const END = "<!-- reliability:checked:end -->";
@@ -149,45 +151,60 @@ export function readFigures(): Figures {
 }
 
 export function writeFigures(part: Partial<Figures>): void {
-  mkdirSync(join(repoRoot, ".pulumi-state"), { recursive: true });
   writeFileSync(FIGURES_PATH, `${JSON.stringify({ ...readFigures(), ...part }, null, 2)}\n`);
 }
 
 // ------------------------------------------------------------------ rendering
 
-function checkedPart(): string {
-  const figures = inputFigures();
+const LOST_ROWS: Record<keyof NonNullable<Figures["faults"]>["lost"], string> = {
+  halfWrittenFiles: "half-written managed files",
+  leftoverTempFiles: "temp files left behind",
+  missingOrDuplicateRules: "ufw rules missing or duplicated",
+  secretsFound: "secrets in plain text",
+  hostsNotRestored: "hosts not back to their exact previous state after destroy",
+  stateChangedByFailures: "state changed by a failed operation",
+};
+
+const NOT_RUN = "not measured: no run recorded in docs/reliability-figures.json";
+
+function checkedPart(figures: Figures): string {
+  const table = inputFigures();
   const rows = (Object.keys(CATEGORIES) as Category[]).map((category) => {
-    const f = figures.byCategory[category];
+    const f = table.byCategory[category];
     return `| ${CATEGORIES[category]} | ${f.config} | ${f.resource} |`;
   });
-  const total = figures.configCases + figures.resourceCases;
+  const total = table.configCases + table.resourceCases;
+  const input = figures.input;
+  const lost = figures.faults?.lost;
+  const duringPreviews = input
+    ? `During them the host saw **${input.sshConnectionsDuringPreviews} SSH connections** (its own connection tracking; the providers' metrics agree),\nand its state was **${input.hostsChanged === 0 ? "unchanged" : "changed"}**: checksums, modes and owners of every file under /etc/ufw, /etc/default/ufw, /etc/fail2ban`
+    : `SSH connections and changes on the host during them: ${NOT_RUN}; checked: checksums, modes and owners of every file under /etc/ufw, /etc/default/ufw, /etc/fail2ban`;
+  const secretsFound = lost === undefined ? `Found: ${NOT_RUN}.` : lost.secretsFound === 0 ? "Found in none of them." : `Found ${lost.secretsFound} times (the run's failures name the places).`;
   const faultRows = FAULT_PLAN.map((plan) => `| ${plan.fault} | ${plan.injected} | ${plan.runs} | ${plan.expected} |`);
   const faultRuns = FAULT_PLAN.reduce((sum, plan) => sum + plan.runs, 0);
   return [
     "## Bad input",
     "",
-    `${total} bad inputs tried: ${figures.configCases} stack configs (checked by the program's config parser, \`parseProgramConfig\`)`,
-    `and ${figures.resourceCases} resource inputs (checked by each dynamic provider's \`check\`). Every one is refused`,
+    `${total} bad inputs tried: ${table.configCases} stack configs (checked by the program's config parser, \`parseProgramConfig\`)`,
+    `and ${table.resourceCases} resource inputs (checked by each dynamic provider's \`check\`). Every one is refused`,
     "at preview with a message naming the host, the resource and the field; the table is `test/support/bad-inputs.ts`.",
     "",
     "| category | stack configs | resource inputs |",
     "|---|---:|---:|",
     ...rows,
-    `| **total** | **${figures.configCases}** | **${figures.resourceCases}** |`,
+    `| **total** | **${table.configCases}** | **${table.resourceCases}** |`,
     "",
-    `${figures.enginePreviews} \`pulumi preview\` runs of the real engine against a sandbox host carry examples of every category`,
+    `${table.enginePreviews} \`pulumi preview\` runs of the real engine against a sandbox host carry examples of every category`,
     "(several problems per preview) and show the same messages; one more has a `hostCredentials` secret that is not JSON.",
-    "During them: **0 SSH connections** (the providers' metrics),",
-    "and **0 changes** on the host: checksums, modes and owners of every file under /etc/ufw, /etc/default/ufw, /etc/fail2ban",
+    duringPreviews,
     "and /etc/pve, `iptables-save`/`ip6tables-save` inside the host, `ufw status verbose` and the Proxmox firewall options.",
     "",
     "## Lockout",
     "",
-    `${figures.byCategory.lockout.config + figures.byCategory.lockout.resource} configs that would cut the program's own SSH access`,
+    `${table.byCategory.lockout.config + table.byCategory.lockout.resource} configs that would cut the program's own SSH access`,
     "(incoming deny without the SSH port, a deny or reject of it from everywhere, a rule order that shadows the allow, an allow",
     "only from elsewhere or for the other IP family) are refused at preview. A `limit` rule on the SSH port is accepted and works:",
-    "the program opens one connection per host and operation, below ufw's limit of 6 new connections in 30 seconds.",
+    "the host sees one new SSH connection per operation (counted inside it), below ufw's limit of 6 new connections in 30 seconds.",
     "",
     "## Faults and load",
     "",
@@ -204,7 +221,7 @@ function checkedPart(): string {
     "",
     ...SECURITY_PLACES.map((place) => `- ${place}`),
     "",
-    "Found in none of them. One exception is Pulumi's, not the program's: at `-v=9` the engine prints every property it",
+    `${secretsFound} One exception is Pulumi's, not the program's: at \`-v=9\` the engine prints every property it`,
     "marshals over gRPC, and it hands the stack's whole config to the Node.js dynamic-provider plugin (which does not accept",
     "secrets, so they go unwrapped) in `Configure`; those lines show the secret config values. Keep `-v` at 8 or below with",
     "secrets in the stack config, or give the key as `sshPrivateKeyPath` (never read by Pulumi).",
@@ -223,24 +240,31 @@ function checkedPart(): string {
     "",
     "## Lost",
     "",
+    "Counted by test/reliability.test.ts in its last run:",
+    "",
     "| what | found |",
     "|---|---:|",
-    "| half-written managed files | 0 |",
-    "| temp files left behind | 0 |",
-    "| ufw rules missing or duplicated | 0 |",
-    "| secrets in plain text | 0 |",
-    "| hosts not back to their exact previous state after destroy | 0 |",
-    "| state changed by a failed operation | 0 |",
+    ...Object.entries(LOST_ROWS).map(([key, what]) => `| ${what} | ${lost ? lost[key as keyof typeof lost] : NOT_RUN} |`),
+    "",
+    "## Which test measures what",
+    "",
+    "- bad-input counts and categories, the lockout configs: `test/unit/reliability-input.test.ts` (every case refused by the parser or the provider's check, with the message a user reads)",
+    "- engine previews, SSH connections the host saw during them, the host unchanged: `test/reliability-preview.test.ts` (connections counted inside the host by connection tracking, new TCP connections to port 22, refused ones included; the providers' metrics as a second count)",
+    "- fault runs, one SSH connection per operation (create, refresh, destroy, a changed host key; none for a no-op `up`; each refused attempt with sshd stopped), ufw's limit refusing nothing, the two stacks' `up`s overlapping (the host lock's takers and times, logged inside the host), secrets, file modes, destroy and the Lost table: `test/reliability.test.ts`",
+    "- the measurements below: the test named in each heading",
   ].join("\n");
 }
 
 function measuredPart(figures: Figures): string {
   const lines = ["## Measured in the last run (not checked)", ""];
   if (!figures.input && !figures.faults) return [...lines, "No run recorded: run `node --import tsx --test test/reliability*.test.ts`."].join("\n");
-  if (figures.input?.seconds !== undefined) lines.push(`- test/reliability-preview.test.ts (${figures.input.enginePreviews + 1} engine previews, sandbox up and down): ${figures.input.seconds} s`);
-  if (figures.faults?.seconds !== undefined) lines.push(`- test/reliability.test.ts (faults, load, security, destroy): ${figures.faults.seconds} s`);
-  for (const [key, value] of Object.entries(figures.faults?.measured ?? {})) lines.push(`- ${key}: ${value}`);
-  return lines.join("\n");
+  if (figures.input?.seconds !== undefined) lines.push("### test/reliability-preview.test.ts", "", `- ${figures.input.enginePreviews + 1} engine previews, sandbox up and down: ${figures.input.seconds} s`, "");
+  if (figures.faults) {
+    lines.push("### test/reliability.test.ts", "");
+    if (figures.faults.seconds !== undefined) lines.push(`- faults, load, security, destroy: ${figures.faults.seconds} s`);
+    for (const [key, value] of Object.entries(figures.faults.measured)) lines.push(`- ${key}: ${value}`);
+  }
+  return lines.join("\n").trimEnd();
 }
 
 export function renderDoc(figures: Figures = {}): string {
@@ -249,12 +273,13 @@ export function renderDoc(figures: Figures = {}): string {
     "",
     "Bad input, faults and hostile values, with nothing lost (issue 8). Generated by",
     "`node --import tsx test/support/reliability-report.ts` from the plan of the reliability suite",
-    "(`test/reliability-input.test.ts`: the bad-input table, pure; `test/reliability-preview.test.ts`: the engine's preview;",
-    "`test/reliability.test.ts`: faults, load, security and destroy); do not edit by hand. The part between the markers is",
-    "checked by `test/reliability-input.test.ts`; the measurements below it are from the last run.",
+    "(`test/unit/reliability-input.test.ts`: the bad-input table, pure; `test/reliability-preview.test.ts`: the engine's preview;",
+    "`test/reliability.test.ts`: faults, load, security and destroy) and the counts its last run wrote into",
+    "`docs/reliability-figures.json`; do not edit either by hand. The part between the markers is checked by",
+    "`test/unit/reliability-input.test.ts`; the measurements below it are from the last run.",
     "",
     BEGIN,
-    checkedPart(),
+    checkedPart(figures),
     END,
     "",
     measuredPart(figures),
@@ -270,7 +295,7 @@ export function checkedSection(doc: string): string | undefined {
 }
 
 export function expectedCheckedSection(): string {
-  return checkedPart().trim();
+  return checkedPart(readFigures()).trim();
 }
 
 if (require.main === module) {
