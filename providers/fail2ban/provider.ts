@@ -7,7 +7,7 @@ import { expectSuccess, FileSnapshot, fileSnapshotSchema, readFiles, restoreIfCh
 import { shellQuote } from "../ssh/quote";
 import { HostSession, RemoteResult, sessionFor } from "../ssh/transport";
 import { chooseBackend, DEFAULTS_PATH, filterPath, isManagedFile, jailPath, renderDefaults, renderFilter, renderJail, sampleCheckArgs, sampleCheckProblems, samplesFileContent } from "./logic";
-import { parseRegexReport, parseServerStatus } from "./parse";
+import { parseRegexError, parseRegexMatches, parseServerStatus } from "./parse";
 import { Fail2banDefaults, Fail2banFilter, Fail2banJail, JailName } from "./schema";
 import { ALREADY_FAILING_NOTE, backendFactsScript, parseBackendFacts, reloadExitMeaning, reloadIfRunningScript, reloadScript, stopScript, TEST_FAILED_EXIT, testedWriteScript, WAS_RUNNING } from "./service";
 
@@ -108,7 +108,10 @@ async function checkSamples(session: HostSession, inputs: z.output<typeof filter
     `fail2ban-regex ${sampleCheckArgs("SAMPLES", "FILTER").map((arg) => placeholders[arg] ?? shellQuote(arg)).join(" ")}`,
   ].join("\n");
   const result = await session.run(script, { stdin: samplesFileContent(inputs.filter.samples), description: "fail2ban-regex samples filter" });
-  const problems = result.code === 0 ? sampleCheckProblems(parseRegexReport(result.stdout), inputs.filter.samples) : [`fail2ban-regex failed (exit ${result.code}): ${result.stderr.trim()}`];
+  const problems =
+    result.code === 0
+      ? sampleCheckProblems(parseRegexMatches(result.stdout), inputs.filter.samples)
+      : [`fail2ban-regex failed (exit ${result.code}): ${parseRegexError(result.stdout, result.stderr) ?? result.stderr.trim()}`];
   if (problems.length > 0) {
     throw new HardeningError(
       context(FILTER, inputs, "filter.samples"),
