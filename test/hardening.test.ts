@@ -38,8 +38,8 @@ after(async () => {
 
 test("preview lists every resource and opens no SSH connection", async () => {
   const preview = await program.stack.preview();
-  // Per host: packages, firewall option, ufw baseline, 2 rules, ufw defaults, activation, filter, f2b defaults, 2 jails, reload, component.
-  assert.deepEqual(preview.changeSummary, { create: 1 + 2 * 13 });
+  // Per host: preflight, packages, firewall option, ufw baseline, 2 rules, ufw defaults, activation, filter, f2b defaults, 2 jails, reload, component.
+  assert.deepEqual(preview.changeSummary, { create: 1 + 2 * 14 });
   assert.deepEqual(program.sshActivity(), { connections: 0, commands: 0 });
 });
 

@@ -18,7 +18,8 @@ export type ResourceKind =
   | "fail2ban:Jail"
   | "fail2ban:Defaults"
   | "fail2ban:Reload"
-  | "host:Packages";
+  | "host:Packages"
+  | "host:Preflight";
 
 /** The project root as the program sees it; the last place the shim looks. */
 const programRoot = require("path").resolve(__dirname, "..", "..");

@@ -2,6 +2,7 @@ import { createHash } from "node:crypto";
 import * as pulumi from "@pulumi/pulumi";
 import { Fail2banDefaultsResource, Fail2banFilterResource, Fail2banJailResource, Fail2banReloadResource } from "../fail2ban/resource";
 import { Packages } from "../packages/resource";
+import { Preflight } from "../preflight/resource";
 import { ClusterFirewall } from "../proxmox/resource";
 import { HostConnection } from "../ssh/schema";
 import { UfwActivationResource, UfwBaselineResource, UfwDefaultsResource, UfwRuleResource } from "../ufw/resource";
@@ -13,10 +14,47 @@ export interface HardenedHostArgs {
   config: ProgramConfig;
   /** Set on the one host per cluster that manages the cluster-wide firewall option. */
   managesCluster?: string;
+  /**
+   * The preflights this host's changes wait for: its own (hostPreflight), and for the
+   * cluster-wide firewall option, which holds for every node of the cluster, every member's.
+   */
+  preflights: { host: pulumi.Resource; cluster: pulumi.Resource[] };
+}
+
+export function connectionOf(host: HostEntry): HostConnection {
+  return {
+    name: host.name,
+    address: host.address,
+    port: host.port,
+    user: host.user,
+    hostKey: host.hostKey,
+    connectTimeoutSeconds: host.connectTimeoutSeconds,
+    commandTimeoutSeconds: host.commandTimeoutSeconds,
+  };
+}
+
+/** The Debian packages the hardening uses: python3-systemd only for jails that may read the journal. */
+function neededPackages(config: ProgramConfig): string[] {
+  const needsJournal = config.fail2ban.jails.some((jail) => jail.backend === "auto" || jail.backend === "systemd");
+  return ["ufw", "fail2ban", ...(needsJournal ? ["python3-systemd"] : [])];
 }
 
 /**
- * One host's hardening, in a safe order: packages; the Proxmox firewall off;
+ * The host's read-only check of everything a later step could refuse on, before the first
+ * change on it (a top-level resource, so that another host's cluster firewall option can wait
+ * for it too).
+ */
+export function hostPreflight(host: HostEntry, config: ProgramConfig): pulumi.Resource {
+  return new Preflight(`${host.name}-preflight`, {
+    connection: connectionOf(host),
+    packages: { needed: neededPackages(config), install: config.packages.install },
+    ufw: { enabled: config.ufw.enabled, routed: config.ufw.defaults.routed, allowForwardDeny: config.ufw.defaults.allowForwardDeny },
+    jails: config.fail2ban.jails,
+  });
+}
+
+/**
+ * One host's hardening, in a safe order, after its preflight: packages; the Proxmox firewall off;
  * allow rules before the deny policy, and both before ufw is switched on;
  * fail2ban filters, then the defaults and jails that use them, then one
  * reload that checks every jail runs.
@@ -27,26 +65,18 @@ export class HardenedHost extends pulumi.ComponentResource {
   constructor(name: string, args: HardenedHostArgs, opts?: pulumi.ComponentResourceOptions) {
     super("proxmox-hardening:index:HardenedHost", name, {}, opts);
     const { host, config } = args;
-    const connection: HostConnection = {
-      name: host.name,
-      address: host.address,
-      port: host.port,
-      user: host.user,
-      hostKey: host.hostKey,
-      connectTimeoutSeconds: host.connectTimeoutSeconds,
-      commandTimeoutSeconds: host.commandTimeoutSeconds,
-    };
+    const connection = connectionOf(host);
     const child = { parent: this };
     const prefix = host.name;
 
-    const needsJournal = config.fail2ban.jails.some((jail) => jail.backend === "auto" || jail.backend === "systemd");
+    // Every change waits for the preflight: packages first, everything else after them.
     const packages = config.packages.install
-      ? new Packages(`${prefix}-packages`, { connection, packages: ["ufw", "fail2ban", ...(needsJournal ? ["python3-systemd"] : [])], removeOnDestroy: config.packages.removeOnDestroy }, child)
+      ? new Packages(`${prefix}-packages`, { connection, packages: neededPackages(config), removeOnDestroy: config.packages.removeOnDestroy }, { ...child, dependsOn: [args.preflights.host] })
       : undefined;
-    const afterPackages = { ...child, dependsOn: packages ? [packages] : [] };
+    const afterPackages = { ...child, dependsOn: [packages ?? args.preflights.host] };
 
     const clusterFirewall = args.managesCluster
-      ? new ClusterFirewall(`${args.managesCluster}-cluster-firewall`, { connection, cluster: args.managesCluster, options: config.proxmoxFirewall }, child)
+      ? new ClusterFirewall(`${args.managesCluster}-cluster-firewall`, { connection, cluster: args.managesCluster, options: config.proxmoxFirewall }, { ...child, dependsOn: args.preflights.cluster })
       : undefined;
 
     // ufw: every rule first, one after the other (ufw evaluates rules in the
