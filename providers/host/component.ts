@@ -9,6 +9,28 @@ import { UfwActivationResource, UfwBaselineResource, UfwDefaultsResource, UfwRul
 import { allRules, HostEntry, ProgramConfig } from "./schema";
 import { ruleName } from "./names";
 
+// With `pulumi up --continue-on-error` a resource that failed rejects its URN and outputs in the
+// program, and a dependent waiting for them would crash the program. The engine itself skips
+// every dependent of a failed resource, so a dependent only has to be able to register.
+
+/** An output of a resource that may have failed: its value, or `fallback` (which never reaches a host). */
+function orIfFailed<T>(output: pulumi.Output<T>, fallback: T): pulumi.Output<T> {
+  return pulumi.recover(output, () => fallback);
+}
+
+/**
+ * A dependency on a resource that may have failed: the resource, or a stand-in with its URN
+ * (computed, under `parentUrn`), which still tells the engine to skip the dependent.
+ */
+function dependencyOn(resource: pulumi.Resource, parentUrn?: pulumi.Output<string>): pulumi.Output<pulumi.Resource> {
+  return pulumi.recover(
+    resource.urn.apply(() => resource),
+    () => pulumi.createUrn(pulumi.resourceName(resource), pulumi.resourceType(resource), parentUrn).apply((urn) => new pulumi.DependencyResource(urn)),
+  );
+}
+
+const HARDENED_HOST = "proxmox-hardening:index:HardenedHost";
+
 export interface HardenedHostArgs {
   host: HostEntry;
   config: ProgramConfig;
@@ -18,7 +40,7 @@ export interface HardenedHostArgs {
    * The preflights this host's changes wait for: its own (hostPreflight), and for the
    * cluster-wide firewall option, which holds for every node of the cluster, every member's.
    */
-  preflights: { host: pulumi.Resource; cluster: pulumi.Resource[] };
+  preflights: { host: Preflight; cluster: pulumi.Resource[] };
 }
 
 export function connectionOf(host: HostEntry): HostConnection {
@@ -44,7 +66,7 @@ function neededPackages(config: ProgramConfig): string[] {
  * change on it (a top-level resource, so that another host's cluster firewall option can wait
  * for it too).
  */
-export function hostPreflight(host: HostEntry, config: ProgramConfig): pulumi.Resource {
+export function hostPreflight(host: HostEntry, config: ProgramConfig): Preflight {
   return new Preflight(`${host.name}-preflight`, {
     connection: connectionOf(host),
     packages: { needed: neededPackages(config), install: config.packages.install },
@@ -63,32 +85,37 @@ export class HardenedHost extends pulumi.ComponentResource {
   readonly summary: pulumi.Output<unknown>;
 
   constructor(name: string, args: HardenedHostArgs, opts?: pulumi.ComponentResourceOptions) {
-    super("proxmox-hardening:index:HardenedHost", name, {}, opts);
+    super(HARDENED_HOST, name, {}, opts);
     const { host, config } = args;
     const connection = connectionOf(host);
     const child = { parent: this };
+    // This component's URN as a plain string (its own Output would depend on all its children).
+    const ownUrn = pulumi.createUrn(name, HARDENED_HOST);
+    const topLevel = new Set<pulumi.Resource>([args.preflights.host, ...args.preflights.cluster]);
+    const after = (resources: pulumi.Resource[]) => resources.map((resource) => dependencyOn(resource, topLevel.has(resource) ? undefined : ownUrn));
     const prefix = host.name;
 
     // Every change waits for the preflight: packages first, everything else after them.
     const packages = config.packages.install
-      ? new Packages(`${prefix}-packages`, { connection, packages: neededPackages(config), removeOnDestroy: config.packages.removeOnDestroy }, { ...child, dependsOn: [args.preflights.host] })
+      ? new Packages(`${prefix}-packages`, { connection, packages: neededPackages(config), removeOnDestroy: config.packages.removeOnDestroy }, { ...child, dependsOn: after([args.preflights.host]) })
       : undefined;
-    const afterPackages = { ...child, dependsOn: [packages ?? args.preflights.host] };
+    const packagesOrPreflight = [packages ?? args.preflights.host];
+    const afterPackages = { ...child, dependsOn: after(packagesOrPreflight) };
 
     const clusterFirewall = args.managesCluster
-      ? new ClusterFirewall(`${args.managesCluster}-cluster-firewall`, { connection, cluster: args.managesCluster, options: config.proxmoxFirewall }, { ...child, dependsOn: args.preflights.cluster })
+      ? new ClusterFirewall(`${args.managesCluster}-cluster-firewall`, { connection, cluster: args.managesCluster, options: config.proxmoxFirewall }, { ...child, dependsOn: after(args.preflights.cluster) })
       : undefined;
 
     // ufw: every rule first, one after the other (ufw evaluates rules in the
     // order they were added, so creation order is rule order), then the
     // default policies, then activation.
-    const baseline = new UfwBaselineResource(`${prefix}-ufw-baseline`, { connection }, { ...child, dependsOn: [...afterPackages.dependsOn, ...(clusterFirewall ? [clusterFirewall] : [])] });
+    const baseline = new UfwBaselineResource(`${prefix}-ufw-baseline`, { connection }, { ...child, dependsOn: after([...packagesOrPreflight, ...(clusterFirewall ? [clusterFirewall] : [])]) });
     const rules: pulumi.Resource[] = [];
     for (const { rule } of allRules(config.ufw)) {
       const previousRule = rules.length > 0 ? [rules[rules.length - 1]] : [baseline];
-      rules.push(new UfwRuleResource(`${prefix}-ufw-${ruleName(rule)}`, { connection, rule }, { ...child, dependsOn: previousRule }));
+      rules.push(new UfwRuleResource(`${prefix}-ufw-${ruleName(rule)}`, { connection, rule }, { ...child, dependsOn: after(previousRule) }));
     }
-    const defaults = new UfwDefaultsResource(`${prefix}-ufw-defaults`, { connection, defaults: config.ufw.defaults }, { ...child, dependsOn: [baseline, ...rules] });
+    const defaults = new UfwDefaultsResource(`${prefix}-ufw-defaults`, { connection, defaults: config.ufw.defaults }, { ...child, dependsOn: after([baseline, ...rules]) });
     const activation = new UfwActivationResource(
       `${prefix}-ufw-activation`,
       {
@@ -101,7 +128,7 @@ export class HardenedHost extends pulumi.ComponentResource {
           rules: allRules(config.ufw).map((entry) => entry.rule),
         },
       },
-      { ...child, dependsOn: [defaults, ...rules] },
+      { ...child, dependsOn: after([defaults, ...rules]) },
     );
 
     // fail2ban: filters, then defaults and jails, then one reload (which, deleted
@@ -109,7 +136,7 @@ export class HardenedHost extends pulumi.ComponentResource {
     const filters = config.fail2ban.filters.map((filter) => new Fail2banFilterResource(`${prefix}-fail2ban-filter-${filter.name}`, { connection, filter }, afterPackages));
     const f2bDefaults = new Fail2banDefaultsResource(`${prefix}-fail2ban-defaults`, { connection, defaults: config.fail2ban.defaults }, afterPackages);
     const jails = config.fail2ban.jails.map(
-      (jail) => new Fail2banJailResource(`${prefix}-fail2ban-jail-${jail.name}`, { connection, jail }, { ...child, dependsOn: [...afterPackages.dependsOn, ...filters, f2bDefaults] }),
+      (jail) => new Fail2banJailResource(`${prefix}-fail2ban-jail-${jail.name}`, { connection, jail }, { ...child, dependsOn: after([...packagesOrPreflight, ...filters, f2bDefaults]) }),
     );
     const fail2banFiles = [...filters, f2bDefaults, ...jails];
     const reload = new Fail2banReloadResource(
@@ -119,15 +146,17 @@ export class HardenedHost extends pulumi.ComponentResource {
         // The settings' hash changes the reload in preview already; the write times make
         // every file written (a change, or drift repaired) reload fail2ban during up.
         configuration: pulumi
-          .all(fail2banFiles.map((resource) => resource.written))
+          .all(fail2banFiles.map((resource) => orIfFailed(resource.written, "not written")))
           .apply((written) => `${createHash("sha256").update(JSON.stringify(config.fail2ban)).digest("hex").slice(0, 16)};${written.join(",")}`),
         jails: config.fail2ban.jails.filter((jail) => jail.enabled).map((jail) => jail.name),
-        restoreOnDestroy: pulumi.all(fail2banFiles.map((resource) => resource.previous)).apply((snapshots) => JSON.stringify(snapshots)),
+        restoreOnDestroy: pulumi.all(fail2banFiles.map((resource) => orIfFailed(resource.previous, undefined))).apply((snapshots) => JSON.stringify(snapshots)),
+        observed: orIfFailed(args.preflights.host.observed, undefined).apply((observed) => JSON.stringify({ failedBefore: observed?.fail2banTestErrors ?? [] })),
       },
-      { ...child, dependsOn: fail2banFiles },
+      { ...child, dependsOn: after(fail2banFiles) },
     );
 
-    this.summary = pulumi.all([activation.id, reload.id]).apply(() => ({
+    this.summary = pulumi.all([orIfFailed(activation.id, undefined), orIfFailed(reload.id, undefined)]).apply(([activated, reloaded]) => ({
+      applied: activated !== undefined && reloaded !== undefined ? true : "not completely: see the errors of this run",
       address: host.address,
       ufw: { enabled: config.ufw.enabled, incoming: config.ufw.defaults.incoming, outgoing: config.ufw.defaults.outgoing, rules: rules.length },
       fail2ban: { jails: config.fail2ban.jails.filter((jail) => jail.enabled).map((jail) => jail.name) },

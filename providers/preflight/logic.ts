@@ -3,7 +3,7 @@
 // before the first change on the host, so that a refusal leaves the host untouched.
 import { chooseBackend } from "../fail2ban/logic";
 import { JOURNALD_CONDITION, logpathExistsCondition, PYTHON_SYSTEMD_CONDITION } from "../fail2ban/service";
-import { parseLogMessages } from "../fail2ban/parse";
+import { parseConfigTest } from "../fail2ban/parse";
 import { commandLine } from "../ssh/quote";
 import { forwardPolicyProblem } from "../ufw/logic";
 import { PreflightInputs } from "./schema";
@@ -62,9 +62,9 @@ export function parseFacts(stdout: string, jailCount: number): NodeFacts {
     else if (key === "python3-systemd") facts.pythonSystemd = values[0] === "yes";
     else if (key === "logpath") facts.logpathExists[Number(values[0])] = values[1] === "yes";
     else if (key === "fail2ban-test") {
-      const output = lines.slice(index + 1).join("\n");
-      const errors = parseLogMessages(output).filter((m) => m.level === "ERROR" || m.level === "CRITICAL").map((m) => m.message);
-      facts.fail2banTest = values[0] === "ok" ? { ok: true, errors: [] } : { ok: false, errors: errors.length > 0 ? errors : [output.trim()] };
+      const test = parseConfigTest(values[0] === "ok" ? 0 : 1, values[0] === "ok" ? "OK: configuration test is successful" : "", lines.slice(index + 1).join("\n"));
+      // fail2ban's closing "ERROR: test configuration failed" says nothing the other errors do not.
+      facts.fail2banTest = { ok: test.ok, errors: test.errors.filter((error) => error !== "ERROR: test configuration failed") };
       break;
     }
   }

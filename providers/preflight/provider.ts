@@ -3,7 +3,7 @@ import { hostLog } from "../core/log";
 import { implementation } from "../core/implementation";
 import { sessionFor } from "../ssh/transport";
 import { factsScript, parseFacts, preflightProblems } from "./logic";
-import { PreflightInputs, preflightInputsSchema } from "./schema";
+import { PreflightInputs, preflightInputsSchema, PreflightObserved } from "./schema";
 
 // A host's preflight: reads the node once, changes nothing, and refuses with every problem
 // it finds. Every resource that changes the host depends on it, so a refused `up` leaves the
@@ -11,7 +11,7 @@ import { PreflightInputs, preflightInputsSchema } from "./schema";
 
 const RESOURCE = "host:Preflight";
 
-async function check(inputs: PreflightInputs) {
+async function check(inputs: PreflightInputs): Promise<PreflightObserved> {
   const session = await sessionFor(inputs.connection);
   const result = await session.run(factsScript(inputs), { description: "read what the hardening needs from the node (bridge netfilter, packages, fail2ban, logs)" });
   const facts = parseFacts(result.stdout, inputs.jails.length);
@@ -24,6 +24,7 @@ async function check(inputs: PreflightInputs) {
     );
   }
   if (facts.fail2banTest && !facts.fail2banTest.ok) {
+    // Not a refusal: the files this program writes may be what fixes it, and the reload tests the result.
     hostLog.info(inputs.connection.name, `fail2ban's configuration as found on the host fails its own test (fail2ban-client -t), so fail2ban cannot start: ${facts.fail2banTest.errors.join("; ")}`);
   }
   return { fail2banTestErrors: facts.fail2banTest?.errors ?? [] };

@@ -25,3 +25,9 @@ export const preflightInputsSchema = z.strictObject({
 });
 
 export type PreflightInputs = z.output<typeof preflightInputsSchema>;
+
+/** What a preflight saw on the node before any change. */
+export interface PreflightObserved {
+  /** fail2ban-client -t's errors on the configuration as found; empty when it passed or fail2ban is missing. */
+  fail2banTestErrors: string[];
+}

@@ -95,6 +95,7 @@ test("preflight: facts as a node prints them, fail2ban's failing test included",
     "logpath\t1\tyes",
     "fail2ban-test\tfailed",
     "2026-12-02 11:00:00,000 fail2ban                [1]: ERROR   Failed during configuration: Have not found any log file for sshd jail",
+    "2026-12-02 11:00:00,000 fail2ban                [1]: ERROR   ERROR: test configuration failed",
   ].join("\n");
   assert.deepEqual(parseFacts(output, 2), {
     bridgeNfCallIptables: true,
