@@ -35,6 +35,17 @@ export class HardeningError extends Error {
   }
 }
 
+/**
+ * Nothing ran because the node did not answer. A delete that meets it can never succeed on a
+ * node gone for good: it adds the way out (goneForGoodHint).
+ */
+export class UnreachableNodeError extends HardeningError {}
+
+/** The way out for a node that will never answer as itself again: scripts/retire.ts. */
+export function goneForGoodHint(host: string): string {
+  return `if ${host} is gone for good or was reinstalled: \`npm run retire -- ${host}\` (add \`-s <stack>\` as for pulumi) takes its resources out of the state without connecting to it; then remove ${host} from hosts, or pin its new hostKey, and run \`pulumi up\` (README: "Retiring or replacing a node")`;
+}
+
 export function formatFailure(context: FailureContext, problem: string, hint: string, remote?: RemoteOutcome): string {
   const where = [`host ${context.host}`, `resource ${context.resource}`];
   if (context.field) where.push(`field ${context.field}`);

@@ -4,6 +4,7 @@ import { z } from "zod";
 import { configureCredentials } from "../ssh/credentials";
 import { hostConnectionSchema } from "../ssh/schema";
 import { diffInputs } from "./diff";
+import { goneForGoodHint, HardeningError, UnreachableNodeError } from "./errors";
 import { validate } from "./validate";
 
 // What every resource kind implements, and the parts they all share:
@@ -60,6 +61,12 @@ export interface Lifecycle<S extends z.ZodType> {
   drifted?(olds: any, news: z.output<S>): boolean;
   /** The replacement can exist beside the old one (different identity on the host): create it first, so there is no gap. */
   createBeforeReplace?: boolean;
+  /**
+   * The object lives in the cluster's shared /etc/pve, reached through any of its nodes: another
+   * node of the same cluster is an update there, never a delete through the old node (which may
+   * be gone for good, and whose delete would put the cluster's old value back).
+   */
+  sharedByCluster?: boolean;
   create(inputs: z.output<S>): Promise<pulumi.dynamic.CreateResult>;
   read(id: string, props: any): Promise<pulumi.dynamic.ReadResult>;
   update(id: string, olds: any, news: z.output<S>): Promise<pulumi.dynamic.UpdateResult>;
@@ -82,7 +89,7 @@ export function implementation<S extends z.ZodType>(resourceType: string, lifecy
       const nested = Object.entries(lifecycle.nestedReplaceKeys ?? {})
         .filter(([key, subKeys]) => subKeys.some((subKey) => !isDeepStrictEqual(olds[key]?.[subKey], news[key]?.[subKey])))
         .map(([key]) => key);
-      const movedHost = connectionIdentity.some((key) => olds.connection?.[key] !== news.connection?.[key]);
+      const movedHost = !lifecycle.sharedByCluster && connectionIdentity.some((key) => olds.connection?.[key] !== news.connection?.[key]);
       const replaces = [...result.replaces, ...nested, ...(movedHost ? ["connection"] : [])];
       const changes = result.changes || (lifecycle.drifted?.(olds, news) ?? false);
       return { ...result, changes, replaces, deleteBeforeReplace: replaces.length > 0 && (movedHost || !lifecycle.createBeforeReplace) };
@@ -90,6 +97,14 @@ export function implementation<S extends z.ZodType>(resourceType: string, lifecy
     create: (inputs) => lifecycle.create(inputs),
     read: (id, props) => lifecycle.read(id, props),
     update: (id, olds, news) => lifecycle.update(id, olds, news),
-    delete: (id, props) => lifecycle.delete(id, props),
+    async delete(id, props) {
+      try {
+        await lifecycle.delete(id, props);
+      } catch (error) {
+        // Every later up and destroy would fail the same way on a node that never answers again.
+        if (error instanceof UnreachableNodeError) throw new HardeningError(error.context, error.problem, `${error.hint}; ${goneForGoodHint(error.context.host)}`, error.remote);
+        throw error;
+      }
+    },
   };
 }

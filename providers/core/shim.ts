@@ -65,16 +65,24 @@ function newShim(kind: ResourceKind): pulumi.dynamic.ResourceProvider {
   };
 }
 
+const MODULE = "proxmox-hardening";
+const typeNameOf = (kind: ResourceKind) => kind.replace(":", "");
+
+/** A kind's type as Pulumi records it in URNs and state: `pulumi-nodejs:dynamic/proxmox-hardening:<kind without ':'>`. */
+export function typeTokenOf(kind: ResourceKind): string {
+  return `pulumi-nodejs:dynamic/${MODULE}:${typeNameOf(kind)}`;
+}
+
 /**
  * A resource class for a kind: inputs are the args plus the name (for
  * messages); `previous` is an output only, holding what the host had before.
  */
 export function dynamicResource<Args extends object>(kind: ResourceKind) {
-  const typeName = kind.replace(":", "");
+  const typeName = typeNameOf(kind);
   return class extends pulumi.dynamic.Resource {
     declare readonly previous: pulumi.Output<unknown>;
     constructor(name: string, args: { [K in keyof Args]: pulumi.Input<Args[K]> }, opts?: pulumi.CustomResourceOptions) {
-      super(shimProvider(kind), name, { ...args, label: name, previous: undefined }, opts, "proxmox-hardening", typeName);
+      super(shimProvider(kind), name, { ...args, label: name, previous: undefined }, opts, MODULE, typeName);
       // With `pulumi up --continue-on-error` a resource that failed, or was skipped after a failed
       // dependency, rejects every one of its outputs. The engine reports the failure; an output
       // that nothing awaits would also end the program as an unhandled rejection.

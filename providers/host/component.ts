@@ -5,9 +5,11 @@ import { Packages } from "../packages/resource";
 import { Preflight } from "../preflight/resource";
 import { ClusterFirewall } from "../proxmox/resource";
 import { HostConnection } from "../ssh/schema";
+import { addressFamilyOf } from "../ufw/address";
+import { sshRestrictedTo } from "../ufw/logic";
 import { UfwActivationResource, UfwBaselineResource, UfwDefaultsResource, UfwRuleResource } from "../ufw/resource";
 import { allRules, HostEntry, ProgramConfig } from "./schema";
-import { ruleName } from "./names";
+import { hostComponentType, ruleName } from "./names";
 
 // With `pulumi up --continue-on-error` a resource that failed rejects its URN and outputs in the
 // program, and a dependent waiting for them would crash the program. The engine itself skips
@@ -28,8 +30,6 @@ function dependencyOn(resource: pulumi.Resource, parentUrn?: pulumi.Output<strin
     () => pulumi.createUrn(pulumi.resourceName(resource), pulumi.resourceType(resource), parentUrn).apply((urn) => new pulumi.DependencyResource(urn)),
   );
 }
-
-const HARDENED_HOST = "proxmox-hardening:index:HardenedHost";
 
 export interface HardenedHostArgs {
   host: HostEntry;
@@ -85,12 +85,12 @@ export class HardenedHost extends pulumi.ComponentResource {
   readonly summary: pulumi.Output<unknown>;
 
   constructor(name: string, args: HardenedHostArgs, opts?: pulumi.ComponentResourceOptions) {
-    super(HARDENED_HOST, name, {}, opts);
+    super(hostComponentType, name, {}, opts);
     const { host, config } = args;
     const connection = connectionOf(host);
     const child = { parent: this };
     // This component's URN as a plain string (its own Output would depend on all its children).
-    const ownUrn = pulumi.createUrn(name, HARDENED_HOST);
+    const ownUrn = pulumi.createUrn(name, hostComponentType);
     const topLevel = new Set<pulumi.Resource>([args.preflights.host, ...args.preflights.cluster]);
     const after = (resources: pulumi.Resource[]) => resources.map((resource) => dependencyOn(resource, topLevel.has(resource) ? undefined : ownUrn));
     const prefix = host.name;
@@ -115,6 +115,9 @@ export class HardenedHost extends pulumi.ComponentResource {
       const previousRule = rules.length > 0 ? [rules[rules.length - 1]] : [baseline];
       rules.push(new UfwRuleResource(`${prefix}-ufw-${ruleName(rule)}`, { connection, rule }, { ...child, dependsOn: after(previousRule) }));
     }
+    const sshFamily = addressFamilyOf(host.address);
+    const sshSources = sshRestrictedTo({ defaults: config.ufw.defaults, rules: allRules(config.ufw).map((entry) => entry.rule), activation: config.ufw, sshPort: host.port });
+    const sshRestricted = sshSources.length > 0;
     const defaults = new UfwDefaultsResource(`${prefix}-ufw-defaults`, { connection, defaults: config.ufw.defaults }, { ...child, dependsOn: after([baseline, ...rules]) });
     const activation = new UfwActivationResource(
       `${prefix}-ufw-activation`,
@@ -123,6 +126,9 @@ export class HardenedHost extends pulumi.ComponentResource {
         enabled: config.ufw.enabled,
         guard: {
           sshPort: host.port,
+          // Only needed to judge SSH restricted to sources (one family's rules); left out
+          // otherwise, so stacks deployed before keep the inputs they have.
+          ...(sshRestricted && sshFamily ? { sshAddressFamily: sshFamily } : {}),
           incoming: config.ufw.defaults.incoming,
           allowForwardDeny: config.ufw.defaults.allowForwardDeny,
           rules: allRules(config.ufw).map((entry) => entry.rule),
@@ -130,6 +136,13 @@ export class HardenedHost extends pulumi.ComponentResource {
       },
       { ...child, dependsOn: after([defaults, ...rules]) },
     );
+
+    if (sshRestricted) {
+      pulumi.log.info(
+        `${host.name}: SSH (tcp port ${host.port}) will be allowed only from ${sshSources.join(", ")}; before switching ufw on, the program checks on the host that its own connection comes from inside, and refuses otherwise`,
+        activation,
+      );
+    }
 
     // fail2ban: filters, then defaults and jails, then one reload (which, deleted
     // first on destroy, puts every file back and reloads once for all).

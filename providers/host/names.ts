@@ -1,6 +1,9 @@
 import { createHash } from "node:crypto";
 import { UfwRule } from "../ufw/schema";
 
+/** The type of the component that holds one host's resources (in every URN of them). */
+export const hostComponentType = "proxmox-hardening:index:HardenedHost";
+
 /**
  * A stable, readable resource name for a rule, from its match: the same rule
  * keeps its name (and state) across runs; a changed match is a new rule.

@@ -2,7 +2,8 @@ import { z } from "zod";
 import { Fail2banDefaults, Fail2banFilter, Fail2banJail, proxmoxFilterDefaults, referenceProxmoxJail, referenceSshdJail, STOCK_FILTERS } from "../fail2ban/schema";
 import { clusterFirewallOptionsSchema } from "../proxmox/schema";
 import { hostConnectionSchema } from "../ssh/schema";
-import { clusterTrafficRules, lockoutProblems, ruleToTuples, tupleIdentity } from "../ufw/logic";
+import { addressFamilyOf } from "../ufw/address";
+import { ClusterMember, clusterTrafficRules, corosyncCutProblems, lockoutProblems, predictUserRules, ruleToTuples, tupleIdentity } from "../ufw/logic";
 import { ClusterNetwork, UfwDefaults, UfwRule } from "../ufw/schema";
 
 // The program's stack config: which hosts, and what hardening. The defaults
@@ -16,6 +17,14 @@ export const hostEntrySchema = hostConnectionSchema
       .regex(/^[a-z0-9][a-z0-9-]{0,62}$/i, "a cluster name: letters, digits and '-'")
       .optional()
       .describe("Proxmox cluster the host belongs to; hosts of one cluster share /etc/pve, so the cluster firewall option is set once, through the first of them. Default: the host is its own cluster."),
+    corosyncAddresses: z
+      .array(ClusterNetwork.refine((address) => !address.includes("/"), "an address of the node, not a network"))
+      .min(1)
+      .max(8)
+      .optional()
+      .describe(
+        "The node's corosync link addresses (ring0_addr, ring1_addr... of /etc/pve/corosync.conf), for the check that ufw lets the cluster's members talk. Default: address, when it is an IP address (as `pvecm create`/`pvecm add` use).",
+      ),
   })
   .describe("A host to harden, and how to reach it over SSH.");
 
@@ -97,10 +106,32 @@ export const programConfigSchema = z
         rules: rules.map((entry) => entry.rule),
         activation: { enabled: config.ufw.enabled },
         sshPort: host.port,
-        sshAddressFamily: host.address.includes(":") ? "v6" : /^[0-9.]+$/.test(host.address) ? "v4" : undefined,
+        sshAddressFamily: addressFamilyOf(host.address),
       });
       for (const problem of problems) ctx.addIssue({ code: "custom", path: ["hosts", i, "port"], message: `host ${host.name}: ${problem}` });
     });
+    // Cluster split: each member of a cluster listed here must keep receiving corosync from the others.
+    if (config.ufw.enabled && config.ufw.defaults.incoming !== "allow") {
+      const planned = predictUserRules({ v4: [], v6: [] }, rules.map((entry) => entry.rule));
+      for (const [cluster, members] of clusterMembers(config.hosts)) {
+        if (members.length < 2) continue;
+        members.forEach(({ host, index }) => {
+          if (corosyncAddressesOf(host).length === 0) {
+            ctx.addIssue({
+              code: "custom",
+              path: ["hosts", index, "corosyncAddresses"],
+              message: `host ${host.name} of cluster ${cluster} is reached by name (${host.address}), so its corosync addresses are unknown and the check that ufw keeps the cluster together cannot be made: set corosyncAddresses to its ring addresses from /etc/pve/corosync.conf`,
+            });
+            return;
+          }
+          const node = memberOf(host);
+          const peers = members.filter((other) => other.host !== host).map((other) => memberOf(other.host)).filter((peer) => peer.addresses.length > 0);
+          for (const problem of corosyncCutProblems({ cluster, node, rules: planned, incoming: config.ufw.defaults.incoming, peers })) {
+            ctx.addIssue({ code: "custom", path: ["hosts", index, "cluster"], message: problem });
+          }
+        });
+      }
+    }
     // Only on a config whose parts all parsed: with an invalid part, zod still runs this
     // check on the raw, untransformed value (e.g. a jail without its default filter).
   }, { when: (payload) => payload.issues.length === 0 });
@@ -116,9 +147,27 @@ export function allRules(ufw: z.output<typeof ufwSettingsSchema>): { rule: z.out
   ];
 }
 
+/** The node's corosync link addresses as the config knows them: listed, or its IP address. */
+function corosyncAddressesOf(host: HostEntry): string[] {
+  return host.corosyncAddresses ?? (addressFamilyOf(host.address) ? [host.address] : []);
+}
+
+function memberOf(host: HostEntry): ClusterMember {
+  return { name: host.name, addresses: corosyncAddressesOf(host) };
+}
+
+/** Hosts (with their index in the config) grouped by the cluster they name; hosts without one are left out. */
+function clusterMembers(hosts: readonly HostEntry[]): Map<string, { host: HostEntry; index: number }[]> {
+  const clusters = new Map<string, { host: HostEntry; index: number }[]>();
+  hosts.forEach((host, index) => {
+    if (host.cluster) clusters.set(host.cluster, [...(clusters.get(host.cluster) ?? []), { host, index }]);
+  });
+  return clusters;
+}
+
 /** Hosts grouped by Proxmox cluster; the first host of each cluster manages the cluster-wide firewall option. */
-export function clusterManagers(hosts: readonly HostEntry[]): Map<string, HostEntry> {
-  const managers = new Map<string, HostEntry>();
+export function clusterManagers<H extends Pick<HostEntry, "name" | "cluster">>(hosts: readonly H[]): Map<string, H> {
+  const managers = new Map<string, H>();
   for (const host of hosts) {
     const cluster = host.cluster ?? host.name;
     if (!managers.has(cluster)) managers.set(cluster, host);

@@ -96,3 +96,60 @@ export function parseRateLimit(raw: string | undefined): z.output<typeof logRate
   if (fields.burst !== undefined) limit.burst = Number(fields.burst);
   return limit;
 }
+
+// ------------------------------------------------------------------ corosync.conf
+
+export interface CorosyncNode {
+  name: string;
+  nodeid?: number;
+  /** ring0_addr, ring1_addr... in link order: IP addresses or names, as written. */
+  addresses: string[];
+}
+
+export interface CorosyncConf {
+  clusterName?: string;
+  nodes: CorosyncNode[];
+}
+
+/**
+ * Parses /etc/pve/corosync.conf (corosync's own `section { key: value }`
+ * format, `#` comments) for what the cluster guard needs: the cluster name and
+ * each member's link addresses. Throws on unbalanced braces, so a truncated
+ * file never reads as a cluster with fewer members.
+ */
+export function parseCorosyncConf(text: string): CorosyncConf {
+  const path: string[] = [];
+  const nodes: CorosyncNode[] = [];
+  let clusterName: string | undefined;
+  let node: Record<string, string> | undefined;
+  for (const [index, rawLine] of text.split("\n").entries()) {
+    const line = rawLine.replace(/#.*$/, "").trim();
+    if (line === "") continue;
+    const open = /^([A-Za-z0-9_.-]+)\s*\{$/.exec(line);
+    if (open) {
+      path.push(open[1]);
+      if (path.join(".") === "nodelist.node") node = {};
+      continue;
+    }
+    if (line === "}") {
+      if (path.length === 0) throw new Error(`corosync.conf line ${index + 1}: "}" without an open section`);
+      if (path.join(".") === "nodelist.node" && node) {
+        const addresses = Object.keys(node)
+          .map((key) => /^ring(\d+)_addr$/.exec(key))
+          .filter((match): match is RegExpExecArray => match !== null)
+          .sort((a, b) => Number(a[1]) - Number(b[1]))
+          .map((match) => node![match[0]]);
+        nodes.push({ name: node.name ?? node.ring0_addr ?? `nodeid ${node.nodeid}`, ...(node.nodeid ? { nodeid: Number(node.nodeid) } : {}), addresses });
+        node = undefined;
+      }
+      path.pop();
+      continue;
+    }
+    const pair = /^([A-Za-z0-9_.-]+)\s*:\s*(.*)$/.exec(line);
+    if (!pair) throw new Error(`corosync.conf line ${index + 1}: ${JSON.stringify(line.slice(0, 80))} is neither "key: value" nor a section`);
+    if (node) node[pair[1]] = pair[2];
+    else if (path.join(".") === "totem" && pair[1] === "cluster_name") clusterName = pair[2];
+  }
+  if (path.length > 0) throw new Error(`corosync.conf ends inside section ${path.join(".")}`);
+  return { ...(clusterName ? { clusterName } : {}), nodes };
+}

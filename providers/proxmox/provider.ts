@@ -33,6 +33,7 @@ async function apply(session: HostSession, inputs: ClusterFirewallInputs, live: 
 export const clusterFirewall = implementation(RESOURCE, {
   schema: clusterFirewallInputsSchema,
   replaceKeys: ["cluster"],
+  sharedByCluster: true,
   async create(inputs) {
     const session = await sessionFor(inputs.connection);
     const live = await readLive(session, inputs);

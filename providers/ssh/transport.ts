@@ -1,6 +1,6 @@
 import { appendFileSync, readFileSync } from "node:fs";
 import { Client, ClientChannel, ConnectConfig } from "ssh2";
-import { HardeningError, redact } from "../core/errors";
+import { HardeningError, redact, UnreachableNodeError } from "../core/errors";
 import { hostLog } from "../core/log";
 import { Credentials, HostConnection } from "./schema";
 import { fingerprintOf, hostKeyMatches } from "./hostkey";
@@ -147,7 +147,7 @@ export class HostSession {
           throw new HardeningError(
             { ...context, field: "hostKey" },
             `the host presented key ${fingerprintOf(presented)}, which is not the pinned key; no command was run`,
-            "if the host was reinstalled, check the new key out of band (`ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub` on its console) and update hostKey in the stack config; otherwise treat this as a possible man-in-the-middle",
+            `if the host was reinstalled, check the new key out of band (\`ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub\` on its console), run \`npm run retire -- ${conn.name}\` (it takes the old installation's resources out of the state, so nothing is rolled back onto the new one) and update hostKey in the stack config; otherwise treat this as a possible man-in-the-middle`,
           );
         }
         const message = error instanceof Error ? error.message : String(error);
@@ -165,7 +165,7 @@ export class HostSession {
     }
     recordMetric("connect-failed", conn.name, { ms: Date.now() - started, attempts });
     const message = lastError instanceof Error ? lastError.message : String(lastError);
-    throw new HardeningError(
+    throw new UnreachableNodeError(
       context,
       `could not open an SSH connection after ${attempts} attempt${attempts === 1 ? "" : "s"} in ${((Date.now() - started) / 1000).toFixed(1)} s (connectTimeoutSeconds=${conn.connectTimeoutSeconds}): ${redactSecrets(message)}`,
       `check that ${conn.address}:${conn.port} is reachable from this machine and sshd runs there, or raise connectTimeoutSeconds for this host${
@@ -216,6 +216,26 @@ export class HostSession {
         );
       }
       return result;
+    } finally {
+      this.release();
+    }
+  }
+
+  /**
+   * The connection as the host sees it, from sshd's $SSH_CONNECTION: the
+   * address this program comes from (after any NAT) and the host's address it
+   * reached. Read by the login shell itself, since sudo clears the variable.
+   */
+  async endpoints(): Promise<{ client: string; server: string } | undefined> {
+    const description = "read $SSH_CONNECTION";
+    await this.acquire();
+    try {
+      recordMetric("command", this.conn.name);
+      const result = await this.exec(`printf '%s\\n' "$SSH_CONNECTION"`, "", description);
+      const [client, , server] = result.stdout.trim().split(/\s+/);
+      // A dual-stack sshd reports an IPv4 peer as ::ffff:a.b.c.d; ufw sees it in its IPv4 rules.
+      const unmapped = (address: string) => address.replace(/^::ffff:(?=\d+\.\d+\.\d+\.\d+$)/i, "");
+      return result.code === 0 && client && server ? { client: unmapped(client), server: unmapped(server) } : undefined;
     } finally {
       this.release();
     }

@@ -149,3 +149,27 @@ export function parseAddress(text: string): AddressResult {
 export function isAnywhere(canonical: string): boolean {
   return canonical === "0.0.0.0/0" || canonical === "::/0";
 }
+
+/** The address's bytes (4 or 16), or undefined when it is not a plain IPv4/IPv6 address or network. */
+function addressBytes(text: string): { family: AddressFamily; bytes: number[]; prefix: number } | undefined {
+  const [host, prefixText] = text.split("/");
+  const v4 = parseIPv4Octets(host);
+  const v6 = v4 ? undefined : parseIPv6Groups(host);
+  if (!v4 && !v6) return undefined;
+  const width = v4 ? 32 : 128;
+  return { family: v4 ? "v4" : "v6", bytes: v4 ?? bytesOfGroups(v6 as number[]), prefix: prefixText === undefined ? width : Number(prefixText) };
+}
+
+/** Whether the network (an address, a CIDR network, or ufw's anywhere) contains the address; false across families. */
+export function networkContains(network: string, address: string): boolean {
+  const net = addressBytes(network);
+  const host = addressBytes(address);
+  if (!net || !host || net.family !== host.family) return false;
+  const networkBytes = clearHostBits(net.bytes, net.prefix);
+  return clearHostBits(host.bytes, net.prefix).every((byte, index) => byte === networkBytes[index]);
+}
+
+/** The family of an IP address literal, undefined for a DNS name. */
+export function addressFamilyOf(text: string): AddressFamily | undefined {
+  return addressBytes(text)?.family;
+}

@@ -3,16 +3,19 @@ import { HardeningError } from "../core/errors";
 import { hostLog } from "../core/log";
 import { commonInputs, implementation, observedOnHost } from "../core/implementation";
 import { isDeepStrictEqual } from "node:util";
+import { parseCorosyncConf } from "../proxmox/logic";
 import { expectSuccess, FileSnapshot, readFiles, restoreInput, restoreScript, snapshotText, underHostLock } from "../ssh/files";
 import { commandLine } from "../ssh/quote";
 import { HostSession, sessionFor } from "../ssh/transport";
 import {
   activationArgs,
+  corosyncCutProblems,
   defaultsArgs,
   findRuleTuples,
   forwardPolicyProblem,
   lockoutProblems,
   parseUfwFiles,
+  sshRestrictedTo,
   ruleToArgs,
   ruleToDeleteArgs,
   splitFileBundle,
@@ -209,7 +212,47 @@ export const ufwActivation = implementation(ACTIVATION, {
   },
 });
 
-/** Switches ufw on or off; before switching on, re-checks the lockout guard against the rules really stored. */
+const COROSYNC_CONF = "/etc/pve/corosync.conf";
+/** The node's name and its own addresses, to find itself in corosync.conf's nodelist. */
+const SELF_COMMAND = "hostname && ip -o addr show";
+
+/**
+ * Members of the node's cluster (from its own /etc/pve/corosync.conf, so members
+ * this stack does not manage count too) that the stored rules would cut off once
+ * ufw is on; empty for a node that is in no cluster.
+ */
+async function corosyncCutOnHost(session: HostSession, inputs: ActivationInputs, state: UfwFileState): Promise<string[]> {
+  const fail = (problem: string, detail: { command: string; exitCode: number | null; stderr: string }) =>
+    new HardeningError(context(ACTIVATION, inputs, "enabled"), `ufw was not switched on: ${problem}`, "nothing was changed by this step; check the file on the node (`pvecm status`)", detail);
+  const [conf] = await readFiles(session, [COROSYNC_CONF]);
+  const text = snapshotText(conf);
+  if (text === undefined) return [];
+  let nodes;
+  try {
+    nodes = parseCorosyncConf(text);
+  } catch (error) {
+    throw fail(`${COROSYNC_CONF} could not be read as a corosync configuration (${(error as Error).message}), so whether ufw would split the cluster cannot be told`, { command: `read ${COROSYNC_CONF}`, exitCode: 0, stderr: "" });
+  }
+  const self = await session.run(SELF_COMMAND, { description: SELF_COMMAND });
+  if (self.code !== 0) throw fail("could not read the node's name and addresses to find it in corosync.conf", { command: SELF_COMMAND, exitCode: self.code, stderr: self.stderr });
+  const [hostname = "", ...addressLines] = self.stdout.split("\n");
+  const local = new Set(addressLines.map((line) => /\sinet6?\s+([^/\s]+)/.exec(line)?.[1]).filter((address): address is string => !!address));
+  const isSelf = (node: { name: string; addresses: string[] }) => node.name === hostname.trim().split(".")[0] || node.addresses.some((address) => local.has(address));
+  const node = nodes.nodes.find(isSelf) ?? { name: hostname.trim() || inputs.connection.name, addresses: [] };
+  return corosyncCutProblems({
+    cluster: nodes.clusterName ?? "of this node",
+    node,
+    rules: { v4: state.tuplesV4, v6: state.tuplesV6 },
+    incoming: state.defaults.incoming,
+    peers: nodes.nodes.filter((member) => member !== node),
+  });
+}
+
+/**
+ * Switches ufw on or off; before switching on, re-checks against the rules
+ * really stored that neither this program's SSH nor the cluster's corosync
+ * traffic would be cut.
+ */
 async function activate(session: HostSession, inputs: ActivationInputs, state: UfwFileState) {
   if (state.enabled === inputs.enabled) return;
   if (inputs.enabled && state.defaults.routed !== "allow" && (await bridgeNetfilter(session)) === true) {
@@ -218,7 +261,7 @@ async function activate(session: HostSession, inputs: ActivationInputs, state: U
     if (problem) throw new HardeningError(context(ACTIVATION, inputs, "enabled"), `ufw was not switched on: ${problem}`, "nothing was changed by this step; set ufw.defaults.routed to allow, or opt in with ufw.defaults.allowForwardDeny");
   }
   if (inputs.enabled) {
-    const problems = lockoutProblems({
+    const guard = {
       defaults: { incoming: state.defaults.incoming },
       rules: [],
       activation: inputs,
@@ -226,9 +269,28 @@ async function activate(session: HostSession, inputs: ActivationInputs, state: U
       sshAddressFamily: inputs.guard.sshAddressFamily,
       existing: { v4: state.tuplesV4, v6: state.tuplesV6 },
       ipv6: state.ipv6,
-    });
+    };
+    const sshSource = await session.endpoints();
+    const restrictedTo = sshRestrictedTo(guard);
+    if (!sshSource && restrictedTo.length > 0) {
+      // Without the source, SSH allowed only from some networks might not include this program.
+      throw new HardeningError(
+        context(ACTIVATION, inputs, "enabled"),
+        `ufw was not switched on: SSH would be allowed only from ${restrictedTo.join(", ")}, and the host did not tell this program's source address ($SSH_CONNECTION was empty), so whether this connection stays open cannot be told`,
+        "nothing was changed by this step; allow SSH from anywhere, or check that sshd sets SSH_CONNECTION for the user's login shell",
+      );
+    }
+    const problems = lockoutProblems({ ...guard, sshSource });
     if (problems.length > 0) {
       throw new HardeningError(context(ACTIVATION, inputs, "enabled"), `ufw was not switched on: ${problems.join("; ")}`, "the host's stored rules differ from the program's; run `pulumi refresh` and check `ufw show added` on the host");
+    }
+    const splits = await corosyncCutOnHost(session, inputs, state);
+    if (splits.length > 0) {
+      throw new HardeningError(
+        context(ACTIVATION, inputs, "enabled"),
+        `ufw was not switched on: ${splits.join("; ")} (members as listed in the node's ${COROSYNC_CONF})`,
+        "nothing was changed by this step; allow corosync from every member's link address (ufw.clusterTraffic or a rule), then run `pulumi up` again",
+      );
     }
   }
   await runUfw(session, ACTIVATION, inputs, [activationArgs(inputs.enabled)], "enabled");

@@ -1,8 +1,8 @@
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
-import { homedir, tmpdir } from "node:os";
+import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { LocalWorkspace, PulumiCommand, Stack } from "@pulumi/pulumi/automation";
-import pkg from "../../package.json";
+import { LocalWorkspace, Stack } from "@pulumi/pulumi/automation";
+import { pulumiCommand } from "../../scripts/pulumi-cli";
 
 /** Repository root. */
 export const repoRoot = resolve(__dirname, "..", "..");
@@ -13,11 +13,7 @@ export const stateDir = join(repoRoot, ".pulumi-state");
 /** Only for tests and the demo: real stacks use a passphrase of the user's own or a cloud KMS. */
 export const testPassphrase = "proxmox-hardening-test-only-passphrase";
 
-/** The CLI the toolchain step built (or the user's own, when that is what it found). */
-export async function pulumiCommand(): Promise<PulumiCommand> {
-  const root = join(process.env.PULUMI_HOME ?? join(homedir(), ".pulumi"), "versions", pkg.devDependencies.pulumi);
-  return existsSync(join(root, "bin", "pulumi")) ? PulumiCommand.get({ root }) : PulumiCommand.get();
-}
+export { pulumiCommand };
 
 let engineTmp: string | undefined;
 

@@ -28,3 +28,69 @@ export async function hostState(host: SandboxHost): Promise<HostState> {
   const pveshOptions = JSON.parse(await run(host, "pvesh get /cluster/firewall/options --output-format json"));
   return { files, ufwStatus, pveshOptions };
 }
+
+/**
+ * What any write on a host leaves behind, to prove that a run changed nothing
+ * independently of what the program reports: inode, size and times of every
+ * file and directory the program may touch (a rewrite with the same bytes, a
+ * temp file created and removed, a chmod all show), ufw's rules as added and
+ * as loaded, the firewall options, fail2ban's server process and log (a reload
+ * or restart writes there), and netfilter's packet counters (rebuilding a
+ * chain, as a ufw or fail2ban reload does, starts them again from zero).
+ */
+export interface WriteTraces {
+  stamps: string;
+  ufwAdded: string;
+  ufwStatus: string;
+  pveshOptions: string;
+  fail2banServer: string;
+  fail2banJails: string;
+  fail2banLog: string;
+  /** "table rule #n" -> packets, for iptables and ip6tables. */
+  counters: Record<string, number>;
+}
+
+export async function writeTraces(host: SandboxHost): Promise<WriteTraces> {
+  const counters: Record<string, number> = {};
+  for (const save of ["iptables-save -c", "ip6tables-save -c"]) {
+    let table = "";
+    for (const line of (await run(host, save)).split("\n")) {
+      if (line.startsWith("*")) table = `${save.split("-")[0]} ${line.slice(1)}`;
+      const rule = /^\[(\d+):\d+\] (.*)$/.exec(line);
+      if (!rule) continue;
+      let key = `${table} ${rule[2]}`;
+      for (let n = 2; key in counters; n++) key = `${table} ${rule[2]} #${n}`;
+      counters[key] = Number(rule[1]);
+    }
+  }
+  return {
+    stamps: await run(host, `find ${WATCHED_DIRS.join(" ")} -printf '%p %y %i %m %U:%G %s %T@ %C@\\n' | sort`),
+    ufwAdded: await run(host, "ufw show added"),
+    ufwStatus: await run(host, "ufw status verbose"),
+    pveshOptions: await run(host, "pvesh get /cluster/firewall/options --output-format json"),
+    fail2banServer: await run(host, "ps -eo pid=,lstart=,args= | grep '[f]ail2ban-server'"),
+    fail2banJails: await run(host, "fail2ban-client status"),
+    fail2banLog: await run(host, "sha256sum /var/log/fail2ban.log"),
+    counters,
+  };
+}
+
+/** Differences between two traces of a host, in words; empty when nothing was written. Counters may only grow. */
+export function writesBetween(before: WriteTraces, after: WriteTraces): string[] {
+  const found: string[] = [];
+  for (const key of Object.keys(before) as (keyof WriteTraces)[]) {
+    if (key !== "counters" && before[key] !== after[key]) found.push(`${key}:\n--- before\n${before[key]}\n+++ after\n${after[key]}`);
+  }
+  const rules = new Set([...Object.keys(before.counters), ...Object.keys(after.counters)]);
+  for (const rule of rules) {
+    if (!(rule in after.counters) || !(rule in before.counters)) found.push(`netfilter rule ${rule in before.counters ? "gone" : "new"}: ${rule}`);
+    else if (after.counters[rule] < before.counters[rule]) found.push(`netfilter counter went back from ${before.counters[rule]} to ${after.counters[rule]} (chain rebuilt): ${rule}`);
+  }
+  return found;
+}
+
+/** SSH logins the host's own sshd logged (auth.log or the journal): what the host saw, not what the program says it did. */
+export async function sshLogins(host: SandboxHost): Promise<number> {
+  const log = host.mode === "syslog" ? await run(host, "cat /var/log/auth.log") : await run(host, "journalctl --no-pager -q -o cat -t sshd");
+  return log.split("\n").filter((line) => /\bAccepted (publickey|password) for /.test(line)).length;
+}

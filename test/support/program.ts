@@ -39,12 +39,13 @@ export class ProgramStack {
     this.metricsFile = metricsFileOf(stack.name);
   }
 
-  static async create(name: string, config: ReturnType<typeof sandboxConfig>): Promise<ProgramStack> {
+  /** `workDir`: the program to run, this checkout's by default (the upgrade test's is an earlier release's). */
+  static async create(name: string, config: ReturnType<typeof sandboxConfig>, workDir = repoRoot): Promise<ProgramStack> {
     const env = engineEnv(); // creates the state directory, where the metrics file goes
     const metricsFile = metricsFileOf(name);
     writeFileSync(metricsFile, "");
     const stack = await LocalWorkspace.createOrSelectStack(
-      { workDir: repoRoot, stackName: name },
+      { workDir, stackName: name },
       { pulumiCommand: await pulumiCommand(), envVars: { ...env, PROXMOX_HARDENING_METRICS: metricsFile } },
     );
     const program = new ProgramStack(stack);
@@ -96,7 +97,7 @@ export class ProgramStack {
 
   private removeFiles(): void {
     rmSync(this.metricsFile, { force: true });
-    rmSync(join(repoRoot, `Pulumi.${this.stack.name}.yaml`), { force: true });
+    rmSync(join(this.stack.workspace.workDir, `Pulumi.${this.stack.name}.yaml`), { force: true });
   }
 }
 

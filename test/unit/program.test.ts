@@ -1,7 +1,11 @@
 import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import { test } from "node:test";
+import { parse as parseYaml } from "yaml";
 import { parseProgramConfig } from "../../providers/host/config";
 import { ruleName } from "../../providers/host/names";
+import { credentialConfigKeys } from "../../providers/ssh/credentials";
 import { allRules, clusterManagers } from "../../providers/host/schema";
 import { UfwRule } from "../../providers/ufw/schema";
 
@@ -68,7 +72,10 @@ test("cluster preset adds the Proxmox cluster rules from the named network only"
 });
 
 test("one cluster firewall resource per cluster, managed through its first host", () => {
-  const config = parseProgramConfig({ hosts: [host("pve1", { cluster: "a" }), host("pve22", { cluster: "a" }), host("solo")] }, "p");
+  const config = parseProgramConfig(
+    { hosts: [host("pve1", { cluster: "a" }), host("pve22", { cluster: "a" }), host("solo")], ufw: { clusterTraffic: { network: "192.0.2.0/24" } } },
+    "p",
+  );
   const managers = clusterManagers(config.hosts);
   assert.deepEqual([...managers.entries()].map(([cluster, manager]) => `${cluster}:${manager.name}`), ["a:pve1", "solo:solo"]);
 });
@@ -80,4 +87,15 @@ test("rule names are stable, readable and ignore action and comment", () => {
   const long = UfwRule.parse({ action: "allow", protocol: "tcp", port: "1,2,3,4,5,6,7,8,9,10,11,12", from: "2001:db8:aaaa:bbbb:cccc:dddd:eeee:0/112" });
   assert.ok(ruleName(long).length <= 60);
   assert.match(ruleName(long), /^[A-Za-z0-9_-]+$/);
+});
+
+test("the example Pulumi.prod.yaml passes every check preview makes (a team copies it)", () => {
+  const { config } = parseYaml(readFileSync(join(__dirname, "..", "..", "Pulumi.prod.yaml"), "utf8")) as { config: Record<string, unknown> };
+  const program = Object.fromEntries(
+    Object.entries(config)
+      .filter(([key]) => key.startsWith("proxmox-hardening:") && !(key.slice("proxmox-hardening:".length) in credentialConfigKeys))
+      .map(([key, value]) => [key.slice("proxmox-hardening:".length), value]),
+  );
+  const parsed = parseProgramConfig(program, "prod");
+  assert.deepEqual(parsed.hosts.map((host) => host.cluster), ["pve-prod", "pve-prod"]);
 });

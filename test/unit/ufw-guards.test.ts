@@ -15,6 +15,7 @@ import {
   parseDefaultsFile,
   parseUserRules,
   portSpecCovers,
+  sshRestrictedTo,
   UFW_RULE_REPLACE_KEYS,
   UFW_RULE_UPDATE_KEYS,
 } from "../../providers/ufw/logic";
@@ -31,7 +32,7 @@ const guard = (overrides: Partial<LockoutInput>): string[] =>
 test("lockout: enabling with incoming deny and no SSH rule is refused for each IP family", () => {
   const problems = guard({});
   assert.equal(problems.length, 2);
-  assert.match(problems[0], /^ufw would be active with incoming policy "deny" and no IPv4 rule allowing tcp port 22 from anywhere/);
+  assert.match(problems[0], /^ufw would be active with incoming policy "deny" and no IPv4 rule allowing tcp port 22: /);
   assert.match(problems[1], /no IPv6 rule allowing tcp port 22/);
   assert.match(problems[0], /Add a rule \{ action: "allow" \(or "limit"\), protocol: "tcp", port: 22 \}/);
   assert.match(guard({ defaults: { incoming: "reject" } })[0], /incoming policy "reject"/);
@@ -50,11 +51,15 @@ test("lockout: which rules count as keeping SSH open", () => {
     { action: "allow" },
   ];
   for (const input of open) assert.deepEqual(guard({ rules: [rule(input)] }), [], JSON.stringify(input));
+  // restricted to a management network: accepted before the source is known (it is judged on the host),
+  // for the family it is in; the program reaching the host over IPv6 would still be cut off
+  const management = rule({ action: "allow", protocol: "tcp", port: 22, from: "10.0.0.0/8" });
+  assert.deepEqual(guard({ rules: [management], sshAddressFamily: "v4" }), []);
+  assert.match(guard({ rules: [management] }).join(), /no IPv6 rule allowing tcp port 22/);
 
   const closed: UfwRuleInput[] = [
     { action: "allow", protocol: "udp", port: 22 },
     { action: "allow", protocol: "tcp", port: 2222 },
-    { action: "allow", protocol: "tcp", port: 22, from: "10.0.0.0/8" },
     { action: "allow", protocol: "tcp", port: 22, to: "198.51.100.10" },
     { action: "allow", protocol: "tcp", port: 22, interface: "vmbr0" },
     { action: "allow", direction: "out", protocol: "tcp", port: 22 },
@@ -63,6 +68,26 @@ test("lockout: which rules count as keeping SSH open", () => {
   // the guard follows the SSH port
   assert.equal(guard({ rules: [allowSsh], sshPort: 2222 }).length, 2);
   assert.deepEqual(guard({ rules: [rule({ action: "allow", protocol: "tcp", port: 2222 })], sshPort: 2222 }), []);
+});
+
+test("lockout with the connection's source known: SSH from a management network", () => {
+  const management = rule({ action: "allow", protocol: "tcp", port: 22, from: "10.20.0.0/16", comment: "admins" });
+  const sshSource = { client: "10.20.3.4", server: "198.51.100.10" };
+  assert.deepEqual(guard({ rules: [management], sshSource }), []);
+  const outside = guard({ rules: [management], sshSource: { ...sshSource, client: "203.0.113.9" } });
+  assert.equal(outside.length, 1);
+  assert.match(outside[0], /comes from 203\.0\.113\.9 \(as the host sees it, connected to 198\.51\.100\.10 port 22\)/);
+  assert.match(outside[0], /no rule allows it and the incoming policy is "deny"/);
+  assert.match(outside[0], /contains 203\.0\.113\.9/);
+  // a deny for that source before the allow still locks out; a deny for others does not
+  assert.match(guard({ rules: [rule({ action: "deny", protocol: "tcp", port: 22, from: "10.20.3.0/24" }), management], sshSource })[0], /rule 1 .* denys it first/);
+  assert.deepEqual(guard({ rules: [rule({ action: "deny", protocol: "tcp", port: 22, from: "10.99.0.0/16" }), management], sshSource }), []);
+  // IPv6 source against IPv4-only rules
+  assert.equal(guard({ rules: [management], sshSource: { client: "2001:db8::5", server: "2001:db8::1" } }).length, 1);
+  assert.match(guard({ rules: [allowSsh], ipv6: false, sshSource: { client: "2001:db8::5", server: "2001:db8::1" } })[0], /IPV6=no/);
+  // the preview note lists the sources SSH is restricted to, and nothing when it is open to all
+  assert.deepEqual(sshRestrictedTo({ defaults: { incoming: "deny" }, rules: [management], activation: { enabled: true }, sshPort: 22 }), ["10.20.0.0/16"]);
+  assert.deepEqual(sshRestrictedTo({ defaults: { incoming: "deny" }, rules: [allowSsh], activation: { enabled: true }, sshPort: 22 }), []);
 });
 
 test("lockout: ufw is first-match, so a deny before the allow locks out; after it, it does not", () => {
@@ -128,8 +153,8 @@ test("defaultsArgs changes only what differs, from the parsed files", () => {
     defaults: parseDefaultsFile(ufwState("a-pristine", "default-ufw")).defaults,
     logging: parseUfwConf(ufwState("a-pristine", "ufw.conf")).logging,
   };
-  // the reference procedure on a fresh Debian ufw: nothing to do
-  assert.deepEqual(defaultsArgs(UfwDefaults.parse({}), current), []);
+  // the defaults on a fresh Debian ufw: only the routed policy, which Debian ships as deny, so that bridged guests keep their network
+  assert.deepEqual(defaultsArgs(UfwDefaults.parse({}), current), [["default", "allow", "routed"]]);
   assert.deepEqual(defaultsArgs(UfwDefaults.parse({ incoming: "reject", outgoing: "deny", routed: "allow", logging: "medium" }), current), [
     ["default", "reject", "incoming"],
     ["default", "deny", "outgoing"],

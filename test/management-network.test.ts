@@ -1,0 +1,73 @@
+import assert from "node:assert/strict";
+import { after, before, test } from "node:test";
+import { addClient, assertSandboxAddress, clientExec, down, Inventory, SandboxClient, SandboxHost, up } from "../sandbox";
+import { HostState, hostState, run } from "./support/host-state";
+import { ProgramStack, sandboxConfig } from "./support/program";
+
+// Issue 14.2: SSH allowed only from a management network. The program's own
+// connection comes from the machine's sandbox address; the node sees it in
+// $SSH_CONNECTION and judges the stored rules for exactly that source before
+// switching ufw on. Effects are checked as a user would: ufw's state, and
+// whether a TCP connection to port 22 really gets through from each side.
+
+let inventory: Inventory;
+let pve1: SandboxHost;
+let outsider: SandboxClient;
+let program: ProgramStack;
+let original: HostState;
+
+const webUi = { action: "allow", protocol: "tcp", port: 8006, comment: "proxmox web ui" };
+
+/** Whether a TCP connection from the client to the host's SSH port opens (bounded by nc's timeout). */
+async function sshReachableFrom(client: SandboxClient, host: SandboxHost): Promise<boolean> {
+  await assertSandboxAddress(host.address);
+  const result = await clientExec(client, `nc -z -w 3 ${host.address} 22`, { timeoutMs: 10_000 });
+  return result.code === 0;
+}
+
+before(async () => {
+  await down();
+  inventory = await up({ count: 1, modes: ["journald"] });
+  [pve1] = inventory.hosts;
+  outsider = await addClient("outsider");
+  original = await hostState(pve1);
+  assert.equal(await sshReachableFrom(outsider, pve1), true, "the probe works on an open host");
+  program = await ProgramStack.create(`test-mgmt-${process.pid}`, sandboxConfig([{ host: pve1 }]));
+}, { timeout: 300_000 });
+
+after(async () => {
+  await program?.remove();
+  await down();
+});
+
+test("SSH from a network the program is not in: preview passes and says what it will check, up refuses before switching ufw on", { timeout: 600_000 }, async () => {
+  // The outsider's address as a /32: a management network this machine is not part of.
+  const rules = [{ action: "allow", protocol: "tcp", port: 22, from: outsider.address, comment: "admins" }, webUi];
+  await program.configure(sandboxConfig([{ host: pve1 }], { ufw: { rules } }));
+  const preview = await program.stack.preview();
+  assert.match(preview.stdout, new RegExp(`pve1: SSH \\(tcp port 22\\) will be allowed only from ${outsider.address.replace(/\./g, "\\.")}; before switching ufw on, the program checks on the host`));
+  await assert.rejects(program.stack.up(), (error: Error) => {
+    assert.match(error.message, /ufw was not switched on/);
+    assert.match(error.message, new RegExp(`comes from ${inventory.network.machineAddress.replace(/\./g, "\\.")} \\(as the host sees it, connected to ${pve1.address.replace(/\./g, "\\.")} port 22\\)`));
+    return true;
+  });
+  assert.match(await run(pve1, "ufw status"), /^Status: inactive$/m);
+});
+
+test("SSH only from the program's network: ufw is on, the program keeps its access, others are shut out", { timeout: 600_000 }, async () => {
+  const rules = [{ action: "allow", protocol: "tcp", port: 22, from: `${inventory.network.machineAddress}`, comment: "management" }, webUi];
+  await program.configure(sandboxConfig([{ host: pve1 }], { ufw: { rules } }));
+  const result = await program.stack.up();
+  assert.equal(result.summary.result, "succeeded");
+  assert.match(await run(pve1, "ufw status verbose"), /^Status: active$/m);
+  assert.equal(await sshReachableFrom(outsider, pve1), false, "SSH from outside the management network is dropped");
+  // The program itself still gets in: a refresh reads every resource over SSH.
+  const refreshed = await program.stack.refresh();
+  assert.equal(refreshed.summary.result, "succeeded");
+});
+
+test("destroy puts the node back exactly as it was", { timeout: 600_000 }, async () => {
+  await program.stack.destroy();
+  assert.deepEqual(await hostState(pve1), original);
+  assert.equal(await sshReachableFrom(outsider, pve1), true);
+});
