@@ -162,8 +162,8 @@ test("defaultsArgs changes only what differs, from the parsed files", () => {
     ["logging", "medium"],
   ]);
   assert.deepEqual(defaultsArgs(UfwDefaults.parse({ routed: "deny", logging: "on" }), current), []);
-  assert.deepEqual(defaultsArgs(UfwDefaults.parse({ logging: "on" }), { ...current, logging: "off" }), [["logging", "on"]]);
-  assert.deepEqual(defaultsArgs(UfwDefaults.parse({ logging: "low" }), { ...current, logging: undefined }), [["logging", "low"]]);
+  assert.deepEqual(defaultsArgs(UfwDefaults.parse({ routed: "deny", logging: "on" }), { ...current, logging: "off" }), [["logging", "on"]]);
+  assert.deepEqual(defaultsArgs(UfwDefaults.parse({ routed: "deny", logging: "low" }), { ...current, logging: undefined }), [["logging", "low"]]);
 });
 
 test("loggingSatisfied, activationArgs, portSpecCovers, describeTuple", () => {
