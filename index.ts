@@ -1,4 +1,4 @@
-import { HardenedHost } from "./providers/host/component";
+import { HardenedHost, hostPreflight } from "./providers/host/component";
 import { readProgramConfig } from "./providers/host/config";
 import { clusterManagers } from "./providers/host/schema";
 
@@ -9,9 +9,13 @@ import { clusterManagers } from "./providers/host/schema";
 const config = readProgramConfig();
 
 const managers = clusterManagers(config.hosts);
-const hosts = config.hosts.map((host) => {
+// Each host's preflight reads the node before any change; the cluster's firewall option, set
+// through one node for all, waits for every member's.
+const preflights = config.hosts.map((host) => hostPreflight(host, config));
+const hosts = config.hosts.map((host, i) => {
   const cluster = [...managers.entries()].find(([, manager]) => manager === host)?.[0];
-  return new HardenedHost(host.name, { host, config, managesCluster: cluster });
+  const members = preflights.filter((_, j) => cluster !== undefined && (config.hosts[j].cluster ?? config.hosts[j].name) === cluster);
+  return new HardenedHost(host.name, { host, config, managesCluster: cluster, preflights: { host: preflights[i], cluster: members } });
 });
 
 /** Per host: address, ufw policy and rule count, fail2ban jails, Proxmox firewall. */

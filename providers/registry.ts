@@ -2,6 +2,7 @@ import { Implementation } from "./core/implementation";
 import { ResourceKind } from "./core/shim";
 import { fail2banDefaults, fail2banFilter, fail2banJail, fail2banReload } from "./fail2ban/provider";
 import { packages } from "./packages/provider";
+import { preflight } from "./preflight/provider";
 import { clusterFirewall } from "./proxmox/provider";
 import { ufwActivation, ufwBaseline, ufwDefaults, ufwRule } from "./ufw/provider";
 
@@ -10,6 +11,7 @@ import { ufwActivation, ufwBaseline, ufwDefaults, ufwRule } from "./ufw/provider
 const implementations: Record<ResourceKind, Implementation> = {
   "proxmox:ClusterFirewall": clusterFirewall,
   "host:Packages": packages,
+  "host:Preflight": preflight,
   "ufw:Rule": ufwRule,
   "ufw:Defaults": ufwDefaults,
   "ufw:Activation": ufwActivation,

@@ -18,7 +18,8 @@ export type ResourceKind =
   | "fail2ban:Jail"
   | "fail2ban:Defaults"
   | "fail2ban:Reload"
-  | "host:Packages";
+  | "host:Packages"
+  | "host:Preflight";
 
 /** The project root as the program sees it; the last place the shim looks. */
 const programRoot = require("path").resolve(__dirname, "..", "..");
@@ -82,6 +83,10 @@ export function dynamicResource<Args extends object>(kind: ResourceKind) {
     declare readonly previous: pulumi.Output<unknown>;
     constructor(name: string, args: { [K in keyof Args]: pulumi.Input<Args[K]> }, opts?: pulumi.CustomResourceOptions) {
       super(shimProvider(kind), name, { ...args, label: name, previous: undefined }, opts, MODULE, typeName);
+      // With `pulumi up --continue-on-error` a resource that failed, or was skipped after a failed
+      // dependency, rejects every one of its outputs. The engine reports the failure; an output
+      // that nothing awaits would also end the program as an unhandled rejection.
+      for (const value of Object.values(this)) if (pulumi.Output.isInstance(value)) pulumi.recover(value, () => undefined);
     }
   };
 }

@@ -1,5 +1,5 @@
-// Parsers for the outputs of fail2ban 1.0.2's command line tools, as captured from the real
-// programs in test/fixtures/fail2ban/captured/. They throw Fail2banOutputError on output they
+// Parsers for the outputs of fail2ban's command line tools, as captured from the real programs
+// in test/fixtures/fail2ban/captured/ (1.0.2) and regex-out/ (fail2ban-regex, 1.0.2 and 1.1.0). They throw Fail2banOutputError on output they
 // do not recognise rather than guess: the provider turns that into a clear failure.
 
 export class Fail2banOutputError extends Error {
@@ -131,63 +131,21 @@ export function serverNotRunning(stderr: string): boolean {
 // ---------------------------------------------------------------------------------------------
 // fail2ban-regex
 
-export interface RegexReport {
-  /** The filter as fail2ban-regex understood it: a file, a stock filter name, or a regex string. */
-  filter: { kind: "file" | "filter" | "line"; value: string };
-  /** What it read: a log file, the journal, or the argument itself taken as log text (no such file!). */
-  log: { kind: "file" | "line" | "journal"; value: string };
-  lines: number;
-  ignored: number;
-  matched: number;
-  missed: number;
-  /** Listed lines; complete only with --print-all-matched/--print-all-missed/--print-all-ignored. */
-  matchedLines: string[];
-  missedLines: string[];
-  ignoredLines: string[];
-}
-
-function section(stdout: string, title: string): string[] {
-  const lines = stdout.split("\n");
-  const start = lines.indexOf(`|- ${title} line(s):`);
-  if (start < 0) return [];
-  const out: string[] = [];
-  for (const line of lines.slice(start + 1)) {
-    if (line === "`-") break;
-    if (!line.startsWith("|  ")) throw new Fail2banOutputError(`fail2ban-regex (${title} lines)`, line);
-    out.push(line.slice(3));
-  }
-  return out;
-}
-
 /**
- * fail2ban-regex's report. It exits 0 even when nothing matched, and takes a log argument that
- * is not a file as one log line, and a filter argument that is not a file or filter name as a
- * regex: check `log` and `filter` before trusting the counts. A filter that does not compile
- * exits 255 with "ERROR: ..." on stdout (see parseRegexError).
+ * The lines fail2ban-regex matched, from `--out msg`: each matched log line as it was read, one
+ * per line, and nothing else, in 1.0.2 and 1.1.0 alike (its report's banner differs between them:
+ * "Use   failregex file" became "Use      filter file"). It exits 0 even when nothing matched,
+ * and takes a log argument that is not a file as one log line: compare the lines with the
+ * samples. A filter that does not compile exits 255 with "ERROR: ..." on stdout (parseRegexError).
  */
-export function parseRegexReport(stdout: string): RegexReport {
-  const what = "fail2ban-regex";
-  const totals = /^Lines: (\d+) lines, (\d+) ignored, (\d+) matched, (\d+) missed$/m.exec(stdout);
-  const filter = /^Use\s+failregex (file|filter file|line)\s*: (.*)$/m.exec(stdout);
-  const log = /^Use\s+(?:(log file|single line|multi line)\s*: (.*)|(systemd journal))$/m.exec(stdout);
-  if (!totals || !filter || !log) throw new Fail2banOutputError(what, stdout);
-  return {
-    filter: { kind: filter[1] === "filter file" ? "filter" : (filter[1] as "file" | "line"), value: filter[2]!.replace(/, basedir: .*$/, "") },
-    log: log[3] ? { kind: "journal", value: "" } : { kind: log[1] === "log file" ? "file" : "line", value: log[2]! },
-    lines: Number(totals[1]),
-    ignored: Number(totals[2]),
-    matched: Number(totals[3]),
-    missed: Number(totals[4]),
-    matchedLines: section(stdout, "Matched"),
-    missedLines: section(stdout, "Missed"),
-    ignoredLines: section(stdout, "Ignored"),
-  };
+export function parseRegexMatches(stdout: string): string[] {
+  return stdout.split("\n").filter((line) => line !== "");
 }
 
 /** The error of a fail2ban-regex run that exited non-zero ("ERROR: Unable to compile ..."), or null. */
 export function parseRegexError(stdout: string, stderr: string): string | null {
-  const index = stdout.indexOf("\nERROR: ");
-  if (index >= 0) return stdout.slice(index + "\nERROR: ".length).trim();
+  const error = /^ERROR: ([\s\S]*)$/m.exec(stdout);
+  if (error) return error[1]!.trim();
   const errors = parseLogMessages(stderr).filter((m) => m.level === "ERROR" || m.level === "CRITICAL");
   return errors.length ? errors.map((m) => m.message).join("\n") : null;
 }

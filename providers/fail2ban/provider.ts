@@ -7,7 +7,7 @@ import { expectSuccess, FileSnapshot, fileSnapshotSchema, readFiles, restoreIfCh
 import { shellQuote } from "../ssh/quote";
 import { HostSession, RemoteResult, sessionFor } from "../ssh/transport";
 import { chooseBackend, DEFAULTS_PATH, filterPath, isManagedFile, jailPath, renderDefaults, renderFilter, renderJail, sampleCheckArgs, sampleCheckProblems, samplesFileContent } from "./logic";
-import { parseRegexReport, parseServerStatus } from "./parse";
+import { parseRegexError, parseRegexMatches, parseServerStatus } from "./parse";
 import { Fail2banDefaults, Fail2banFilter, Fail2banJail, JailName } from "./schema";
 import { ALREADY_FAILING_NOTE, backendFactsScript, parseBackendFacts, reloadExitMeaning, reloadIfRunningScript, reloadScript, stopScript, TEST_FAILED_EXIT, testedWriteScript, WAS_RUNNING } from "./service";
 
@@ -25,6 +25,10 @@ export const reloadInputsSchema = z.strictObject({
   configuration: z.string().describe("A digest of the fail2ban settings and when each file was last written; a change reloads fail2ban."),
   jails: z.array(JailName).describe("Enabled jails that must be running after the reload."),
   restoreOnDestroy: z.string().describe("JSON list of the fail2ban files as they were before this program wrote them (their resources' previous): destroy puts them all back, then reloads once."),
+  observed: z
+    .string()
+    .optional()
+    .describe('JSON of what the host\'s preflight saw, {"failedBefore": fail2ban-client -t\'s errors before any change}, so that the first reload can say it fixed a configuration that failed before (a string, like restoreOnDestroy, as preview passes it unknown).'),
 });
 
 type Labelled = { connection: { name: string }; label: string };
@@ -64,7 +68,8 @@ async function writeTested(session: HostSession, kind: string, inputs: Labelled,
   }
   expectSuccess(result, context(kind, inputs, field), `write ${path}`, "check the disk and permissions under /etc/fail2ban");
   if (result.stderr.includes(ALREADY_FAILING_NOTE)) {
-    hostLog.warn(inputs.connection.name, `${path} written; the fail2ban configuration already failed its test before this change (it will be checked again before fail2ban is reloaded)`);
+    // Not a new problem: the preflight reported the configuration as found, and the reload tests the result.
+    hostLog.debug(inputs.connection.name, `${path} written; fail2ban's configuration still fails its test, as it did before this run; the reload tests it again once every file is written`);
   }
   return before.present && isManagedFile(snapshotText(before) ?? "") ? { path, present: false } : before;
 }
@@ -108,7 +113,10 @@ async function checkSamples(session: HostSession, inputs: z.output<typeof filter
     `fail2ban-regex ${sampleCheckArgs("SAMPLES", "FILTER").map((arg) => placeholders[arg] ?? shellQuote(arg)).join(" ")}`,
   ].join("\n");
   const result = await session.run(script, { stdin: samplesFileContent(inputs.filter.samples), description: "fail2ban-regex samples filter" });
-  const problems = result.code === 0 ? sampleCheckProblems(parseRegexReport(result.stdout), inputs.filter.samples) : [`fail2ban-regex failed (exit ${result.code}): ${result.stderr.trim()}`];
+  const problems =
+    result.code === 0
+      ? sampleCheckProblems(parseRegexMatches(result.stdout), inputs.filter.samples)
+      : [`fail2ban-regex failed (exit ${result.code}): ${parseRegexError(result.stdout, result.stderr) ?? result.stderr.trim()}`];
   if (problems.length > 0) {
     throw new HardeningError(
       context(FILTER, inputs, "filter.samples"),
@@ -203,14 +211,32 @@ export const fail2banDefaults = implementation(DEFAULTS, {
 
 const RELOAD = "fail2ban:Reload";
 
+/** The preflight's fail2ban-client -t errors from a reload's `observed`; none when absent or unreadable. */
+function failedBeforeOf(observed: string | undefined): string[] {
+  try {
+    return z.strictObject({ failedBefore: z.array(z.string()) }).parse(JSON.parse(observed ?? "")).failedBefore;
+  } catch {
+    return [];
+  }
+}
+
 /** Reloads (or starts) fail2ban and waits for its jails; tells whether it was running before. */
-async function reload(inputs: z.output<typeof reloadInputsSchema>): Promise<{ wasRunning: boolean }> {
+async function reload(inputs: z.output<typeof reloadInputsSchema>, first: boolean): Promise<{ wasRunning: boolean }> {
   const session = await sessionFor(inputs.connection);
   const script = reloadScript(inputs.jails);
   const result = await session.run(underHostLock(script), { description: "fail2ban-client -t; reload (or start); status of each jail" });
   if (result.code !== 0) throw reloadFailure(RELOAD, inputs, "fail2ban-client -t && fail2ban-client reload && fail2ban-client status <jail>...", result, "jails");
-  hostLog.info(inputs.connection.name, `fail2ban reloaded; running jails: ${inputs.jails.join(", ") || "(none enabled)"}`);
-  return { wasRunning: result.stdout.split("\n").includes(WAS_RUNNING) };
+  const wasRunning = result.stdout.split("\n").includes(WAS_RUNNING);
+  const jails = inputs.jails.join(", ") || "(none enabled)";
+  // Only the first reload: the preflight's observation is of the host before the first run.
+  const failedBefore = first ? failedBeforeOf(inputs.observed) : [];
+  if (failedBefore.length > 0) {
+    hostLog.info(
+      inputs.connection.name,
+      `fixed: fail2ban's configuration failed its own test before this run (${failedBefore.join("; ")}), so fail2ban could not run; with the files this program wrote it passes, and fail2ban ${wasRunning ? "was reloaded" : "was started"} with the jails ${jails}`,
+    );
+  } else hostLog.info(inputs.connection.name, `fail2ban reloaded; running jails: ${jails}`);
+  return { wasRunning };
 }
 
 /**
@@ -229,7 +255,7 @@ export const fail2banReload = implementation(RELOAD, {
   schema: reloadInputsSchema,
   replaceKeys: [],
   async create(inputs) {
-    const { wasRunning } = await reload(inputs);
+    const { wasRunning } = await reload(inputs, true);
     return { id: `${inputs.connection.name}/fail2ban/reload`, outs: { ...inputs, previous: { wasRunning } } };
   },
   async read(id, props) {
@@ -240,7 +266,7 @@ export const fail2banReload = implementation(RELOAD, {
     return observedOnHost(id, { ...props, jails: props.jails.filter((jail: string) => running.includes(jail)) });
   },
   async update(_id, olds, news) {
-    await reload(news);
+    await reload(news, false);
     return { outs: { ...news, previous: olds.previous } };
   },
   async delete(_id, props) {

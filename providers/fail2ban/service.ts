@@ -98,16 +98,25 @@ export function testedWriteScript(path: string, content: string, before: FileSna
   ].join("\n");
 }
 
+/** Shell condition: one of the logpath globs names an existing file (false without logpath). */
+export function logpathExistsCondition(logpaths: readonly string[]): string {
+  // Globs must expand on the host, so they are matched with `ls` on the unquoted pattern's words.
+  const quotedGlobs = logpaths.map((path) => path.replace(/[^A-Za-z0-9_./*?[\]-]/g, "")).join(" ");
+  return logpaths.length > 0 ? `ls -d ${quotedGlobs} >/dev/null 2>&1` : "false";
+}
+
+/** Shell conditions for fail2ban's journal backend: its Python module, and journald running. */
+export const PYTHON_SYSTEMD_CONDITION = "python3 -c 'import systemd.journal' 2>/dev/null";
+export const JOURNALD_CONDITION = "[ -S /run/systemd/journal/socket ]";
+
 /**
  * Facts for chooseBackend, printed as `logpath yes|no` and `journal yes|no`.
  * The journal counts when python3-systemd imports and journald's socket exists.
  */
 export function backendFactsScript(logpaths: readonly string[]): string {
-  // Globs must expand on the host, so they are matched with `ls` on the unquoted pattern's words.
-  const quotedGlobs = logpaths.map((path) => path.replace(/[^A-Za-z0-9_./*?[\]-]/g, "")).join(" ");
   return [
-    logpaths.length > 0 ? `if ls -d ${quotedGlobs} >/dev/null 2>&1; then echo 'logpath yes'; else echo 'logpath no'; fi` : "echo 'logpath no'",
-    "if python3 -c 'import systemd.journal' 2>/dev/null && [ -S /run/systemd/journal/socket ]; then echo 'journal yes'; else echo 'journal no'; fi",
+    `if ${logpathExistsCondition(logpaths)}; then echo 'logpath yes'; else echo 'logpath no'; fi`,
+    `if ${PYTHON_SYSTEMD_CONDITION} && ${JOURNALD_CONDITION}; then echo 'journal yes'; else echo 'journal no'; fi`,
   ].join("\n");
 }
 

@@ -2,6 +2,7 @@ import { createHash } from "node:crypto";
 import * as pulumi from "@pulumi/pulumi";
 import { Fail2banDefaultsResource, Fail2banFilterResource, Fail2banJailResource, Fail2banReloadResource } from "../fail2ban/resource";
 import { Packages } from "../packages/resource";
+import { Preflight } from "../preflight/resource";
 import { ClusterFirewall } from "../proxmox/resource";
 import { HostConnection } from "../ssh/schema";
 import { addressFamilyOf } from "../ufw/address";
@@ -10,15 +11,72 @@ import { UfwActivationResource, UfwBaselineResource, UfwDefaultsResource, UfwRul
 import { allRules, HostEntry, ProgramConfig } from "./schema";
 import { hostComponentType, ruleName } from "./names";
 
+// With `pulumi up --continue-on-error` a resource that failed rejects its URN and outputs in the
+// program, and a dependent waiting for them would crash the program. The engine itself skips
+// every dependent of a failed resource, so a dependent only has to be able to register.
+
+/** An output of a resource that may have failed: its value, or `fallback` (which never reaches a host). */
+function orIfFailed<T>(output: pulumi.Output<T>, fallback: T): pulumi.Output<T> {
+  return pulumi.recover(output, () => fallback);
+}
+
+/**
+ * A dependency on a resource that may have failed: the resource, or a stand-in with its URN
+ * (computed, under `parentUrn`), which still tells the engine to skip the dependent.
+ */
+function dependencyOn(resource: pulumi.Resource, parentUrn?: pulumi.Output<string>): pulumi.Output<pulumi.Resource> {
+  return pulumi.recover(
+    resource.urn.apply(() => resource),
+    () => pulumi.createUrn(pulumi.resourceName(resource), pulumi.resourceType(resource), parentUrn).apply((urn) => new pulumi.DependencyResource(urn)),
+  );
+}
+
 export interface HardenedHostArgs {
   host: HostEntry;
   config: ProgramConfig;
   /** Set on the one host per cluster that manages the cluster-wide firewall option. */
   managesCluster?: string;
+  /**
+   * The preflights this host's changes wait for: its own (hostPreflight), and for the
+   * cluster-wide firewall option, which holds for every node of the cluster, every member's.
+   */
+  preflights: { host: Preflight; cluster: pulumi.Resource[] };
+}
+
+export function connectionOf(host: HostEntry): HostConnection {
+  return {
+    name: host.name,
+    address: host.address,
+    port: host.port,
+    user: host.user,
+    hostKey: host.hostKey,
+    connectTimeoutSeconds: host.connectTimeoutSeconds,
+    commandTimeoutSeconds: host.commandTimeoutSeconds,
+  };
+}
+
+/** The Debian packages the hardening uses: python3-systemd only for jails that may read the journal. */
+function neededPackages(config: ProgramConfig): string[] {
+  const needsJournal = config.fail2ban.jails.some((jail) => jail.backend === "auto" || jail.backend === "systemd");
+  return ["ufw", "fail2ban", ...(needsJournal ? ["python3-systemd"] : [])];
 }
 
 /**
- * One host's hardening, in a safe order: packages; the Proxmox firewall off;
+ * The host's read-only check of everything a later step could refuse on, before the first
+ * change on it (a top-level resource, so that another host's cluster firewall option can wait
+ * for it too).
+ */
+export function hostPreflight(host: HostEntry, config: ProgramConfig): Preflight {
+  return new Preflight(`${host.name}-preflight`, {
+    connection: connectionOf(host),
+    packages: { needed: neededPackages(config), install: config.packages.install },
+    ufw: { enabled: config.ufw.enabled, routed: config.ufw.defaults.routed, allowForwardDeny: config.ufw.defaults.allowForwardDeny },
+    jails: config.fail2ban.jails,
+  });
+}
+
+/**
+ * One host's hardening, in a safe order, after its preflight: packages; the Proxmox firewall off;
  * allow rules before the deny policy, and both before ufw is switched on;
  * fail2ban filters, then the defaults and jails that use them, then one
  * reload that checks every jail runs.
@@ -29,41 +87,38 @@ export class HardenedHost extends pulumi.ComponentResource {
   constructor(name: string, args: HardenedHostArgs, opts?: pulumi.ComponentResourceOptions) {
     super(hostComponentType, name, {}, opts);
     const { host, config } = args;
-    const connection: HostConnection = {
-      name: host.name,
-      address: host.address,
-      port: host.port,
-      user: host.user,
-      hostKey: host.hostKey,
-      connectTimeoutSeconds: host.connectTimeoutSeconds,
-      commandTimeoutSeconds: host.commandTimeoutSeconds,
-    };
+    const connection = connectionOf(host);
     const child = { parent: this };
+    // This component's URN as a plain string (its own Output would depend on all its children).
+    const ownUrn = pulumi.createUrn(name, hostComponentType);
+    const topLevel = new Set<pulumi.Resource>([args.preflights.host, ...args.preflights.cluster]);
+    const after = (resources: pulumi.Resource[]) => resources.map((resource) => dependencyOn(resource, topLevel.has(resource) ? undefined : ownUrn));
     const prefix = host.name;
 
-    const needsJournal = config.fail2ban.jails.some((jail) => jail.backend === "auto" || jail.backend === "systemd");
+    // Every change waits for the preflight: packages first, everything else after them.
     const packages = config.packages.install
-      ? new Packages(`${prefix}-packages`, { connection, packages: ["ufw", "fail2ban", ...(needsJournal ? ["python3-systemd"] : [])], removeOnDestroy: config.packages.removeOnDestroy }, child)
+      ? new Packages(`${prefix}-packages`, { connection, packages: neededPackages(config), removeOnDestroy: config.packages.removeOnDestroy }, { ...child, dependsOn: after([args.preflights.host]) })
       : undefined;
-    const afterPackages = { ...child, dependsOn: packages ? [packages] : [] };
+    const packagesOrPreflight = [packages ?? args.preflights.host];
+    const afterPackages = { ...child, dependsOn: after(packagesOrPreflight) };
 
     const clusterFirewall = args.managesCluster
-      ? new ClusterFirewall(`${args.managesCluster}-cluster-firewall`, { connection, cluster: args.managesCluster, options: config.proxmoxFirewall }, child)
+      ? new ClusterFirewall(`${args.managesCluster}-cluster-firewall`, { connection, cluster: args.managesCluster, options: config.proxmoxFirewall }, { ...child, dependsOn: after(args.preflights.cluster) })
       : undefined;
 
     // ufw: every rule first, one after the other (ufw evaluates rules in the
     // order they were added, so creation order is rule order), then the
     // default policies, then activation.
-    const baseline = new UfwBaselineResource(`${prefix}-ufw-baseline`, { connection }, { ...child, dependsOn: [...afterPackages.dependsOn, ...(clusterFirewall ? [clusterFirewall] : [])] });
+    const baseline = new UfwBaselineResource(`${prefix}-ufw-baseline`, { connection }, { ...child, dependsOn: after([...packagesOrPreflight, ...(clusterFirewall ? [clusterFirewall] : [])]) });
     const rules: pulumi.Resource[] = [];
     for (const { rule } of allRules(config.ufw)) {
       const previousRule = rules.length > 0 ? [rules[rules.length - 1]] : [baseline];
-      rules.push(new UfwRuleResource(`${prefix}-ufw-${ruleName(rule)}`, { connection, rule }, { ...child, dependsOn: previousRule }));
+      rules.push(new UfwRuleResource(`${prefix}-ufw-${ruleName(rule)}`, { connection, rule }, { ...child, dependsOn: after(previousRule) }));
     }
     const sshFamily = addressFamilyOf(host.address);
     const sshSources = sshRestrictedTo({ defaults: config.ufw.defaults, rules: allRules(config.ufw).map((entry) => entry.rule), activation: config.ufw, sshPort: host.port });
     const sshRestricted = sshSources.length > 0;
-    const defaults = new UfwDefaultsResource(`${prefix}-ufw-defaults`, { connection, defaults: config.ufw.defaults }, { ...child, dependsOn: [baseline, ...rules] });
+    const defaults = new UfwDefaultsResource(`${prefix}-ufw-defaults`, { connection, defaults: config.ufw.defaults }, { ...child, dependsOn: after([baseline, ...rules]) });
     const activation = new UfwActivationResource(
       `${prefix}-ufw-activation`,
       {
@@ -79,7 +134,7 @@ export class HardenedHost extends pulumi.ComponentResource {
           rules: allRules(config.ufw).map((entry) => entry.rule),
         },
       },
-      { ...child, dependsOn: [defaults, ...rules] },
+      { ...child, dependsOn: after([defaults, ...rules]) },
     );
 
     if (sshRestricted) {
@@ -94,7 +149,7 @@ export class HardenedHost extends pulumi.ComponentResource {
     const filters = config.fail2ban.filters.map((filter) => new Fail2banFilterResource(`${prefix}-fail2ban-filter-${filter.name}`, { connection, filter }, afterPackages));
     const f2bDefaults = new Fail2banDefaultsResource(`${prefix}-fail2ban-defaults`, { connection, defaults: config.fail2ban.defaults }, afterPackages);
     const jails = config.fail2ban.jails.map(
-      (jail) => new Fail2banJailResource(`${prefix}-fail2ban-jail-${jail.name}`, { connection, jail }, { ...child, dependsOn: [...afterPackages.dependsOn, ...filters, f2bDefaults] }),
+      (jail) => new Fail2banJailResource(`${prefix}-fail2ban-jail-${jail.name}`, { connection, jail }, { ...child, dependsOn: after([...packagesOrPreflight, ...filters, f2bDefaults]) }),
     );
     const fail2banFiles = [...filters, f2bDefaults, ...jails];
     const reload = new Fail2banReloadResource(
@@ -104,15 +159,17 @@ export class HardenedHost extends pulumi.ComponentResource {
         // The settings' hash changes the reload in preview already; the write times make
         // every file written (a change, or drift repaired) reload fail2ban during up.
         configuration: pulumi
-          .all(fail2banFiles.map((resource) => resource.written))
+          .all(fail2banFiles.map((resource) => orIfFailed(resource.written, "not written")))
           .apply((written) => `${createHash("sha256").update(JSON.stringify(config.fail2ban)).digest("hex").slice(0, 16)};${written.join(",")}`),
         jails: config.fail2ban.jails.filter((jail) => jail.enabled).map((jail) => jail.name),
-        restoreOnDestroy: pulumi.all(fail2banFiles.map((resource) => resource.previous)).apply((snapshots) => JSON.stringify(snapshots)),
+        restoreOnDestroy: pulumi.all(fail2banFiles.map((resource) => orIfFailed(resource.previous, undefined))).apply((snapshots) => JSON.stringify(snapshots)),
+        observed: orIfFailed(args.preflights.host.observed, undefined).apply((observed) => JSON.stringify({ failedBefore: observed?.fail2banTestErrors ?? [] })),
       },
-      { ...child, dependsOn: fail2banFiles },
+      { ...child, dependsOn: after(fail2banFiles) },
     );
 
-    this.summary = pulumi.all([activation.id, reload.id]).apply(() => ({
+    this.summary = pulumi.all([orIfFailed(activation.id, undefined), orIfFailed(reload.id, undefined)]).apply(([activated, reloaded]) => ({
+      applied: activated !== undefined && reloaded !== undefined ? true : "not completely: see the errors of this run",
       address: host.address,
       ufw: { enabled: config.ufw.enabled, incoming: config.ufw.defaults.incoming, outgoing: config.ufw.defaults.outgoing, rules: rules.length },
       fail2ban: { jails: config.fail2ban.jails.filter((jail) => jail.enabled).map((jail) => jail.name) },

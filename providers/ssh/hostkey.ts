@@ -4,6 +4,21 @@ import { createHash } from "node:crypto";
 // `ssh-keyscan`/`cat /etc/ssh/ssh_host_ed25519_key.pub` ("ssh-ed25519 AAAA...")
 // or its fingerprint as printed by `ssh-keygen -lf` ("SHA256:...").
 
+const KEY_LINE = /^(?:\S+[ \t]+)?((?:ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(?:256|384|521))[ \t]+[A-Za-z0-9+/]+={0,3})(?:[ \t]+.*)?$/;
+const FINGERPRINT = /^SHA256:[A-Za-z0-9+/]{43}=?$/;
+
+/**
+ * The pinned form of a key as users copy it: `type key` without the comment a
+ * .pub file ends with (`root@pve1`) or the address ssh-keyscan puts first, so
+ * that neither counts as a change of the pin; a fingerprint as it is. Undefined
+ * for anything else, a second line included.
+ */
+export function canonicalHostKey(text: string): string | undefined {
+  const trimmed = text.trim();
+  if (FINGERPRINT.test(trimmed)) return trimmed;
+  return KEY_LINE.exec(trimmed)?.[1].replace(/[ \t]+/, " ");
+}
+
 export function fingerprintOf(keyBlob: Buffer): string {
   return `SHA256:${createHash("sha256").update(keyBlob).digest("base64").replace(/=+$/, "")}`;
 }

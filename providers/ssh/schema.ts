@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { canonicalHostKey } from "./hostkey";
 
 const hostName = z
   .string()
@@ -20,12 +21,19 @@ export const hostKeySchema = z
         ? "hostKey is missing: pin the host's SSH key (`cat /etc/ssh/ssh_host_ed25519_key.pub` on its console) so that no command runs on an impostor"
         : "hostKey must be a string: the host's public key line or its SHA256 fingerprint",
   })
-  .trim()
-  .regex(
-    /^((ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(256|384|521)) [A-Za-z0-9+/]+={0,3}|SHA256:[A-Za-z0-9+/]{43}=?)$/,
-    "the host's public key line (`ssh-ed25519 AAAA...`, from /etc/ssh/ssh_host_ed25519_key.pub) or its fingerprint (`SHA256:...`, from `ssh-keygen -lf`)",
-  )
-  .describe("The host's SSH public key or SHA256 fingerprint; connections presenting any other key are refused before a command runs.");
+  .transform((text, ctx) => {
+    const pinned = canonicalHostKey(text);
+    if (pinned === undefined) {
+      ctx.addIssue({
+        code: "custom",
+        message:
+          "the host's public key line (`ssh-ed25519 AAAA... root@pve1`, as /etc/ssh/ssh_host_ed25519_key.pub or `ssh-keyscan -t ed25519 <address>` print it) or its fingerprint (`SHA256:...`, from `ssh-keygen -lf`)",
+      });
+      return z.NEVER;
+    }
+    return pinned;
+  })
+  .describe("The host's SSH public key line (its comment, and the address ssh-keyscan prints first, are ignored) or SHA256 fingerprint; connections presenting any other key are refused before a command runs.");
 
 /** Everything needed to reach one host; holds no secret (those come from configure). */
 export const hostConnectionSchema = z

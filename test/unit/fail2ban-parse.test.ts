@@ -1,6 +1,7 @@
-// Parsers, fed with real fail2ban 1.0.2 output captured by test/fixtures/fail2ban/capture.sh.
+// Parsers, fed with real fail2ban 1.0.2 output captured by test/fixtures/fail2ban/capture.sh, and
+// fail2ban-regex's of 1.0.2 (Debian 12) and 1.1.0 (Debian 13) by capture-regex-out.sh.
 import assert from "node:assert/strict";
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, test } from "node:test";
 import { sampleCheckProblems } from "../../providers/fail2ban/logic";
@@ -10,7 +11,7 @@ import {
   parseJailStatus,
   parseLogMessages,
   parseRegexError,
-  parseRegexReport,
+  parseRegexMatches,
   parseServerStatus,
   serverNotRunning,
 } from "../../providers/fail2ban/parse";
@@ -157,61 +158,50 @@ describe("log messages and client errors", () => {
   });
 });
 
-describe("fail2ban-regex", () => {
-  test("the proxmox filter matches every failure line", () => {
-    const report = parseRegexReport(captured("regex-proxmox-failures").stdout);
-    assert.deepEqual([report.lines, report.ignored, report.matched, report.missed], [6, 0, 6, 0]);
-    assert.deepEqual(report.matchedLines, sampleLines("pvedaemon-failures"));
-    assert.deepEqual(report.filter.kind, "file");
-    assert.deepEqual(report.log.kind, "file");
+const REGEX_VERSIONS = readdirSync(join(fixtures, "regex-out")).sort();
+
+test("fail2ban-regex fixtures cover Debian 12's and Debian 13's fail2ban", () => assert.deepEqual(REGEX_VERSIONS, ["1.0.2", "1.1.0"]));
+
+for (const version of REGEX_VERSIONS) {
+  const regexOut = (name: string) => JSON.parse(readFileSync(join(fixtures, "regex-out", version, `${name}.json`), "utf8")) as Omit<Captured, "seconds">;
+
+  describe(`fail2ban-regex ${version} --out msg`, () => {
+    test("the proxmox filter matches exactly the failure lines: the sample check passes", () => {
+      const run = regexOut("proxmox-mixed");
+      assert.equal(run.exitCode, 0);
+      assert.deepEqual(parseRegexMatches(run.stdout), sampleLines("pvedaemon-failures"));
+      assert.deepEqual(sampleCheckProblems(parseRegexMatches(run.stdout), { match: sampleLines("pvedaemon-failures"), noMatch: sampleLines("pve-not-failures") }), []);
+    });
+    test("ignored lines are not matches", () => {
+      assert.deepEqual(parseRegexMatches(regexOut("ignored").stdout), sampleLines("pvedaemon-failures").filter((line) => !line.includes("user=backup@pbs")));
+    });
+    test("with _daemon=sshd(?:-session)? the sshd filter matches Debian 12's and 13's lines", () => {
+      assert.deepEqual(parseRegexMatches(regexOut("sshd-session").stdout), sampleLines("sshd-failures"));
+    });
+    test("a missing log file is read as one log line: exit 0, nothing matched, the check fails", () => {
+      const run = regexOut("missing-file");
+      assert.equal(run.exitCode, 0);
+      assert.deepEqual(sampleCheckProblems(parseRegexMatches(run.stdout), { match: sampleLines("pvedaemon-failures").slice(0, 1), noMatch: [] }), [
+        `should match but does not: ${sampleLines("pvedaemon-failures")[0]}`,
+      ]);
+    });
+    test("a filter that does not compile: exit 255 and the error", () => {
+      const run = regexOut("broken-filter");
+      assert.equal(run.exitCode, 255);
+      assert.match(parseRegexError(run.stdout, run.stderr) ?? "", /^Unable to compile regular expression 'rhost=\(\(\?:.*':\nmissing \), unterminated subpattern at position 6$/s);
+    });
+    test("a missing filter file is taken as a regex", () => {
+      const run = regexOut("missing-filter");
+      assert.equal(run.exitCode, 255);
+      assert.equal(parseRegexError(run.stdout, run.stderr), "No failure-id group in '/nonexistent/filter.conf'");
+    });
   });
-  test("and none of the other Proxmox lines", () => {
-    const report = parseRegexReport(captured("regex-proxmox-not-failures").stdout);
-    assert.deepEqual([report.lines, report.matched, report.missed], [5, 0, 5]);
-    assert.deepEqual(report.missedLines, sampleLines("pve-not-failures"));
-  });
-  test("mixed file: the sample check finds nothing wrong", () => {
-    const report = parseRegexReport(captured("regex-proxmox-mixed").stdout);
-    const samples = { match: sampleLines("pvedaemon-failures"), noMatch: sampleLines("pve-not-failures") };
-    assert.deepEqual(sampleCheckProblems(report, samples), []);
-  });
-  test("the stock sshd filter misses Debian 13's sshd-session line", () => {
-    const report = parseRegexReport(captured("regex-sshd-stock").stdout);
-    assert.deepEqual([report.matched, report.missed], [4, 1]);
-    assert.deepEqual(report.missedLines, [sampleLines("sshd-failures")[4]]);
-    assert.deepEqual(report.filter, { kind: "filter", value: "sshd" });
-    // Without --print-all-matched the matched lines are not listed: no verdict from such a report.
-    const samples = { match: sampleLines("sshd-failures"), noMatch: [] };
-    assert.deepEqual(sampleCheckProblems(report, samples), ["fail2ban-regex listed 0 of 4 matched lines: run it with sampleCheckArgs"]);
-  });
-  test("with _daemon=sshd(?:-session)? it matches all five", () => {
-    const report = parseRegexReport(captured("regex-sshd-daemon").stdout);
-    assert.deepEqual([report.matched, report.missed], [5, 0]);
-    assert.deepEqual(report.matchedLines, sampleLines("sshd-failures"));
-  });
-  test("ignored lines are listed apart", () => {
-    const report = parseRegexReport(captured("regex-ignored").stdout);
-    assert.deepEqual([report.lines, report.ignored, report.matched], [6, 1, 5]);
-    assert.deepEqual(report.ignoredLines, [sampleLines("pvedaemon-failures")[3]]);
-  });
-  test("a missing log file is read as one log line, and exits 0", () => {
-    const run = captured("regex-missing-file");
-    assert.equal(run.exitCode, 0);
-    const report = parseRegexReport(run.stdout);
-    assert.deepEqual(report.log, { kind: "line", value: "/nonexistent/file.log" });
-    assert.equal(report.lines, 1);
-  });
-  test("a filter that does not compile: exit 255 and the error", () => {
-    const run = captured("regex-broken-filter");
-    assert.equal(run.exitCode, 255);
-    assert.throws(() => parseRegexReport(run.stdout), Fail2banOutputError);
-    assert.match(parseRegexError(run.stdout, run.stderr) ?? "", /^Unable to compile regular expression 'rhost=\(\(\?:.*':\nmissing \), unterminated subpattern at position 6$/s);
-  });
-  test("a missing filter file is taken as a regex", () => {
-    const run = captured("regex-missing-filter");
-    assert.equal(run.exitCode, 255);
-    assert.equal(parseRegexError(run.stdout, run.stderr), "No failure-id group in '/nonexistent/filter.conf'");
-  });
+}
+
+test("the stock sshd filter of 1.0.2 misses Debian 13's sshd-session line; 1.1.0's matches it", () => {
+  const stock = (version: string) => parseRegexMatches(JSON.parse(readFileSync(join(fixtures, "regex-out", version, "sshd-stock.json"), "utf8")).stdout);
+  assert.deepEqual(stock("1.0.2"), sampleLines("sshd-failures").slice(0, 4));
+  assert.deepEqual(stock("1.1.0"), sampleLines("sshd-failures"));
 });
 
 describe("timings (what the provider can expect)", () => {

@@ -17,7 +17,7 @@ import {
   sampleCheckProblems,
   samplesFileContent,
 } from "../../providers/fail2ban/logic";
-import { parseConfigTest, parseRegexReport } from "../../providers/fail2ban/parse";
+import { parseConfigTest, parseRegexMatches } from "../../providers/fail2ban/parse";
 import {
   BAN_ACTIONS,
   Fail2banFilter,
@@ -211,7 +211,7 @@ describe("the real fail2ban-regex", () => {
     writeFileSync(samplesFile, samples);
     const run = spawnSync(fail2banRegex, sampleCheckArgs(samplesFile, filter), { encoding: "utf8" });
     assert.equal(run.status, 0, run.stdout + run.stderr);
-    return parseRegexReport(run.stdout);
+    return parseRegexMatches(run.stdout);
   }
   function filterFile(filter: Fail2banFilter): string {
     const path = join(work, `${filter.name}.conf`);
@@ -222,36 +222,34 @@ describe("the real fail2ban-regex", () => {
   test("the rendered proxmox filter matches exactly the failure lines", () => {
     const failures = lines("pvedaemon-failures");
     const others = lines("pve-not-failures");
-    const report = runRegex([...failures, ...others].join("\n") + "\n", filterFile(proxmoxFilterDefaults));
-    assert.deepEqual(report.matchedLines, failures);
-    assert.deepEqual(report.missedLines, others);
-    assert.deepEqual(sampleCheckProblems(report, { match: failures, noMatch: others }), []);
+    const matched = runRegex([...failures, ...others].join("\n") + "\n", filterFile(proxmoxFilterDefaults));
+    assert.deepEqual(matched, failures);
+    assert.deepEqual(sampleCheckProblems(matched, { match: failures, noMatch: others }), []);
   });
 
   test("the proxmox filter's own samples pass the check", () => {
-    const report = runRegex(samplesFileContent(proxmoxFilterDefaults.samples), filterFile(proxmoxFilterDefaults));
-    assert.deepEqual(sampleCheckProblems(report, proxmoxFilterDefaults.samples), []);
+    const matched = runRegex(samplesFileContent(proxmoxFilterDefaults.samples), filterFile(proxmoxFilterDefaults));
+    assert.deepEqual(sampleCheckProblems(matched, proxmoxFilterDefaults.samples), []);
   });
 
   test("a filter that misses IPv6 fails the check, naming the line", () => {
     const ipv4Only = Fail2banFilter.parse({ ...proxmoxFilterDefaults, name: "proxmox-ipv4", failregex: ["rhost=<IP4> user="] });
     const samples = { match: lines("pvedaemon-failures"), noMatch: lines("pve-not-failures") };
-    const report = runRegex(samplesFileContent(samples), filterFile(ipv4Only));
-    assert.deepEqual(sampleCheckProblems(report, samples), [
+    const matched = runRegex(samplesFileContent(samples), filterFile(ipv4Only));
+    assert.deepEqual(sampleCheckProblems(matched, samples), [
       "should match but does not: Nov 25 13:40:09 pve1 pvedaemon[23871]: authentication failure; rhost=2001:db8::5 user=admin@pve msg=no such user ('admin@pve')",
     ]);
   });
 
   test("a filter matching too much fails the check", () => {
     const greedy = Fail2banFilter.parse({ ...proxmoxFilterDefaults, name: "proxmox-greedy", failregex: ["pve\\S*\\[<F-ID>\\d+</F-ID>\\]"] });
-    const report = runRegex(samplesFileContent(proxmoxFilterDefaults.samples), filterFile(greedy));
-    assert.equal(sampleCheckProblems(report, proxmoxFilterDefaults.samples).filter((p) => p.startsWith("should not match")).length, 2);
+    const matched = runRegex(samplesFileContent(proxmoxFilterDefaults.samples), filterFile(greedy));
+    assert.equal(sampleCheckProblems(matched, proxmoxFilterDefaults.samples).filter((p) => p.startsWith("should not match")).length, 2);
   });
 
   test("the sshd jail's filter options match Debian 12 sshd and Debian 13 sshd-session lines", () => {
     const all = lines("sshd-failures");
-    const report = runRegex(all.join("\n") + "\n", renderFilterRef(referenceSshdJail.filter));
-    assert.deepEqual(report.matchedLines, all);
+    assert.deepEqual(runRegex(all.join("\n") + "\n", renderFilterRef(referenceSshdJail.filter)), all);
   });
 });
 

@@ -24,7 +24,6 @@ import {
   sampleCheckProblems,
   samplesFileContent,
 } from "../../providers/fail2ban/logic";
-import { RegexReport } from "../../providers/fail2ban/parse";
 import {
   Fail2banDefaults,
   Fail2banFilter,
@@ -547,31 +546,18 @@ describe("chooseBackend", () => {
 
 describe("sample check", () => {
   const samples = { match: ["a 192.0.2.1", "b 192.0.2.2"], noMatch: ["c"] };
-  const report = (matched: string[], lines = 3): RegexReport => ({
-    filter: { kind: "file", value: "/tmp/f.conf" },
-    log: { kind: "file", value: "/tmp/s" },
-    lines,
-    ignored: 0,
-    matched: matched.length,
-    missed: lines - matched.length,
-    matchedLines: matched,
-    missedLines: [],
-    ignoredLines: [],
-  });
 
-  test("the samples file holds one line per sample", () => {
+  test("the samples file holds one line per sample; fail2ban-regex prints only the matched lines", () => {
     assert.equal(samplesFileContent(samples), "a 192.0.2.1\nb 192.0.2.2\nc\n");
-    assert.deepEqual(sampleCheckArgs("/tmp/s", "/tmp/f.conf"), ["--print-all-matched", "--print-all-missed", "--print-all-ignored", "/tmp/s", "/tmp/f.conf"]);
+    assert.deepEqual(sampleCheckArgs("/tmp/s", "/tmp/f.conf"), ["--out", "msg", "/tmp/s", "/tmp/f.conf"]);
   });
-  test("all good", () => assert.deepEqual(sampleCheckProblems(report(["a 192.0.2.1", "b 192.0.2.2"]), samples), []));
+  test("all good", () => assert.deepEqual(sampleCheckProblems(["a 192.0.2.1", "b 192.0.2.2"], samples), []));
   test("a missed and a wrongly matched line", () => {
-    assert.deepEqual(sampleCheckProblems(report(["a 192.0.2.1", "c"]), samples), ["should match but does not: b 192.0.2.2", "should not match but does: c"]);
+    assert.deepEqual(sampleCheckProblems(["a 192.0.2.1", "c"], samples), ["should match but does not: b 192.0.2.2", "should not match but does: c"]);
   });
-  test("a report of something else (e.g. a missing file read as one line)", () => {
-    assert.deepEqual(sampleCheckProblems(report([], 1), { match: ["a 192.0.2.1"], noMatch: [] }), [
-      "should match but does not: a 192.0.2.1",
-    ]);
-    assert.deepEqual(sampleCheckProblems(report(["a 192.0.2.1"], 2), { match: ["a 192.0.2.1"], noMatch: [] }), ["fail2ban-regex read 2 lines, expected 1"]);
+  test("an answer about something else (e.g. the file name read as one line)", () => {
+    assert.deepEqual(sampleCheckProblems([], { match: ["a 192.0.2.1"], noMatch: [] }), ["should match but does not: a 192.0.2.1"]);
+    assert.deepEqual(sampleCheckProblems(["a 192.0.2.1", "/tmp/s"], { match: ["a 192.0.2.1"], noMatch: [] }), ["matched a line that is no sample: /tmp/s"]);
   });
 });
 

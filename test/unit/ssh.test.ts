@@ -62,6 +62,25 @@ test("connection schema: defaults and refusals", () => {
   }
 });
 
+test("connection schema: a key line as the .pub file and ssh-keyscan print it is pinned without its comment or address", () => {
+  const dir = mkdtempSync(join(tmpdir(), "phs-key-"));
+  try {
+    execFileSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", "root@pve1", "-f", join(dir, "k")]);
+    const pub = readFileSync(join(dir, "k.pub"), "utf8");
+    const [type, key] = pub.split(" ");
+    const pinned = (hostKey: string) => hostConnectionSchema.parse({ name: "pve1", address: "192.0.2.10", hostKey }).hostKey;
+    for (const copied of [pub, `192.0.2.10 ${pub}`, `[192.0.2.10]:2222 ${pub.trim()}`, `|1|F1E1KeoE/eEWhi10WpGv4OdiO6Y=|3988QV0VE8wmZL7suNrYQLITLCg= ${type}\t${key}`]) {
+      assert.equal(pinned(copied), `${type} ${key}`, JSON.stringify(copied));
+      assert.ok(hostKeyMatches(pinned(copied), keyBlobOf(pub)!));
+    }
+    for (const bad of [`${pub}${pub}`, `${type}`, `root@pve1 ${key}`, `ssh-dss ${key}`]) {
+      assert.equal(hostConnectionSchema.safeParse({ name: "pve1", address: "192.0.2.10", hostKey: bad }).success, false, JSON.stringify(bad));
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test("file dump, atomic write and restore round-trip real files byte for byte", () => {
   const dir = mkdtempSync(join(tmpdir(), "phs-files-"));
   try {

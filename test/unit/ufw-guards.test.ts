@@ -153,8 +153,8 @@ test("defaultsArgs changes only what differs, from the parsed files", () => {
     defaults: parseDefaultsFile(ufwState("a-pristine", "default-ufw")).defaults,
     logging: parseUfwConf(ufwState("a-pristine", "ufw.conf")).logging,
   };
-  // the reference procedure on a fresh Debian ufw: nothing to do
-  assert.deepEqual(defaultsArgs(UfwDefaults.parse({}), current), []);
+  // the defaults on a fresh Debian ufw: only the routed policy, which Debian ships as deny, so that bridged guests keep their network
+  assert.deepEqual(defaultsArgs(UfwDefaults.parse({}), current), [["default", "allow", "routed"]]);
   assert.deepEqual(defaultsArgs(UfwDefaults.parse({ incoming: "reject", outgoing: "deny", routed: "allow", logging: "medium" }), current), [
     ["default", "reject", "incoming"],
     ["default", "deny", "outgoing"],
@@ -162,8 +162,8 @@ test("defaultsArgs changes only what differs, from the parsed files", () => {
     ["logging", "medium"],
   ]);
   assert.deepEqual(defaultsArgs(UfwDefaults.parse({ routed: "deny", logging: "on" }), current), []);
-  assert.deepEqual(defaultsArgs(UfwDefaults.parse({ logging: "on" }), { ...current, logging: "off" }), [["logging", "on"]]);
-  assert.deepEqual(defaultsArgs(UfwDefaults.parse({ logging: "low" }), { ...current, logging: undefined }), [["logging", "low"]]);
+  assert.deepEqual(defaultsArgs(UfwDefaults.parse({ routed: "deny", logging: "on" }), { ...current, logging: "off" }), [["logging", "on"]]);
+  assert.deepEqual(defaultsArgs(UfwDefaults.parse({ routed: "deny", logging: "low" }), { ...current, logging: undefined }), [["logging", "low"]]);
 });
 
 test("loggingSatisfied, activationArgs, portSpecCovers, describeTuple", () => {

@@ -1,0 +1,120 @@
+// The functional core of a host's preflight: one read-only script that gathers every fact
+// about the node a later step could refuse on, and the pure verdict over those facts. It runs
+// before the first change on the host, so that a refusal leaves the host untouched.
+import { chooseBackend } from "../fail2ban/logic";
+import { JOURNALD_CONDITION, logpathExistsCondition, PYTHON_SYSTEMD_CONDITION } from "../fail2ban/service";
+import { parseConfigTest } from "../fail2ban/parse";
+import { commandLine } from "../ssh/quote";
+import { forwardPolicyProblem } from "../ufw/logic";
+import { PreflightInputs } from "./schema";
+
+/** The oldest fail2ban this program is tested with (Debian 12's 1.0.2; Debian 13 has 1.1.0). */
+export const OLDEST_FAIL2BAN = [1, 0] as const;
+
+export interface NodeFacts {
+  /** net.bridge.bridge-nf-call-iptables; undefined when unreadable (br_netfilter not loaded). */
+  bridgeNfCallIptables: boolean | undefined;
+  /** Per needed package: installed version, and the version apt would install (undefined: none). */
+  packages: Record<string, { installed?: string; candidate?: string }>;
+  /** Whether apt has package lists at all; without them "no candidate" means nothing yet. */
+  aptLists: boolean;
+  journald: boolean;
+  pythonSystemd: boolean;
+  /** Per jail of the inputs, in order: whether one of its logpath globs names a file. */
+  logpathExists: boolean[];
+  /** fail2ban-client -t before any change: undefined when fail2ban is not installed. */
+  fail2banTest?: { ok: boolean; errors: string[] };
+}
+
+const TAB = "\t";
+
+/** One script printing `key<TAB>value...` lines, then fail2ban-client -t's output last. */
+export function factsScript(inputs: PreflightInputs): string {
+  const yesNo = (key: string, condition: string) => `if ${condition}; then echo '${key}${TAB}yes'; else echo '${key}${TAB}no'; fi`;
+  return [
+    `printf 'bridge${TAB}%s\\n' "$(cat /proc/sys/net/bridge/bridge-nf-call-iptables 2>/dev/null || echo unknown)"`,
+    ...inputs.packages.needed.map((name) => {
+      const quoted = commandLine([name]);
+      return `printf 'package${TAB}%s${TAB}%s${TAB}%s\\n' ${quoted} "$(dpkg-query -W -f='\${db:Status-Abbrev} \${Version}' ${quoted} 2>/dev/null)" "$(apt-cache policy ${quoted} 2>/dev/null | sed -n 's/^ *Candidate: //p')"`;
+    }),
+    yesNo("apt-lists", "ls /var/lib/apt/lists/ 2>/dev/null | grep -q '_Packages$'"),
+    yesNo("journald", JOURNALD_CONDITION),
+    yesNo("python3-systemd", PYTHON_SYSTEMD_CONDITION),
+    ...inputs.jails.map((jail, index) => yesNo(`logpath${TAB}${index}`, logpathExistsCondition(jail.logpath ?? []))),
+    // Last, as its output may span lines: the configuration as the host has it before any change.
+    `if command -v fail2ban-client >/dev/null 2>&1; then if out=$(fail2ban-client -t </dev/null 2>&1); then echo 'fail2ban-test${TAB}ok'; else echo 'fail2ban-test${TAB}failed'; printf '%s\\n' "$out"; fi; fi`,
+  ].join("\n");
+}
+
+/** Parses factsScript's output. */
+export function parseFacts(stdout: string, jailCount: number): NodeFacts {
+  const facts: NodeFacts = { bridgeNfCallIptables: undefined, packages: {}, aptLists: false, journald: false, pythonSystemd: false, logpathExists: Array(jailCount).fill(false) };
+  const lines = stdout.split("\n");
+  for (const [index, line] of lines.entries()) {
+    const [key, ...values] = line.split(TAB);
+    if (key === "bridge") facts.bridgeNfCallIptables = values[0] === "1" ? true : values[0] === "0" ? false : undefined;
+    else if (key === "package") {
+      const [name, status = "", candidate = ""] = values;
+      const installed = /^ii\s+(\S+)/.exec(status)?.[1];
+      facts.packages[name] = { installed, candidate: candidate && candidate !== "(none)" ? candidate : undefined };
+    } else if (key === "apt-lists") facts.aptLists = values[0] === "yes";
+    else if (key === "journald") facts.journald = values[0] === "yes";
+    else if (key === "python3-systemd") facts.pythonSystemd = values[0] === "yes";
+    else if (key === "logpath") facts.logpathExists[Number(values[0])] = values[1] === "yes";
+    else if (key === "fail2ban-test") {
+      const test = parseConfigTest(values[0] === "ok" ? 0 : 1, values[0] === "ok" ? "OK: configuration test is successful" : "", lines.slice(index + 1).join("\n"));
+      // fail2ban's closing "ERROR: test configuration failed" says nothing the other errors do not.
+      facts.fail2banTest = { ok: test.ok, errors: test.errors.filter((error) => error !== "ERROR: test configuration failed") };
+      break;
+    }
+  }
+  return facts;
+}
+
+/** Whether a Debian version ("1:1.0.2-2", "1.1.0-8") is at least major.minor. */
+export function versionAtLeast(version: string, [major, minor]: readonly [number, number]): boolean {
+  const match = /^(?:\d+:)?(\d+)\.(\d+)/.exec(version);
+  if (!match) return false;
+  const [have, haveMinor] = [Number(match[1]), Number(match[2])];
+  return have > major || (have === major && haveMinor >= minor);
+}
+
+export interface PreflightProblem {
+  /** The config key the problem is about, as in the stack config. */
+  field: string;
+  problem: string;
+}
+
+/** Everything about this node that a later step would refuse; empty when the host can take the config. */
+export function preflightProblems(inputs: PreflightInputs, facts: NodeFacts): PreflightProblem[] {
+  const problems: PreflightProblem[] = [];
+  // A package is there after the Packages resource when it is installed, or installable. Without
+  // apt's lists (never updated) the candidate is unknown until that resource's apt-get update.
+  const available = (name: string) => {
+    const found = facts.packages[name] ?? {};
+    return found.installed !== undefined || (inputs.packages.install && (found.candidate !== undefined || !facts.aptLists));
+  };
+  for (const name of inputs.packages.needed) {
+    if (available(name)) continue;
+    problems.push(
+      inputs.packages.install
+        ? { field: "packages.install", problem: `${name} is not installed and no apt repository of the host offers it (apt-cache policy ${name}: no candidate); add a Debian repository that has it` }
+        : { field: "packages.install", problem: `${name} is not installed, and packages.install is false; install it, or let the program (packages.install: true)` },
+    );
+  }
+  const fail2ban = facts.packages.fail2ban;
+  const fail2banVersion = fail2ban?.installed ?? (inputs.packages.install ? fail2ban?.candidate : undefined);
+  if (fail2banVersion !== undefined && !versionAtLeast(fail2banVersion, OLDEST_FAIL2BAN)) {
+    problems.push({ field: "packages", problem: `fail2ban ${fail2banVersion} is older than ${OLDEST_FAIL2BAN.join(".")}, the oldest this program is tested with (Debian 12 has 1.0.2, Debian 13 1.1.0)` });
+  }
+  const forward = forwardPolicyProblem({ routed: inputs.ufw.routed, bridgeNfCallIptables: facts.bridgeNfCallIptables, allowForwardDeny: inputs.ufw.allowForwardDeny });
+  if (forward) problems.push({ field: "ufw.defaults.routed", problem: forward });
+  // The journal counts when journald runs and python3-systemd is, or will be, installed.
+  const journalAvailable = facts.journald && (facts.pythonSystemd || (inputs.packages.needed.includes("python3-systemd") && available("python3-systemd")));
+  inputs.jails.forEach((jail, index) => {
+    if (!jail.enabled) return;
+    const choice = chooseBackend({ requested: jail.backend, logpathExists: facts.logpathExists[index] ?? false, journalAvailable });
+    if (!choice.ok) problems.push({ field: `fail2ban.jails[${index}].backend`, problem: `jail ${jail.name}: ${choice.problem}; ${choice.hint}` });
+  });
+  return problems;
+}

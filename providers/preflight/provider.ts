@@ -1,0 +1,46 @@
+import { HardeningError } from "../core/errors";
+import { hostLog } from "../core/log";
+import { implementation } from "../core/implementation";
+import { sessionFor } from "../ssh/transport";
+import { factsScript, parseFacts, preflightProblems } from "./logic";
+import { PreflightInputs, preflightInputsSchema, PreflightObserved } from "./schema";
+
+// A host's preflight: reads the node once, changes nothing, and refuses with every problem
+// it finds. Every resource that changes the host depends on it, so a refused `up` leaves the
+// host untouched; each step's own check just before it acts stays (the host may change between).
+
+const RESOURCE = "host:Preflight";
+
+async function check(inputs: PreflightInputs): Promise<PreflightObserved> {
+  const session = await sessionFor(inputs.connection);
+  const result = await session.run(factsScript(inputs), { description: "read what the hardening needs from the node (bridge netfilter, packages, fail2ban, logs)" });
+  const facts = parseFacts(result.stdout, inputs.jails.length);
+  const problems = preflightProblems(inputs, facts);
+  if (problems.length > 0) {
+    throw new HardeningError(
+      { host: inputs.connection.name, resource: `${RESOURCE} ${inputs.label}`, field: [...new Set(problems.map((p) => p.field))].join(", ") },
+      `refused before the first change on this host, so nothing was changed on it:\n    ${problems.map((p) => `${p.field}: ${p.problem}`).join("\n    ")}`,
+      "fix the config (or the host), then run `pulumi up` again",
+    );
+  }
+  if (facts.fail2banTest && !facts.fail2banTest.ok) {
+    // Not a refusal: the files this program writes may be what fixes it, and the reload tests the result.
+    hostLog.info(inputs.connection.name, `fail2ban's configuration as found on the host fails its own test (fail2ban-client -t), so fail2ban cannot start: ${facts.fail2banTest.errors.join("; ")}`);
+  }
+  return { fail2banTestErrors: facts.fail2banTest?.errors ?? [] };
+}
+
+export const preflight = implementation(RESOURCE, {
+  schema: preflightInputsSchema,
+  replaceKeys: [],
+  async create(inputs) {
+    const observed = await check(inputs);
+    return { id: `${inputs.connection.name}/preflight`, outs: { ...inputs, observed } };
+  },
+  // Nothing on the host belongs to it: refresh keeps it as it is.
+  read: async (id, props) => ({ id, props }),
+  async update(_id, _olds, news) {
+    return { outs: { ...news, observed: await check(news) } };
+  },
+  delete: async () => undefined,
+});

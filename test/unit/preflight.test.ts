@@ -1,0 +1,110 @@
+import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import { existsSync } from "node:fs";
+import { test } from "node:test";
+import { Fail2banJail, referenceProxmoxJail, referenceSshdJail } from "../../providers/fail2ban/schema";
+import { factsScript, NodeFacts, parseFacts, preflightProblems, versionAtLeast } from "../../providers/preflight/logic";
+import { PreflightInputs, preflightInputsSchema } from "../../providers/preflight/schema";
+
+const inputs = (extra: Partial<Record<keyof PreflightInputs, unknown>> = {}): PreflightInputs =>
+  preflightInputsSchema.parse({
+    connection: { name: "pve1", address: "192.0.2.10", hostKey: "SHA256:7mVb1o2Jr1t1mHq2q1Dk3d6d8Yv3pBv1m3c4m5n6o7p" },
+    label: "pve1-preflight",
+    packages: { needed: ["ufw", "fail2ban", "python3-systemd"], install: true },
+    ufw: { enabled: true },
+    jails: [referenceSshdJail, referenceProxmoxJail],
+    ...extra,
+  });
+
+// A default Proxmox VE 8 node: journald only, bridge netfilter on, nothing of ours installed yet.
+const pve8: NodeFacts = {
+  bridgeNfCallIptables: true,
+  packages: { ufw: { candidate: "0.36.2-1" }, fail2ban: { candidate: "1.0.2-2" }, "python3-systemd": { candidate: "235-1+b2" } },
+  aptLists: true,
+  journald: true,
+  pythonSystemd: false,
+  logpathExists: [false, false],
+};
+
+test("preflight: the default config passes on a default node with bridge netfilter on (routed allow)", () => {
+  assert.equal(inputs().ufw.routed, "allow");
+  assert.deepEqual(preflightProblems(inputs(), pve8), []);
+});
+
+test("preflight: a routed deny where bridge netfilter is on or unknown is refused, unless opted in", () => {
+  const deny = inputs({ ufw: { enabled: true, routed: "deny" } });
+  assert.deepEqual(preflightProblems(deny, pve8).map((p) => p.field), ["ufw.defaults.routed"]);
+  assert.match(preflightProblems(deny, pve8)[0].problem, /bridge netfilter on .* every VM's and container's new connections would be dropped/);
+  assert.equal(preflightProblems(deny, { ...pve8, bridgeNfCallIptables: undefined }).length, 1);
+  assert.deepEqual(preflightProblems(deny, { ...pve8, bridgeNfCallIptables: false }), []);
+  assert.deepEqual(preflightProblems(inputs({ ufw: { enabled: true, routed: "deny", allowForwardDeny: true } }), pve8), []);
+});
+
+test("preflight: packages must be installed or installable; without apt lists the install step decides", () => {
+  const noCandidate = { ...pve8, packages: { ...pve8.packages, fail2ban: {} } };
+  assert.deepEqual(preflightProblems(inputs(), noCandidate), [
+    { field: "packages.install", problem: "fail2ban is not installed and no apt repository of the host offers it (apt-cache policy fail2ban: no candidate); add a Debian repository that has it" },
+  ]);
+  assert.deepEqual(preflightProblems(inputs(), { ...noCandidate, aptLists: false }), []);
+  const noInstall = inputs({ packages: { needed: ["ufw", "fail2ban", "python3-systemd"], install: false } });
+  assert.deepEqual(
+    preflightProblems(noInstall, { ...pve8, packages: { ...pve8.packages, ufw: { installed: "0.36.2-1" }, fail2ban: { installed: "1.0.2-2" } } }).map((p) => p.problem),
+    [
+      "python3-systemd is not installed, and packages.install is false; install it, or let the program (packages.install: true)",
+      // Without python3-systemd the journal is not readable, and this node has no log files.
+      ...["sshd", "proxmox"].map(
+        (jail) => `jail ${jail}: neither a log file of logpath nor the systemd journal is available; install python3-systemd (and make sure systemd-journald runs), or set logpath to an existing log file`,
+      ),
+    ],
+  );
+});
+
+test("preflight: fail2ban older than 1.0 is refused, the installed version counting before the candidate", () => {
+  const old = { ...pve8, packages: { ...pve8.packages, fail2ban: { installed: "0.11.2-2", candidate: "0.11.2-2" } } };
+  assert.deepEqual(preflightProblems(inputs(), old).map((p) => p.field), ["packages"]);
+  assert.match(preflightProblems(inputs(), old)[0].problem, /^fail2ban 0\.11\.2-2 is older than 1\.0/);
+  assert.ok(versionAtLeast("1:1.1.0-8", [1, 0]) && versionAtLeast("1.0.2-2", [1, 0]) && !versionAtLeast("0.11.2", [1, 0]));
+});
+
+test("preflight: a jail whose backend finds neither its files nor the journal is refused, naming its config index", () => {
+  const polling = Fail2banJail.parse({ name: "sshd", backend: "polling", logpath: ["/var/log/auth.log"] });
+  const disabled = Fail2banJail.parse({ name: "old", enabled: false, backend: "systemd" });
+  const problems = preflightProblems(inputs({ jails: [disabled, polling] }), { ...pve8, journald: false });
+  assert.deepEqual(problems.map((p) => p.field), ["fail2ban.jails[1].backend"]);
+  assert.match(problems[0].problem, /^jail sshd: backend polling needs an existing log file/);
+});
+
+test("preflight: the facts script reads this machine without changing it, and its output parses", { skip: !existsSync("/usr/bin/dpkg-query") && "not Debian" }, () => {
+  const checked = inputs({ packages: { needed: ["dpkg", "no-such-package-xyz"], install: true }, jails: [Fail2banJail.parse({ name: "x", logpath: ["/etc/host*"] }), Fail2banJail.parse({ name: "y", logpath: ["/nonexistent/*.log"] })] });
+  const facts = parseFacts(execFileSync("sh", ["-c", factsScript(checked)], { encoding: "utf8" }), 2);
+  assert.match(facts.packages.dpkg.installed ?? "", /^\d/);
+  assert.deepEqual(facts.packages["no-such-package-xyz"], { installed: undefined, candidate: undefined });
+  assert.deepEqual(facts.logpathExists, [true, false]);
+});
+
+test("preflight: facts as a node prints them, fail2ban's failing test included", () => {
+  const output = [
+    "bridge\t1",
+    "package\tufw\tii  0.36.2-1\t0.36.2-1",
+    "package\tfail2ban\t\t1.1.0-8",
+    "package\tpython3-systemd\tun \t(none)",
+    "apt-lists\tyes",
+    "journald\tyes",
+    "python3-systemd\tno",
+    "logpath\t0\tno",
+    "logpath\t1\tyes",
+    "fail2ban-test\tfailed",
+    "2026-12-02 11:00:00,000 fail2ban                [1]: ERROR   Failed during configuration: Have not found any log file for sshd jail",
+    "2026-12-02 11:00:00,000 fail2ban                [1]: ERROR   ERROR: test configuration failed",
+  ].join("\n");
+  assert.deepEqual(parseFacts(output, 2), {
+    bridgeNfCallIptables: true,
+    packages: { ufw: { installed: "0.36.2-1", candidate: "0.36.2-1" }, fail2ban: { installed: undefined, candidate: "1.1.0-8" }, "python3-systemd": { installed: undefined, candidate: undefined } },
+    aptLists: true,
+    journald: true,
+    pythonSystemd: false,
+    logpathExists: [false, true],
+    fail2banTest: { ok: false, errors: ["Failed during configuration: Have not found any log file for sshd jail"] },
+  });
+  assert.equal(parseFacts("bridge\tunknown", 0).bridgeNfCallIptables, undefined);
+});
