@@ -43,7 +43,7 @@ before(async () => {
 after(async () => {
   await program?.remove();
   await down();
-});
+}, { timeout: 600_000 });
 
 test("the cluster without rules for corosync is refused at preview, and no node is touched", { timeout: 300_000 }, async () => {
   await program.configure(sandboxConfig(members(), { ufw: { defaults: { routed: "allow" } } }));

@@ -15,7 +15,6 @@ let pve1: SandboxHost;
 let pve2: SandboxHost;
 let program: ProgramStack;
 let original: HostState;
-const { CLUSTER_STACK_TIMEOUT_MS = "900000" } = process.env;
 
 /** corosync.conf as `pvecm create` / `pvecm add` write it, for the given members. */
 function corosyncConf(members: SandboxHost[]): string {
@@ -46,12 +45,12 @@ before(async () => {
   // The probe itself must work: with no firewall, corosync's port is reachable.
   assert.equal(await udpArrives(pve2, pve1, 5405), true, "UDP probe on an open host");
   program = await ProgramStack.create(`test-cluster-${process.pid}`, sandboxConfig([{ host: pve1, cluster: "lab" }]));
-}, { timeout: Number(CLUSTER_STACK_TIMEOUT_MS) });
+}, { timeout: 900_000 });
 
 after(async () => {
   await program?.remove();
   await down();
-});
+}, { timeout: 600_000 });
 
 test("preview refuses a listed cluster whose corosync the rules would cut, and touches no host", { timeout: 300_000 }, async () => {
   await program.configure(sandboxConfig([{ host: pve1, cluster: "lab" }, { host: pve2, cluster: "lab" }]));

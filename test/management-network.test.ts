@@ -38,7 +38,7 @@ before(async () => {
 after(async () => {
   await program?.remove();
   await down();
-});
+}, { timeout: 600_000 });
 
 test("SSH from a network the program is not in: preview passes and says what it will check, up refuses before switching ufw on", { timeout: 600_000 }, async () => {
   // The outsider's address as a /32: a management network this machine is not part of.

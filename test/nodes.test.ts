@@ -46,14 +46,14 @@ before(async () => {
   });
   [deb12, deb13, ...cluster] = inventory.hosts;
   for (const node of [deb12, deb13]) before_[node.name] = await hostState(node);
-});
+}, { timeout: 600_000 });
 
 after(async () => {
   for (const program of Object.values(programs)) await program.remove();
   await down();
-});
+}, { timeout: 600_000 });
 
-test("nodes boot Debian 12 and 13 with systemd as PID 1, each in a cgroup of its own, running the real units", async () => {
+test("nodes boot Debian 12 and 13 with systemd as PID 1, each in a cgroup of its own, running the real units", { timeout: 600_000 }, async () => {
   for (const [node, codename] of [[deb12, "bookworm"], [deb13, "trixie"]] as const) {
     assert.equal(node.kind, "node");
     assert.match(await run(node, "cat /etc/os-release"), new RegExp(`^VERSION_CODENAME=${codename}$`, "m"));
@@ -74,7 +74,7 @@ test("nodes boot Debian 12 and 13 with systemd as PID 1, each in a cgroup of its
   assert.equal((await hostExec(deb12, "systemctl is-active fail2ban")).stdout.trim(), "failed");
 });
 
-test("a failed web-UI login is logged by pvedaemon to the journal as the real one logs it", async () => {
+test("a failed web-UI login is logged by pvedaemon to the journal as the real one logs it", { timeout: 600_000 }, async () => {
   for (const node of [deb12, deb13]) {
     const status = await new Promise<number>((resolve, reject) => {
       const body = "username=root%40pam&password=wrong";

@@ -157,12 +157,12 @@ before(async () => {
   for (const file of ["index.ts", "Pulumi.yaml", "Pulumi.prod.yaml", "package.json", "tsconfig.json", "providers"]) cpSync(join(repoRoot, file), join(project, file), { recursive: true });
   symlinkSync(join(repoRoot, "node_modules"), join(project, "node_modules"));
   writeFileSync(shellState, "");
-});
+}, { timeout: 600_000 });
 
 after(async () => {
   await down();
   if (work) rmSync(work, { recursive: true, force: true });
-});
+}, { timeout: 600_000 });
 
 test("the README's setup, as written, hardens both nodes of the committed example stack", { timeout: 1_800_000 }, async () => {
   await runCommands(0, firstUp);

@@ -15,12 +15,12 @@ const stacks: ProgramStack[] = [];
 before(async () => {
   await down();
   inventory = await up({ count: 2, modes: ["syslog", "journald"] });
-});
+}, { timeout: 600_000 });
 
 after(async () => {
   for (const stack of stacks) await stack.remove();
   await down();
-});
+}, { timeout: 600_000 });
 
 async function stackFor(name: string, hosts: SandboxHost[], settings: Record<string, unknown> = {}): Promise<ProgramStack> {
   const stack = await ProgramStack.create(`test-realnodes-${name}-${process.pid}`, sandboxConfig(hosts.map((host) => ({ host })), settings));
@@ -61,7 +61,7 @@ async function refusedLeavesHostUntouched(host: SandboxHost) {
   await stack.remove();
 }
 
-test("a config the node must refuse is refused before the first change: the node is untouched", async () => {
+test("a config the node must refuse is refused before the first change: the node is untouched", { timeout: 600_000 }, async () => {
   await refusedLeavesHostUntouched(inventory.hosts[0]);
 });
 
@@ -91,7 +91,7 @@ async function defaultConfigWorks(bridged: SandboxHost, journaldOnly: SandboxHos
   await bridgeNetfilter(bridged, false);
 }
 
-test("the default config works with bridge netfilter on, and a node whose fail2ban failed before is fixed and told so", async () => {
+test("the default config works with bridge netfilter on, and a node whose fail2ban failed before is fixed and told so", { timeout: 600_000 }, async () => {
   await defaultConfigWorks(inventory.hosts[0], inventory.hosts[1]);
 });
 
@@ -120,6 +120,6 @@ async function continueOnError(healthy: SandboxHost, failing: SandboxHost) {
   }
 }
 
-test("up --continue-on-error with one failing resource: the program does not crash and the rest applies", async () => {
+test("up --continue-on-error with one failing resource: the program does not crash and the rest applies", { timeout: 600_000 }, async () => {
   await continueOnError(inventory.hosts[0], inventory.hosts[1]);
 });

@@ -64,15 +64,15 @@ before(async () => {
   [pve1, pve2] = (await up({ count: 2 })).hosts;
   original2 = await state(pve2);
   program = await ProgramStack.create(stackName, configFor([pve1, pve2]));
-});
+}, { timeout: 600_000 });
 
 after(async () => {
   // pve1 is cut off: destroy cannot reach it, and a stack rm --force leaves the hosts as they are.
   await program?.forget().catch(() => undefined);
   await down();
-});
+}, { timeout: 600_000 });
 
-test("two nodes hardened; pve1, still answering with its pinned key, is refused by retire", async () => {
+test("two nodes hardened; pve1, still answering with its pinned key, is refused by retire", { timeout: 600_000 }, async () => {
   const result = await program.stack.up();
   assert.equal(result.summary.result, "succeeded");
   takeEvents(program.metricsFile);
@@ -89,7 +89,7 @@ test("two nodes hardened; pve1, still answering with its pinned key, is refused 
   assert.deepEqual(await resourcesInState(), before_, "state unchanged");
 });
 
-test("pve1 cut off for good: its delete fails naming the way out; retire takes its resources out of the state", async () => {
+test("pve1 cut off for good: its delete fails naming the way out; retire takes its resources out of the state", { timeout: 600_000 }, async () => {
   // Every packet into pve1 is dropped in its own namespace, after a rule that only counts SYNs.
   for (const table of ["iptables", "ip6tables"]) {
     await run(pve1, `${table} -t raw -I PREROUTING 1 -j DROP && ${table} -t raw -I PREROUTING 1 -p tcp --syn -m comment --comment ${SYN_COUNTER}`);
@@ -121,7 +121,7 @@ test("pve1 cut off for good: its delete fails naming the way out; retire takes i
   assert.deepEqual(left.map((resource) => resource.urn.slice(resource.urn.lastIndexOf("::") + 2)).sort(), [`${CLUSTER}-cluster-firewall`, "pve1"], "only the cluster option and its parent stay");
 });
 
-test("the next up (retire's step 1) makes no connection attempt to pve1 and leaves pve2 untouched; destroy restores pve2 exactly", async () => {
+test("the next up (retire's step 1) makes no connection attempt to pve1 and leaves pve2 untouched; destroy restores pve2 exactly", { timeout: 600_000 }, async () => {
   const synsBefore = await synsAtDeadNode();
   const result = await program.stack.up();
   assert.equal(result.summary.result, "succeeded");
@@ -156,7 +156,7 @@ test("the next up (retire's step 1) makes no connection attempt to pve1 and leav
   assert.deepEqual(restored.leftovers, []);
 });
 
-test("a reinstalled node: retire, pin the new key, up hardens the new installation; destroy restores it, not the old one", async () => {
+test("a reinstalled node: retire, pin the new key, up hardens the new installation; destroy restores it, not the old one", { timeout: 600_000 }, async () => {
   // The old installation had the Proxmox firewall switched on; the new one (what pve2 is now,
   // kept aside to put back) has nothing of ours and the option unset.
   await run(pve2, "tar -C / -cf /root/rt-install.tar etc/ufw etc/default/ufw etc/fail2ban etc/pve");

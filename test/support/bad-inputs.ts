@@ -286,7 +286,8 @@ export const CONFIG_CASES: ConfigCase[] = [
   { id: "lockout-reject-ssh", category: "lockout", what: "reject 22/tcp from everywhere", config: (host) => config(host, { ufw: { rules: [{ action: "reject", protocol: "tcp", port: 22 }, rule({ port: 8006 })] } }), expect: onHost("hosts[0].port", /would reject SSH/) },
   { id: "lockout-shadowed", category: "lockout", what: "a deny on 22 listed before the allow", config: (host) => config(host, { ufw: { rules: [{ action: "deny", protocol: "any", port: 22 }, rule({ port: 22 }), rule({ port: 8006 })] } }), expect: onHost("hosts[0].port", /first matching rule/) },
   { id: "lockout-deny-range", category: "lockout", what: "deny 1:1024/tcp before the SSH allow", config: (host) => config(host, { ufw: { rules: [{ action: "deny", protocol: "tcp", port: "1:1024" }, rule({ port: 22 })] } }), expect: onHost("hosts[0].port", /would deny SSH/) },
-  { id: "lockout-allow-narrow", category: "lockout", what: "SSH allowed only from one network (not this machine's)", config: (host) => config(host, { ufw: { rules: [rule({ port: 22, from: "203.0.113.0/24" }), rule({ port: 8006 })] } }), expect: onHost("hosts[0].port", /cut off/) },
+  // SSH allowed only from a network passes preview: the source is judged on the host (test/management-network.test.ts).
+  { id: "lockout-narrow-after-deny", category: "lockout", what: "SSH allowed from one network, after a deny of SSH from anywhere", config: (host) => config(host, { ufw: { rules: [{ action: "deny", protocol: "tcp", port: 22 }, rule({ port: 22, from: "203.0.113.0/24" }), rule({ port: 8006 })] } }), expect: onHost("hosts[0].port", /would deny SSH/) },
   { id: "lockout-v6-only-port", category: "lockout", what: "SSH allowed for IPv6 only, host reached over IPv4", config: (host) => config(host, { ufw: { rules: [rule({ port: 22, to: "::/0" }), rule({ port: 8006 })] } }), expect: onHost("hosts[0].port", /IPv4/) },
 ];
 
