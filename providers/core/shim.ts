@@ -66,14 +66,16 @@ function newShim(kind: ResourceKind): pulumi.dynamic.ResourceProvider {
 
 /**
  * A resource class for a kind: inputs are the args plus the name (for
- * messages); `previous` is an output only, holding what the host had before.
+ * messages) and the project and stack; `previous` is an output only, holding what the host had before.
  */
 export function dynamicResource<Args extends object>(kind: ResourceKind) {
   const typeName = kind.replace(":", "");
   return class extends pulumi.dynamic.Resource {
     declare readonly previous: pulumi.Output<unknown>;
-    constructor(name: string, args: { [K in keyof Args]: pulumi.Input<Args[K]> }, opts?: pulumi.CustomResourceOptions) {
-      super(shimProvider(kind), name, { ...args, label: name, previous: undefined }, opts, "proxmox-hardening", typeName);
+    constructor(name: string, args: { [K in Exclude<keyof Args, "owner">]: pulumi.Input<Args[K]> }, opts?: pulumi.CustomResourceOptions) {
+      // owner: whose records of the host's previous state the provider keeps (providers/ssh/before.ts).
+      const owner = `${pulumi.getProject()}/${pulumi.getStack()}`;
+      super(shimProvider(kind), name, { ...args, label: name, owner, previous: undefined }, opts, "proxmox-hardening", typeName);
     }
   };
 }

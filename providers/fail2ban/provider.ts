@@ -3,13 +3,14 @@ import { z } from "zod";
 import { HardeningError } from "../core/errors";
 import { hostLog } from "../core/log";
 import { commonInputs, implementation, observedOnHost } from "../core/implementation";
+import { beforeKey, forgetBefore, RecordOwner, rememberBefore } from "../ssh/before";
 import { expectSuccess, FileSnapshot, fileSnapshotSchema, readFiles, restoreIfChangedScript, restoreInput, snapshotText, underHostLock } from "../ssh/files";
 import { shellQuote } from "../ssh/quote";
 import { HostSession, RemoteResult, sessionFor } from "../ssh/transport";
 import { chooseBackend, DEFAULTS_PATH, filterPath, isManagedFile, jailPath, renderDefaults, renderFilter, renderJail, sampleCheckArgs, sampleCheckProblems, samplesFileContent } from "./logic";
 import { parseRegexReport, parseServerStatus } from "./parse";
 import { Fail2banDefaults, Fail2banFilter, Fail2banJail, JailName } from "./schema";
-import { ALREADY_FAILING_NOTE, backendFactsScript, parseBackendFacts, reloadExitMeaning, reloadIfRunningScript, reloadScript, stopScript, TEST_FAILED_EXIT, testedWriteScript, WAS_RUNNING } from "./service";
+import { ALREADY_FAILING_NOTE, backendFactsScript, parseBackendFacts, reloadExitMeaning, reloadIfRunningScript, reloadScript, runningScript, stopScript, TEST_FAILED_EXIT, testedWriteScript, WAS_RUNNING } from "./service";
 
 // fail2ban as one resource per file (filter, jail, [DEFAULT]) plus one reload
 // per host. Each file is written atomically and tested with
@@ -27,7 +28,7 @@ export const reloadInputsSchema = z.strictObject({
   restoreOnDestroy: z.string().describe("JSON list of the fail2ban files as they were before this program wrote them (their resources' previous): destroy puts them all back, then reloads once."),
 });
 
-type Labelled = { connection: { name: string }; label: string };
+type Labelled = RecordOwner & { label: string };
 const context = (kind: string, inputs: Labelled, field?: string) => ({ host: inputs.connection.name, resource: `${kind} ${inputs.label}`, field });
 
 export const digestOf = (content: string) => createHash("sha256").update(content).digest("hex").slice(0, 16);
@@ -46,13 +47,17 @@ function reloadFailure(kind: string, inputs: Labelled, script: string, result: R
  * Writes one fail2ban file and tests the whole configuration, under the host
  * lock (testedWriteScript): a file that breaks the test is taken back, so
  * fail2ban never reloads a broken configuration. Returns the file as it was
- * before, for delete. A file that already carries our header was written by
- * this program (a create whose answer a cut connection lost, or another
- * stack): what the host had before it is "no file", so that destroy removes
- * it instead of putting our own content back.
+ * before this stack first wrote it, for delete: recorded on the host before
+ * the first write (a create whose answer a cut connection lost leaves the
+ * record with its file). Without a record, a file that already carries our
+ * header was written by this program (a cut create of a version without
+ * records, or another stack): what the host had before it is "no file", so
+ * that destroy removes it instead of putting our own content back.
  */
-async function writeTested(session: HostSession, kind: string, inputs: Labelled, path: string, content: string, field: string): Promise<FileSnapshot> {
+async function writeTested(session: HostSession, kind: string, inputs: Labelled & { owner: string }, path: string, content: string, field: string): Promise<FileSnapshot> {
   const [before] = await readFiles(session, [path]);
+  const seen = before.present && isManagedFile(snapshotText(before) ?? "") ? { path, present: false } : before;
+  const [previous] = await rememberBefore(session, `${kind} ${inputs.label}`, inputs, [{ key: fileKey(path), what: path, before: seen }]);
   const result = await session.run(underHostLock(testedWriteScript(path, content, before)), { stdin: content, description: `write ${path} and run fail2ban-client -t` });
   if (result.code === TEST_FAILED_EXIT) {
     throw new HardeningError(
@@ -66,8 +71,10 @@ async function writeTested(session: HostSession, kind: string, inputs: Labelled,
   if (result.stderr.includes(ALREADY_FAILING_NOTE)) {
     hostLog.warn(inputs.connection.name, `${path} written; the fail2ban configuration already failed its test before this change (it will be checked again before fail2ban is reloaded)`);
   }
-  return before.present && isManagedFile(snapshotText(before) ?? "") ? { path, present: false } : before;
+  return previous;
 }
+
+const fileKey = (path: string) => beforeKey("fail2ban-file", path);
 
 /**
  * A file resource's delete: puts the file back as it was and reloads fail2ban
@@ -80,6 +87,7 @@ async function restoreAndReload(session: HostSession, kind: string, inputs: Labe
   const script = underHostLock(restoreIfChangedScript(snapshot, reloadIfRunningScript));
   const result = await session.run(script, { stdin: restoreInput(snapshot), description: `restore ${snapshot.path} and reload fail2ban (unless it is as before)` });
   if (result.code !== 0) throw reloadFailure(kind, inputs, `restore ${snapshot.path}; fail2ban-client reload`, result);
+  await forgetBefore(session, `${kind} ${inputs.label}`, inputs, [fileKey(snapshot.path)]);
 }
 
 /** read for a file resource: the live content's digest shows drift; a missing file is reported as gone. */
@@ -202,15 +210,15 @@ export const fail2banDefaults = implementation(DEFAULTS, {
 // ---------------------------------------------------------------- reload
 
 const RELOAD = "fail2ban:Reload";
+const SERVICE_KEY = "fail2ban-service";
 
-/** Reloads (or starts) fail2ban and waits for its jails; tells whether it was running before. */
-async function reload(inputs: z.output<typeof reloadInputsSchema>): Promise<{ wasRunning: boolean }> {
+/** Reloads (or starts) fail2ban and waits for its jails. */
+async function reload(inputs: z.output<typeof reloadInputsSchema>): Promise<void> {
   const session = await sessionFor(inputs.connection);
   const script = reloadScript(inputs.jails);
   const result = await session.run(underHostLock(script), { description: "fail2ban-client -t; reload (or start); status of each jail" });
   if (result.code !== 0) throw reloadFailure(RELOAD, inputs, "fail2ban-client -t && fail2ban-client reload && fail2ban-client status <jail>...", result, "jails");
   hostLog.info(inputs.connection.name, `fail2ban reloaded; running jails: ${inputs.jails.join(", ") || "(none enabled)"}`);
-  return { wasRunning: result.stdout.split("\n").includes(WAS_RUNNING) };
 }
 
 /**
@@ -229,8 +237,13 @@ export const fail2banReload = implementation(RELOAD, {
   schema: reloadInputsSchema,
   replaceKeys: [],
   async create(inputs) {
-    const { wasRunning } = await reload(inputs);
-    return { id: `${inputs.connection.name}/fail2ban/reload`, outs: { ...inputs, previous: { wasRunning } } };
+    const session = await sessionFor(inputs.connection);
+    const running = await session.run(runningScript, { description: "is fail2ban running?" });
+    const seen = { wasRunning: running.stdout.split("\n").includes(WAS_RUNNING) };
+    // Recorded before the first reload: a cut create may already have started fail2ban.
+    const [previous] = await rememberBefore(session, `${RELOAD} ${inputs.label}`, inputs, [{ key: SERVICE_KEY, what: "fail2ban running or stopped", before: seen }]);
+    await reload(inputs);
+    return { id: `${inputs.connection.name}/fail2ban/reload`, outs: { ...inputs, previous } };
   },
   async read(id, props) {
     const session = await sessionFor(props.connection);
@@ -255,9 +268,10 @@ export const fail2banReload = implementation(RELOAD, {
     }
     if (props.previous?.wasRunning === false) {
       expectSuccess(await session.run(underHostLock(stopScript), { description: stopScript }), context(RELOAD, props), stopScript, "stop fail2ban by hand if it should not run");
-      return;
+    } else {
+      const result = await session.run(underHostLock(reloadIfRunningScript), { description: "fail2ban-client -t; reload" });
+      if (result.code !== 0) throw reloadFailure(RELOAD, props, "fail2ban-client -t && fail2ban-client reload", result);
     }
-    const result = await session.run(underHostLock(reloadIfRunningScript), { description: "fail2ban-client -t; reload" });
-    if (result.code !== 0) throw reloadFailure(RELOAD, props, "fail2ban-client -t && fail2ban-client reload", result);
+    await forgetBefore(session, `${RELOAD} ${props.label}`, props, [SERVICE_KEY]);
   },
 });
