@@ -25,6 +25,7 @@ import { CUT_POINTS } from "./support/reliability-report";
 let host: SandboxHost;
 let program: ProgramStack;
 let original: HostFingerprint & Extras;
+let config: ReturnType<typeof sandboxConfig>;
 
 const CUT_DIR = "/run/ow-cut";
 const WRAPPED = ["/usr/sbin/ufw", "/usr/bin/fail2ban-client", "/usr/bin/pvesh", "/usr/bin/base64"];
@@ -81,7 +82,7 @@ before(async () => {
   assert.equal(original.records, "", "no records before the first up");
   // The wrappers exist only in the host's mount namespace (private propagation), on top of the real commands.
   await run(host, [`mkdir -p ${CUT_DIR}/real`, `cat > ${CUT_DIR}/wrap <<'EOF'\n${WRAPPER}\nEOF`, `chmod 755 ${CUT_DIR}/wrap`, ...WRAPPED.map((path) => `cp -p ${path} ${CUT_DIR}/real/ && mount --bind ${CUT_DIR}/wrap ${path}`)].join(" && "));
-  const config = sandboxConfig([{ host }], {
+  config = sandboxConfig([{ host }], {
     ufw: { extraRules: [9100, 9101, 9102].map((port) => ({ action: "allow", protocol: "tcp", port, comment: port === 9100 ? "node exporter" : `exporter ${port}` })) },
   });
   program = await ProgramStack.create(`test-own-${process.pid}`, config);
@@ -117,6 +118,17 @@ test("an up cut right after each kind of change: the next up converges, destroy 
   assert.equal(JSON.parse(await run(host, "pvesh get /cluster/firewall/options --output-format json")).enable, 0, "Proxmox firewall off");
   assert.ok((await extras()).fail2banRunning, "fail2ban running");
   assert.match((await extras()).records, new RegExp(`${BEFORE_DIR}/proxmox-hardening/${program.stack.name}/pve1/`), "the stack's records are on the host");
+
+  // Issue 14, point 6: a second stack for the same node is refused, naming this one, and changes nothing.
+  const hardenedHost = { ...(await fingerprint(host)), ...(await extras()) };
+  const second = await ProgramStack.create(`test-own2-${process.pid}`, config);
+  try {
+    const refused = await second.stack.up().then(() => "succeeded", errorText);
+    assert.match(refused, new RegExp(`package ufw is managed by stack proxmox-hardening/${program.stack.name} \\(host entry pve1\\)[^\\n]*: nothing was changed`));
+    assert.deepEqual({ ...(await fingerprint(host)), ...(await extras()) }, hardenedHost, "the host is as the first stack left it");
+  } finally {
+    await second.remove();
+  }
 
   const destroyed = await program.stack.destroy();
   assert.equal(destroyed.summary.result, "succeeded");

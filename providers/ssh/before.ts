@@ -1,5 +1,6 @@
 import { createHash } from "node:crypto";
 import { z } from "zod";
+import { HardeningError } from "../core/errors";
 import { HostSession } from "./transport";
 import { atomicWriteScript, expectSuccess, fileDumpScript, parseFileDump, snapshotText, underHostLock } from "./files";
 import { shellQuote } from "./quote";
@@ -15,6 +16,8 @@ import { shellQuote } from "./quote";
 // wins, across any number of cut runs, and a later create uses it instead of
 // what it finds. Records live per stack and per host entry, so two stacks
 // (or one node listed twice) never read each other's; delete removes them.
+// A thing another stack (or host entry) has a record of is managed there:
+// the create is refused rather than have two stacks undo each other.
 
 export const BEFORE_DIR = "/var/lib/proxmox-hardening/before";
 
@@ -58,19 +61,40 @@ export function recordContent(owner: string, host: string, entry: BeforeEntry<un
   return `${JSON.stringify({ owner, host, what: entry.what, before: entry.before })}\n`;
 }
 
+/** rememberScript's exit code when another stack or host entry has a record of an entry. */
+export const MANAGED_ELSEWHERE_EXIT = 76;
+const ELSEWHERE = "=== proxmox-hardening record elsewhere";
+
 /**
  * Writes each entry's record unless it exists, then prints every record
  * (fileDumpScript's format). Run it under the host lock, before the change.
  * The content travels base64-encoded in the script: it is small, never secret.
+ * When any entry has a record of another owner or host entry, prints those
+ * records' paths, writes nothing and exits MANAGED_ELSEWHERE_EXIT.
  */
 export function rememberScript(owner: string, host: string, entries: readonly BeforeEntry<unknown>[], root = BEFORE_DIR): string {
   const paths = entries.map((entry) => recordPath(owner, host, entry.key, root));
+  const elsewhere = entries.map(
+    (entry, i) => `for f in ${shellQuote(root)}/*/*/*/${shellQuote(`${entry.key}.json`)}; do if [ -f "$f" ] && [ "$f" != ${shellQuote(paths[i])} ]; then printf '%s %s\n' '${ELSEWHERE}' "$f"; found=1; fi; done`,
+  );
   const writes = entries.map((entry, i) => {
     const content = recordContent(owner, host, entry);
     const write = atomicWriteScript(paths[i], "0644", "root:root", content);
     return `if [ ! -f ${shellQuote(paths[i])} ]; then printf '%s' ${shellQuote(Buffer.from(content).toString("base64"))} | base64 -d | ( ${write} ) || exit 1; fi`;
   });
-  return [...writes, fileDumpScript(paths)].join("\n");
+  return ["found=", ...elsewhere, `[ -z "$found" ] || exit ${MANAGED_ELSEWHERE_EXIT}`, ...writes, fileDumpScript(paths)].join("\n");
+}
+
+/** Who else has a record of one of the entries, from rememberScript's output: owner, host entry and what. */
+export function parseElsewhere(stdout: string, entries: readonly BeforeEntry<unknown>[], root = BEFORE_DIR): { owner: string; host: string; what: string }[] {
+  return stdout
+    .split("\n")
+    .filter((line) => line.startsWith(`${ELSEWHERE} ${root}/`))
+    .map((line) => {
+      const [project, stack, host, file] = line.slice(ELSEWHERE.length + root.length + 2).split("/");
+      const what = entries.find((entry) => `${entry.key}.json` === file)?.what ?? file;
+      return { owner: `${project}/${stack}`, host, what };
+    });
 }
 
 /** The recorded `before` of each entry, in order, from rememberScript's output. */
@@ -108,6 +132,14 @@ export async function rememberBefore<T>(session: HostSession, resource: string, 
   const script = rememberScript(owned.owner, owned.connection.name, entries);
   const description = `record what ${entries.map((entry) => entry.what).join(", ")} was before`;
   const result = await session.run(underHostLock(script), { description });
+  if (result.code === MANAGED_ELSEWHERE_EXIT) {
+    const others = parseElsewhere(result.stdout, entries);
+    throw new HardeningError(
+      context(resource, owned),
+      `${others.map((other) => `${other.what} is managed by stack ${other.owner} (host entry ${other.host})`).join("; ")}: nothing was changed. Two stacks (or two host entries) managing one node undo each other's changes, and one's destroy removes what the other still needs`,
+      `manage this node from one stack and one host entry only; if that stack no longer exists, remove its records under ${BEFORE_DIR}/ on the host`,
+    );
+  }
   expectSuccess(result, context(resource, owned), description, `check the disk and permissions under ${BEFORE_DIR}`);
   return parseRemembered(result.stdout, owned.owner, owned.connection.name, entries);
 }

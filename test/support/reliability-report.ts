@@ -94,10 +94,10 @@ export const FAULT_PLAN: FaultPlan[] = [
   },
   {
     id: "two-stacks",
-    fault: "two stacks' `up` on one host at once",
-    injected: "two stacks adding different rules and writing the same fail2ban file, started together",
+    fault: "a second stack on the host, both `up`s at once",
+    injected: "a second stack for the same host (its own rules and [DEFAULT] values), its `up` started with the first stack's adding rules and rewriting the fail2ban files",
     runs: 1,
-    expected: "every rule of both present exactly once; each file is one stack's complete content; `fail2ban-client -t` passes",
+    expected: "the second is refused, naming the first stack, and changes nothing; every rule of the first present exactly once, each file its complete content; `fail2ban-client -t` passes",
   },
   {
     id: "limit",

@@ -1,10 +1,10 @@
 import assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, readdirSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
-import { beforeKey, BeforeEntry, forgetScript, parseRemembered, recordPath, rememberScript } from "../../providers/ssh/before";
+import { beforeKey, BeforeEntry, forgetScript, MANAGED_ELSEWHERE_EXIT, parseElsewhere, parseRemembered, recordPath, rememberScript } from "../../providers/ssh/before";
 
 // The records of what a node had before a stack changed it (issue 15), run
 // with sh in a temp directory standing in for /var/lib/proxmox-hardening.
@@ -37,12 +37,33 @@ test("the first record wins: a later create gets what the node had before the fi
 
 test("records of two stacks, and of two host entries of one stack, never mix", () => {
   withRoot((root) => {
-    const entry = (before: string) => [{ key: "package-ufw", what: "package ufw", before }];
-    assert.deepEqual(remember(root, "proj/prod", "pve1", entry("prod")), ["prod"]);
-    assert.deepEqual(remember(root, "proj/test", "pve1", entry("test")), ["test"]);
-    assert.deepEqual(remember(root, "proj/prod", "pve1b", entry("twice")), ["twice"]);
-    assert.deepEqual(remember(root, "other/prod", "pve1", entry("other project")), ["other project"]);
-    assert.deepEqual(remember(root, "proj/prod", "pve1", entry("later")), ["prod"]);
+    assert.deepEqual(remember(root, "proj/prod", "pve1", [{ key: "package-ufw", what: "package ufw", before: "prod" }]), ["prod"]);
+    assert.deepEqual(remember(root, "proj/test", "pve1", [{ key: "package-fail2ban", what: "package fail2ban", before: "test" }]), ["test"]);
+    assert.deepEqual(remember(root, "proj/prod", "pve1", [{ key: "package-ufw", what: "package ufw", before: "later" }]), ["prod"]);
+    assert.deepEqual(readdirSync(join(root, "proj")).sort(), ["prod", "test"]);
+  });
+});
+
+test("a thing another stack or host entry has a record of is refused, naming them, and nothing is written", () => {
+  withRoot((root) => {
+    const entries = [
+      { key: "ufw-defaults", what: "ufw's default policies", before: "mine" },
+      { key: "package-ufw", what: "package ufw", before: "mine" },
+    ];
+    remember(root, "proj/prod", "pve1", [entries[1]]);
+    remember(root, "other/prod", "pve1", [entries[0]]);
+    for (const [owner, host] of [["proj/test", "pve1"], ["proj/prod", "pve1b"]]) {
+      const result = spawnSync("sh", ["-c", rememberScript(owner, host, entries, root)], { encoding: "utf8" });
+      assert.equal(result.status, MANAGED_ELSEWHERE_EXIT, result.stderr);
+      assert.deepEqual(
+        parseElsewhere(result.stdout, entries, root).sort((a, b) => a.owner.localeCompare(b.owner)),
+        [
+          { owner: "other/prod", host: "pve1", what: "ufw's default policies" },
+          { owner: "proj/prod", host: "pve1", what: "package ufw" },
+        ],
+      );
+      assert.ok(!existsSync(join(root, ...owner.split("/"), host)), `${owner} ${host}: nothing written`);
+    }
   });
 });
 
@@ -60,15 +81,15 @@ test("several entries in one script, in order; unknown entries fail to parse", (
 test("forget removes the records, then every directory it empties, up to the program's own directory", () => {
   withRoot((root) => {
     remember(root, "p/s", "pve1", [{ key: "a", what: "a", before: 1 }, { key: "b", what: "b", before: 2 }]);
-    remember(root, "p/t", "pve1", [{ key: "a", what: "a", before: 3 }]);
+    remember(root, "p/t", "pve1", [{ key: "c", what: "c", before: 3 }]);
     sh(forgetScript("p/s", "pve1", ["a"], root));
     assert.deepEqual(readdirSync(join(root, "p", "s", "pve1")), ["b.json"], "the other record stays");
     sh(forgetScript("p/s", "pve1", ["b"], root));
     assert.ok(!existsSync(join(root, "p", "s")), "the stack's directories go with its last record");
     assert.deepEqual(readdirSync(join(root, "p")), ["t"], "another stack's stay");
-    sh(forgetScript("p/t", "pve1", ["a"], root));
+    sh(forgetScript("p/t", "pve1", ["c"], root));
     assert.ok(!existsSync(join(root, "..")), "nothing left of the program's directory");
-    sh(forgetScript("p/t", "pve1", ["a"], root));
+    sh(forgetScript("p/t", "pve1", ["c"], root));
   });
 });
 
