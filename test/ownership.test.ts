@@ -49,7 +49,7 @@ const WRAPPER = [
   "exit $rc",
 ].join("\n");
 
-/** What the admin had before the program: a rule and a fail2ban file the program also wants, the firewall on, fail2ban stopped. */
+/** What the admin had before the program: a rule and a fail2ban file the program also wants, incoming allowed, the firewall on, fail2ban stopped. */
 const ADMIN_RULE = "allow in proto tcp from any to any port 9100 comment 'node exporter'";
 const ADMIN_DEFAULTS = "# my own defaults\n[DEFAULT]\nbantime = 600\n";
 const DEFAULTS_FILE = "/etc/fail2ban/jail.d/proxmox-hardening-defaults.local";
@@ -73,7 +73,7 @@ async function extras(): Promise<Extras> {
 before(async () => {
   await down();
   host = (await up({ count: 1 })).hosts[0];
-  await run(host, `ufw ${ADMIN_RULE}`);
+  await run(host, `ufw ${ADMIN_RULE} && ufw default allow incoming`);
   await run(host, `printf '%s' '${ADMIN_DEFAULTS}' > ${DEFAULTS_FILE} && chmod 640 ${DEFAULTS_FILE} && chown root:adm ${DEFAULTS_FILE}`);
   await run(host, "pvesh set /cluster/firewall/options --enable 1");
   await run(host, "fail2ban-client stop >/dev/null; i=0; while fail2ban-client ping >/dev/null 2>&1 && [ $i -lt 50 ]; do sleep 0.1; i=$((i+1)); done");
@@ -81,7 +81,7 @@ before(async () => {
   assert.equal(original.fail2banRunning, false, "fail2ban stopped before the first up");
   assert.equal(original.records, "", "no records before the first up");
   // The wrappers exist only in the host's mount namespace (private propagation), on top of the real commands.
-  await run(host, [`mkdir -p ${CUT_DIR}/real`, `cat > ${CUT_DIR}/wrap <<'EOF'\n${WRAPPER}\nEOF`, `chmod 755 ${CUT_DIR}/wrap`, ...WRAPPED.map((path) => `cp -p ${path} ${CUT_DIR}/real/ && mount --bind ${CUT_DIR}/wrap ${path}`)].join(" && "));
+  await run(host, [`mkdir -p ${CUT_DIR}/real`, `printf '%s\\n' ${shellQuote(WRAPPER)} > ${CUT_DIR}/wrap`, `chmod 755 ${CUT_DIR}/wrap`, ...WRAPPED.map((path) => `cp -p ${path} ${CUT_DIR}/real/ && mount --bind ${CUT_DIR}/wrap ${path} && findmnt ${path} >/dev/null`)].join(" && "));
   config = sandboxConfig([{ host }], {
     ufw: { extraRules: [9100, 9101, 9102].map((port) => ({ action: "allow", protocol: "tcp", port, comment: port === 9100 ? "node exporter" : `exporter ${port}` })) },
   });
@@ -100,7 +100,8 @@ test("an up cut right after each kind of change: the next up converges, destroy 
     const firedBefore = (await fired()).length;
     const outcome = await program.stack.up().then(() => "succeeded", errorText);
     const now = await fired();
-    assert.ok(now.length > firedBefore, `up ${attempt + 1} ${outcome === "succeeded" ? "succeeded" : "failed"} without reaching a cut point: ${outcome.slice(-2000)}`);
+    const armed = () => run(host, `cat ${CUT_DIR}/armed`);
+    assert.ok(now.length > firedBefore, `up ${attempt + 1} ${outcome === "succeeded" ? "succeeded" : "failed"} without reaching a cut point (left: ${await armed()}): ${outcome.slice(-2000)}`);
     assert.notEqual(outcome, "succeeded", `up ${attempt + 1}, cut after ${now.slice(firedBefore).join(", ")}, failed`);
     // Scripts already running on the host go on without their connection: let them end, then sshd comes back.
     await waitFor("orphaned remote scripts to end", 120_000, async () => ((await hostExec(host, "pgrep -f 'proxmox-hardening[.]lock'")).code === 0 ? undefined : true), 500);
