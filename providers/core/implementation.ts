@@ -1,6 +1,7 @@
 import { isDeepStrictEqual } from "node:util";
 import * as pulumi from "@pulumi/pulumi";
 import { z } from "zod";
+import { ownerSchema } from "../ssh/before";
 import { configureCredentials } from "../ssh/credentials";
 import { hostConnectionSchema } from "../ssh/schema";
 import { diffInputs } from "./diff";
@@ -15,15 +16,17 @@ import { validate } from "./validate";
 export const commonInputs = {
   connection: hostConnectionSchema,
   label: z.string().describe("Resource name used in messages."),
+  owner: ownerSchema,
 };
 
 /**
  * Keys that never count as a change by themselves: our bookkeeping (what the
  * host had before, facts observed on it, a written file's digest and time, the lockout
- * guard's copy of the rules), and the serialized provider the SDK adds to
+ * guard's copy of the rules, the stack that keeps records on the host: state
+ * written before it existed must not update on upgrade), and the serialized provider the SDK adds to
  * every dynamic resource (it changes with the program's path, not the host).
  */
-export const bookkeepingKeys = ["previous", "observed", "digest", "written", "guard", "label", "__provider"] as const;
+export const bookkeepingKeys = ["previous", "observed", "digest", "written", "guard", "label", "owner", "__provider"] as const;
 
 /**
  * read's answer for a resource found on the host: the live values as outputs,

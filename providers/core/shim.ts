@@ -75,14 +75,16 @@ export function typeTokenOf(kind: ResourceKind): string {
 
 /**
  * A resource class for a kind: inputs are the args plus the name (for
- * messages); `previous` is an output only, holding what the host had before.
+ * messages) and the project and stack; `previous` is an output only, holding what the host had before.
  */
 export function dynamicResource<Args extends object>(kind: ResourceKind) {
   const typeName = typeNameOf(kind);
   return class extends pulumi.dynamic.Resource {
     declare readonly previous: pulumi.Output<unknown>;
-    constructor(name: string, args: { [K in keyof Args]: pulumi.Input<Args[K]> }, opts?: pulumi.CustomResourceOptions) {
-      super(shimProvider(kind), name, { ...args, label: name, previous: undefined }, opts, MODULE, typeName);
+    constructor(name: string, args: { [K in Exclude<keyof Args, "owner">]: pulumi.Input<Args[K]> }, opts?: pulumi.CustomResourceOptions) {
+      // owner: whose records of the host's previous state the provider keeps (providers/ssh/before.ts).
+      const owner = `${pulumi.getProject()}/${pulumi.getStack()}`;
+      super(shimProvider(kind), name, { ...args, label: name, owner, previous: undefined }, opts, MODULE, typeName);
       // With `pulumi up --continue-on-error` a resource that failed, or was skipped after a failed
       // dependency, rejects every one of its outputs. The engine reports the failure; an output
       // that nothing awaits would also end the program as an unhandled rejection.

@@ -3,13 +3,14 @@ import { z } from "zod";
 import { HardeningError } from "../core/errors";
 import { hostLog } from "../core/log";
 import { commonInputs, implementation, observedOnHost } from "../core/implementation";
+import { beforeKey, forgetBefore, RecordOwner, rememberBefore } from "../ssh/before";
 import { expectSuccess, FileSnapshot, fileSnapshotSchema, readFiles, restoreIfChangedScript, restoreInput, snapshotText, underHostLock } from "../ssh/files";
 import { shellQuote } from "../ssh/quote";
 import { HostSession, RemoteResult, sessionFor } from "../ssh/transport";
 import { chooseBackend, DEFAULTS_PATH, filterPath, isManagedFile, jailPath, renderDefaults, renderFilter, renderJail, sampleCheckArgs, sampleCheckProblems, samplesFileContent } from "./logic";
 import { parseRegexError, parseRegexMatches, parseServerStatus } from "./parse";
 import { Fail2banDefaults, Fail2banFilter, Fail2banJail, JailName } from "./schema";
-import { ALREADY_FAILING_NOTE, backendFactsScript, parseBackendFacts, reloadExitMeaning, reloadIfRunningScript, reloadScript, stopScript, TEST_FAILED_EXIT, testedWriteScript, WAS_RUNNING } from "./service";
+import { ALREADY_FAILING_NOTE, backendFactsScript, parseBackendFacts, reloadExitMeaning, reloadIfRunningScript, reloadScript, runningScript, stopScript, TEST_FAILED_EXIT, testedWriteScript, WAS_RUNNING } from "./service";
 
 // fail2ban as one resource per file (filter, jail, [DEFAULT]) plus one reload
 // per host. Each file is written atomically and tested with
@@ -31,7 +32,7 @@ export const reloadInputsSchema = z.strictObject({
     .describe('JSON of what the host\'s preflight saw, {"failedBefore": fail2ban-client -t\'s errors before any change}, so that the first reload can say it fixed a configuration that failed before (a string, like restoreOnDestroy, as preview passes it unknown).'),
 });
 
-type Labelled = { connection: { name: string }; label: string };
+type Labelled = RecordOwner & { label: string };
 const context = (kind: string, inputs: Labelled, field?: string) => ({ host: inputs.connection.name, resource: `${kind} ${inputs.label}`, field });
 
 export const digestOf = (content: string) => createHash("sha256").update(content).digest("hex").slice(0, 16);
@@ -50,13 +51,17 @@ function reloadFailure(kind: string, inputs: Labelled, script: string, result: R
  * Writes one fail2ban file and tests the whole configuration, under the host
  * lock (testedWriteScript): a file that breaks the test is taken back, so
  * fail2ban never reloads a broken configuration. Returns the file as it was
- * before, for delete. A file that already carries our header was written by
- * this program (a create whose answer a cut connection lost, or another
- * stack): what the host had before it is "no file", so that destroy removes
- * it instead of putting our own content back.
+ * before this stack first wrote it, for delete: recorded on the host before
+ * the first write (a create whose answer a cut connection lost leaves the
+ * record with its file). Without a record, a file that already carries our
+ * header was written by this program (a cut create of a version without
+ * records, or another stack): what the host had before it is "no file", so
+ * that destroy removes it instead of putting our own content back.
  */
-async function writeTested(session: HostSession, kind: string, inputs: Labelled, path: string, content: string, field: string): Promise<FileSnapshot> {
+async function writeTested(session: HostSession, kind: string, inputs: Labelled & { owner: string }, path: string, content: string, field: string): Promise<FileSnapshot> {
   const [before] = await readFiles(session, [path]);
+  const seen = before.present && isManagedFile(snapshotText(before) ?? "") ? { path, present: false } : before;
+  const [previous] = await rememberBefore(session, `${kind} ${inputs.label}`, inputs, [{ key: fileKey(path), what: path, before: seen }]);
   const result = await session.run(underHostLock(testedWriteScript(path, content, before)), { stdin: content, description: `write ${path} and run fail2ban-client -t` });
   if (result.code === TEST_FAILED_EXIT) {
     throw new HardeningError(
@@ -71,8 +76,10 @@ async function writeTested(session: HostSession, kind: string, inputs: Labelled,
     // Not a new problem: the preflight reported the configuration as found, and the reload tests the result.
     hostLog.debug(inputs.connection.name, `${path} written; fail2ban's configuration still fails its test, as it did before this run; the reload tests it again once every file is written`);
   }
-  return before.present && isManagedFile(snapshotText(before) ?? "") ? { path, present: false } : before;
+  return previous;
 }
+
+const fileKey = (path: string) => beforeKey("fail2ban-file", path);
 
 /**
  * A file resource's delete: puts the file back as it was and reloads fail2ban
@@ -85,6 +92,7 @@ async function restoreAndReload(session: HostSession, kind: string, inputs: Labe
   const script = underHostLock(restoreIfChangedScript(snapshot, reloadIfRunningScript));
   const result = await session.run(script, { stdin: restoreInput(snapshot), description: `restore ${snapshot.path} and reload fail2ban (unless it is as before)` });
   if (result.code !== 0) throw reloadFailure(kind, inputs, `restore ${snapshot.path}; fail2ban-client reload`, result);
+  await forgetBefore(session, `${kind} ${inputs.label}`, inputs, [fileKey(snapshot.path)]);
 }
 
 /** read for a file resource: the live content's digest shows drift; a missing file is reported as gone. */
@@ -210,6 +218,7 @@ export const fail2banDefaults = implementation(DEFAULTS, {
 // ---------------------------------------------------------------- reload
 
 const RELOAD = "fail2ban:Reload";
+const SERVICE_KEY = "fail2ban-service";
 
 /** The preflight's fail2ban-client -t errors from a reload's `observed`; none when absent or unreadable. */
 function failedBeforeOf(observed: string | undefined): string[] {
@@ -220,8 +229,8 @@ function failedBeforeOf(observed: string | undefined): string[] {
   }
 }
 
-/** Reloads (or starts) fail2ban and waits for its jails; tells whether it was running before. */
-async function reload(inputs: z.output<typeof reloadInputsSchema>, first: boolean): Promise<{ wasRunning: boolean }> {
+/** Reloads (or starts) fail2ban and waits for its jails. */
+async function reload(inputs: z.output<typeof reloadInputsSchema>, first: boolean): Promise<void> {
   const session = await sessionFor(inputs.connection);
   const script = reloadScript(inputs.jails);
   const result = await session.run(underHostLock(script), { description: "fail2ban-client -t; reload (or start); status of each jail" });
@@ -236,7 +245,6 @@ async function reload(inputs: z.output<typeof reloadInputsSchema>, first: boolea
       `fixed: fail2ban's configuration failed its own test before this run (${failedBefore.join("; ")}), so fail2ban could not run; with the files this program wrote it passes, and fail2ban ${wasRunning ? "was reloaded" : "was started"} with the jails ${jails}`,
     );
   } else hostLog.info(inputs.connection.name, `fail2ban reloaded; running jails: ${jails}`);
-  return { wasRunning };
 }
 
 /**
@@ -255,8 +263,13 @@ export const fail2banReload = implementation(RELOAD, {
   schema: reloadInputsSchema,
   replaceKeys: [],
   async create(inputs) {
-    const { wasRunning } = await reload(inputs, true);
-    return { id: `${inputs.connection.name}/fail2ban/reload`, outs: { ...inputs, previous: { wasRunning } } };
+    const session = await sessionFor(inputs.connection);
+    const running = await session.run(runningScript, { description: "is fail2ban running?" });
+    const seen = { wasRunning: running.stdout.split("\n").includes(WAS_RUNNING) };
+    // Recorded before the first reload: a cut create may already have started fail2ban.
+    const [previous] = await rememberBefore(session, `${RELOAD} ${inputs.label}`, inputs, [{ key: SERVICE_KEY, what: "fail2ban running or stopped", before: seen }]);
+    await reload(inputs, true);
+    return { id: `${inputs.connection.name}/fail2ban/reload`, outs: { ...inputs, previous } };
   },
   async read(id, props) {
     const session = await sessionFor(props.connection);
@@ -281,9 +294,10 @@ export const fail2banReload = implementation(RELOAD, {
     }
     if (props.previous?.wasRunning === false) {
       expectSuccess(await session.run(underHostLock(stopScript), { description: stopScript }), context(RELOAD, props), stopScript, "stop fail2ban by hand if it should not run");
-      return;
+    } else {
+      const result = await session.run(underHostLock(reloadIfRunningScript), { description: "fail2ban-client -t; reload" });
+      if (result.code !== 0) throw reloadFailure(RELOAD, props, "fail2ban-client -t && fail2ban-client reload", result);
     }
-    const result = await session.run(underHostLock(reloadIfRunningScript), { description: "fail2ban-client -t; reload" });
-    if (result.code !== 0) throw reloadFailure(RELOAD, props, "fail2ban-client -t && fail2ban-client reload", result);
+    await forgetBefore(session, `${RELOAD} ${props.label}`, props, [SERVICE_KEY]);
   },
 });

@@ -24,6 +24,9 @@ const serviceCommand = (verb: "reload" | "start" | "restart") =>
 /** The line reloadScript prints when fail2ban was running before it (else it started it). */
 export const WAS_RUNNING = "fail2ban was running";
 
+/** Prints WAS_RUNNING when fail2ban runs: what a create records before its first reload. */
+export const runningScript = `if ${isRunning}; then echo '${WAS_RUNNING}'; fi`;
+
 /**
  * Reload when running, start when not, then wait (bounded) until every jail
  * answers. A reload that fails to bring a jail back leaves it stopped (seen

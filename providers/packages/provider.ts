@@ -1,4 +1,5 @@
 import { implementation, observedOnHost } from "../core/implementation";
+import { forgetBefore, rememberBefore } from "../ssh/before";
 import { expectSuccess, underHostLock } from "../ssh/files";
 import { HostSession, sessionFor } from "../ssh/transport";
 import { installedFrom, installScript, missingPackages, purgeScript, queryScript } from "./logic";
@@ -11,14 +12,25 @@ async function installed(session: HostSession, packages: readonly string[]) {
   return installedFrom(result.stdout);
 }
 
+const packageKey = (name: string) => `package-${name}`;
+
+/**
+ * Installs what is missing; returns the packages that were missing before
+ * this stack first tried, as recorded on the node before any install (a cut
+ * create may have installed some of them already).
+ */
 async function ensure(inputs: PackagesInputs): Promise<string[]> {
   const session = await sessionFor(inputs.connection);
-  const missing = missingPackages(inputs.packages, await installed(session, inputs.packages));
-  if (missing.length === 0) return [];
-  const script = installScript(missing);
-  const result = await session.run(underHostLock(script), { description: script });
-  expectSuccess(result, { host: inputs.connection.name, resource: `${RESOURCE} ${inputs.label}`, field: "packages" }, script, "check the host's apt sources and network (`apt-get update` on the host)");
-  return missing;
+  const present = await installed(session, inputs.packages);
+  const entries = inputs.packages.map((name) => ({ key: packageKey(name), what: `package ${name}`, before: { installed: present.has(name) } }));
+  const recorded = await rememberBefore(session, `${RESOURCE} ${inputs.label}`, inputs, entries);
+  const missing = missingPackages(inputs.packages, present);
+  if (missing.length > 0) {
+    const script = installScript(missing);
+    const result = await session.run(underHostLock(script), { description: script });
+    expectSuccess(result, { host: inputs.connection.name, resource: `${RESOURCE} ${inputs.label}`, field: "packages" }, script, "check the host's apt sources and network (`apt-get update` on the host)");
+  }
+  return inputs.packages.filter((_name, i) => !recorded[i].installed);
 }
 
 export const packages = implementation(RESOURCE, {
@@ -36,14 +48,19 @@ export const packages = implementation(RESOURCE, {
   },
   async update(_id, olds, news) {
     const installedByUs = [...new Set([...(olds.previous?.installedByUs ?? []), ...(await ensure(news))])];
+    // A package no longer wanted that was there before needs its record no more (one we installed is purged on delete).
+    const dropped = olds.packages.filter((name: string) => !news.packages.includes(name) && !installedByUs.includes(name));
+    await forgetBefore(await sessionFor(news.connection), `${RESOURCE} ${news.label}`, news, dropped.map(packageKey));
     return { outs: { ...news, previous: { installedByUs } } };
   },
   async delete(_id, props) {
     const ours: string[] = props.previous?.installedByUs ?? [];
-    if (!props.removeOnDestroy || ours.length === 0) return;
     const session = await sessionFor(props.connection);
-    const script = purgeScript(ours);
-    const result = await session.run(underHostLock(script), { description: script });
-    expectSuccess(result, { host: props.connection.name, resource: `${RESOURCE} ${props.label}` }, script, "purge the packages by hand or keep them; then `pulumi state delete` this resource");
+    if (props.removeOnDestroy && ours.length > 0) {
+      const script = purgeScript(ours);
+      const result = await session.run(underHostLock(script), { description: script });
+      expectSuccess(result, { host: props.connection.name, resource: `${RESOURCE} ${props.label}` }, script, "purge the packages by hand or keep them; then `pulumi state delete` this resource");
+    }
+    await forgetBefore(session, `${RESOURCE} ${props.label}`, props, [...new Set([...props.packages, ...ours])].map(packageKey));
   },
 });

@@ -3,7 +3,7 @@ import { z } from "zod";
 import { dynamicResource } from "../core/shim";
 import { PreflightObserved, preflightInputsSchema } from "./schema";
 
-export type PreflightArgs = Omit<z.input<typeof preflightInputsSchema>, "label">;
+export type PreflightArgs = Omit<z.input<typeof preflightInputsSchema>, "label" | "owner">;
 
 /** A read-only check of the node that every change on it waits for. */
 export class Preflight extends dynamicResource<PreflightArgs>("host:Preflight") {

@@ -1,5 +1,6 @@
 import { HardeningError } from "../core/errors";
 import { implementation, observedOnHost } from "../core/implementation";
+import { forgetBefore, rememberBefore } from "../ssh/before";
 import { expectSuccess, underHostLock } from "../ssh/files";
 import { commandLine } from "../ssh/quote";
 import { sessionFor, HostSession } from "../ssh/transport";
@@ -21,6 +22,21 @@ async function readLive(session: HostSession, inputs: ClusterFirewallInputs) {
   }
 }
 
+/** One record per option key, so that keys managed later get theirs while the first ones keep the oldest. */
+const optionKey = (inputs: { cluster: string }, key: string) => `pve-option-${inputs.cluster}-${key}`;
+
+/**
+ * The managed keys' values before this stack first set them: recorded on the
+ * node before the change, so that a cut `pvesh set` is not taken for the
+ * cluster's own value by the next run.
+ */
+async function rememberPrevious(session: HostSession, inputs: ClusterFirewallInputs, live: Record<string, string>): Promise<Record<string, string | null>> {
+  const seen = Object.entries(previousValues(desiredValues(inputs.options), live));
+  const entries = seen.map(([key, value]) => ({ key: optionKey(inputs, key), what: `${OPTIONS_PATH} ${key}`, before: value }));
+  const recorded = await rememberBefore(session, `${RESOURCE} ${inputs.label}`, inputs, entries);
+  return Object.fromEntries(seen.map(([key], i) => [key, recorded[i]]));
+}
+
 async function apply(session: HostSession, inputs: ClusterFirewallInputs, live: Record<string, string>) {
   const desired = desiredValues(inputs.options);
   const toSet = keysToSet(desired, live);
@@ -37,7 +53,7 @@ export const clusterFirewall = implementation(RESOURCE, {
   async create(inputs) {
     const session = await sessionFor(inputs.connection);
     const live = await readLive(session, inputs);
-    const previous = previousValues(desiredValues(inputs.options), live);
+    const previous = await rememberPrevious(session, inputs, live);
     await apply(session, inputs, live);
     return { id: `${inputs.cluster}/cluster-firewall`, outs: { ...inputs, previous } };
   },
@@ -51,7 +67,7 @@ export const clusterFirewall = implementation(RESOURCE, {
     const session = await sessionFor(news.connection);
     const live = await readLive(session, news);
     // Keys managed for the first time get their pre-change value remembered too.
-    const previous = { ...previousValues(desiredValues(news.options), live), ...olds.previous };
+    const previous = { ...(await rememberPrevious(session, news, live)), ...olds.previous };
     await apply(session, news, live);
     return { outs: { ...news, previous } };
   },
@@ -61,5 +77,6 @@ export const clusterFirewall = implementation(RESOURCE, {
     const session = await sessionFor(props.connection);
     const result = await session.run(underHostLock(commandLine(argv)), { description: commandLine(argv) });
     expectSuccess(result, context(props), commandLine(argv), "set the options back by hand with the command above, then `pulumi state delete` this resource");
+    await forgetBefore(session, `${RESOURCE} ${props.label}`, props, Object.keys(props.previous).map((key) => optionKey(props, key)));
   },
 });

@@ -4,6 +4,7 @@ import { hostLog } from "../core/log";
 import { commonInputs, implementation, observedOnHost } from "../core/implementation";
 import { isDeepStrictEqual } from "node:util";
 import { parseCorosyncConf } from "../proxmox/logic";
+import { beforeKey, forgetBefore, rememberBefore } from "../ssh/before";
 import { expectSuccess, FileSnapshot, readFiles, restoreInput, restoreScript, snapshotText, underHostLock } from "../ssh/files";
 import { commandLine } from "../ssh/quote";
 import { HostSession, sessionFor } from "../ssh/transport";
@@ -92,6 +93,9 @@ function storedMatches(rule: z.output<typeof UfwRule>, state: UfwFileState) {
   return findRuleTuples(rule, state.tuplesV4, state.tuplesV6, { ipv6: state.ipv6 });
 }
 
+/** A rule's record is keyed by its match (what ufw takes for the same rule), not its action or comment. */
+const ruleKey = (rule: z.output<typeof UfwRule>) => beforeKey("ufw-rule", JSON.stringify(UFW_RULE_REPLACE_KEYS.map((key) => rule[key] ?? null)));
+
 export const ufwRule = implementation(RULE, {
   schema: ufwRuleInputsSchema,
   replaceKeys: [],
@@ -100,10 +104,14 @@ export const ufwRule = implementation(RULE, {
   async create(inputs) {
     const session = await sessionFor(inputs.connection);
     const matches = storedMatches(inputs.rule, await readState(session, RULE, inputs));
-    const previous: RulePrevious = { stored: matches.map((match) => match.found ?? null) };
-    // A rule that is already there exactly is adopted, not added twice.
+    const seen: RulePrevious = { stored: matches.map((match) => match.found ?? null) };
+    const what = `ufw rule ${commandLine(ruleToArgs(inputs.rule))}`;
+    // What the host held before this stack's first try: a cut earlier create may have added the rule.
+    const [previous] = await rememberBefore(session, `${RULE} ${inputs.label}`, inputs, [{ key: ruleKey(inputs.rule), what, before: seen }]);
+    // A rule that is already there exactly is not added twice.
     const exact = matches.every((match) => match.found && match.found.action === match.expected.action && match.found.comment === match.expected.comment);
-    if (exact) hostLog.info(inputs.connection.name, `ufw rule ${commandLine(ruleToArgs(inputs.rule))} already present: adopted, and kept on destroy`);
+    const adopted = previous.stored.some((tuple) => tuple !== null);
+    if (exact) hostLog.info(inputs.connection.name, adopted ? `${what} already present: adopted, and kept on destroy` : `${what} already added by an earlier, interrupted run of this stack: removed on destroy`);
     else await runUfw(session, RULE, inputs, [ruleToArgs(inputs.rule)], "rule");
     return { id: `${inputs.connection.name}/ufw/${commandLine(ruleToArgs(inputs.rule))}`, outs: { ...inputs, previous } };
   },
@@ -125,16 +133,17 @@ export const ufwRule = implementation(RULE, {
     const stored: (UfwTuple | null)[] = props.previous?.stored ?? [];
     const session = await sessionFor(props.connection);
     const before = stored.find((tuple): tuple is UfwTuple => tuple !== null);
-    if (!before) return runUfw(session, RULE, props, [ruleToDeleteArgs(props.rule)]);
-    // The rule was there before: put back its action and comment, keep it.
-    const original = { ...props.rule, action: before.action, comment: before.comment || undefined };
-    await runUfw(session, RULE, props, [ruleToArgs(original)]);
+    // Without a stored tuple the rule is removed; one that was there before gets its action and comment back and stays.
+    const original = before && { ...props.rule, action: before.action, comment: before.comment || undefined };
+    await runUfw(session, RULE, props, [original ? ruleToArgs(original) : ruleToDeleteArgs(props.rule)]);
+    await forgetBefore(session, `${RULE} ${props.label}`, props, [ruleKey(props.rule)]);
   },
 });
 
 // ---------------------------------------------------------------- defaults and logging
 
 const DEFAULTS = "ufw:Defaults";
+const DEFAULTS_KEY = "ufw-defaults";
 
 async function bridgeNetfilter(session: HostSession): Promise<boolean | undefined> {
   const result = await session.run("cat /proc/sys/net/bridge/bridge-nf-call-iptables 2>/dev/null", { description: "read net.bridge.bridge-nf-call-iptables" });
@@ -156,8 +165,9 @@ export const ufwDefaults = implementation(DEFAULTS, {
   async create(inputs) {
     const session = await sessionFor(inputs.connection);
     const state = await readState(session, DEFAULTS, inputs);
+    const [previous] = await rememberBefore(session, `${DEFAULTS} ${inputs.label}`, inputs, [{ key: DEFAULTS_KEY, what: "ufw's default policies and logging", before: { ...state.defaults, logging: state.logging } }]);
     await applyDefaults(session, inputs, state);
-    return { id: `${inputs.connection.name}/ufw/defaults`, outs: { ...inputs, previous: { ...state.defaults, logging: state.logging } } };
+    return { id: `${inputs.connection.name}/ufw/defaults`, outs: { ...inputs, previous } };
   },
   async read(id, props) {
     const session = await sessionFor(props.connection);
@@ -178,12 +188,14 @@ export const ufwDefaults = implementation(DEFAULTS, {
     const state = await readState(session, DEFAULTS, props);
     const { logging, ...policies } = props.previous;
     await runUfw(session, DEFAULTS, props, defaultsArgs({ ...policies, logging, allowForwardDeny: true }, state));
+    await forgetBefore(session, `${DEFAULTS} ${props.label}`, props, [DEFAULTS_KEY]);
   },
 });
 
 // ---------------------------------------------------------------- activation
 
 const ACTIVATION = "ufw:Activation";
+const ACTIVATION_KEY = "ufw-activation";
 
 export const ufwActivation = implementation(ACTIVATION, {
   schema: ufwActivationInputsSchema,
@@ -191,8 +203,9 @@ export const ufwActivation = implementation(ACTIVATION, {
   async create(inputs) {
     const session = await sessionFor(inputs.connection);
     const state = await readState(session, ACTIVATION, inputs);
+    const [previous] = await rememberBefore(session, `${ACTIVATION} ${inputs.label}`, inputs, [{ key: ACTIVATION_KEY, what: "ufw on or off", before: { enabled: state.enabled } }]);
     await activate(session, inputs, state);
-    return { id: `${inputs.connection.name}/ufw/activation`, outs: { ...inputs, previous: { enabled: state.enabled } } };
+    return { id: `${inputs.connection.name}/ufw/activation`, outs: { ...inputs, previous } };
   },
   async read(id, props) {
     const session = await sessionFor(props.connection);
@@ -209,6 +222,7 @@ export const ufwActivation = implementation(ACTIVATION, {
     const session = await sessionFor(props.connection);
     const state = await readState(session, ACTIVATION, props);
     if (state.enabled !== props.previous.enabled) await runUfw(session, ACTIVATION, props, [activationArgs(props.previous.enabled)]);
+    await forgetBefore(session, `${ACTIVATION} ${props.label}`, props, [ACTIVATION_KEY]);
   },
 });
 
@@ -299,6 +313,7 @@ async function activate(session: HostSession, inputs: ActivationInputs, state: U
 // ---------------------------------------------------------------- baseline
 
 const BASELINE = "ufw:Baseline";
+const BASELINE_KEY = "ufw-files";
 
 /** ufw's state as parsed from file snapshots, for comparing meaning rather than bytes. */
 function meaningOf(snapshots: FileSnapshot[]): UfwFileState | undefined {
@@ -322,7 +337,9 @@ export const ufwBaseline = implementation(BASELINE, {
   replaceKeys: [],
   async create(inputs) {
     const session = await sessionFor(inputs.connection);
-    const previous = await readFiles(session, Object.values(UFW_FILES));
+    const seen = await readFiles(session, Object.values(UFW_FILES));
+    // Recorded too: the files as this stack first found them, before any of its ufw changes.
+    const [previous] = await rememberBefore(session, `${BASELINE} ${inputs.label}`, inputs, [{ key: BASELINE_KEY, what: "ufw's files", before: seen }]);
     return { id: `${inputs.connection.name}/ufw/baseline`, outs: { ...inputs, previous } };
   },
   read: async (id, props) => ({ id, props }),
@@ -332,12 +349,14 @@ export const ufwBaseline = implementation(BASELINE, {
     const session = await sessionFor(props.connection);
     const current = await readFiles(session, previous.map((snapshot) => snapshot.path));
     const before = meaningOf(previous);
-    if (!before || !isDeepStrictEqual(before, meaningOf(current))) return;
-    for (const snapshot of previous) {
-      const now = current.find((file) => file.path === snapshot.path);
-      if (isDeepStrictEqual(now, snapshot)) continue;
-      const result = await session.run(underHostLock(restoreScript(snapshot)), { stdin: restoreInput(snapshot), description: `restore ${snapshot.path}` });
-      expectSuccess(result, context(BASELINE, props), `restore ${snapshot.path}`, "the rules are as before; only the file's layout differs, which is harmless");
+    if (before && isDeepStrictEqual(before, meaningOf(current))) {
+      for (const snapshot of previous) {
+        const now = current.find((file) => file.path === snapshot.path);
+        if (isDeepStrictEqual(now, snapshot)) continue;
+        const result = await session.run(underHostLock(restoreScript(snapshot)), { stdin: restoreInput(snapshot), description: `restore ${snapshot.path}` });
+        expectSuccess(result, context(BASELINE, props), `restore ${snapshot.path}`, "the rules are as before; only the file's layout differs, which is harmless");
+      }
     }
+    await forgetBefore(session, `${BASELINE} ${props.label}`, props, [BASELINE_KEY]);
   },
 });

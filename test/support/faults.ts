@@ -1,7 +1,6 @@
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { Stack } from "@pulumi/pulumi/automation";
 import { assertSandboxAddress, hostExec, SandboxHost } from "../../sandbox";
-import { shellQuote } from "../../providers/ssh/quote";
 import { HostState, run } from "./host-state";
 
 // Fault injection and observation for the reliability suite (issue 8). Every
@@ -236,30 +235,6 @@ export async function hostSshCounter(host: SandboxHost): Promise<() => Promise<n
     counted = total;
     return since;
   };
-}
-
-// ------------------------------------------------------------------ who holds the host lock, and when
-
-const LOCK_LOG = "/run/prl-lock.log";
-
-/**
- * Logs inside the host each time the program's host lock is taken, with the time and the SSH
- * user (sudo's SUDO_USER, else the login user): flock(1) is replaced by a wrapper that writes
- * the line once the real flock returned. The bind mount exists only in the host's own mount
- * namespace; stopLockLog removes it.
- */
-export async function startLockLog(host: SandboxHost): Promise<void> {
-  const wrapper = ["#!/bin/sh", '/run/prl-flock.real "$@" || exit $?', `echo "$(date +%s.%N) \${SUDO_USER:-$(id -un)}" >> ${LOCK_LOG}`].join("\n");
-  await run(host, `cp /usr/bin/flock /run/prl-flock.real && printf '%s\\n' ${shellQuote(wrapper)} > /run/prl-flock && chmod 755 /run/prl-flock && : > ${LOCK_LOG} && mount --bind /run/prl-flock /usr/bin/flock`);
-}
-
-/** Ends the lock log; returns each acquisition (seconds since the epoch, user) in order. */
-export async function stopLockLog(host: SandboxHost): Promise<{ at: number; user: string }[]> {
-  const text = await run(host, `umount /usr/bin/flock && cat ${LOCK_LOG} && rm -f ${LOCK_LOG} /run/prl-flock /run/prl-flock.real`);
-  return text
-    .split("\n")
-    .filter(Boolean)
-    .map((line) => ({ at: Number(line.split(" ")[0]), user: line.split(" ")[1] }));
 }
 
 // ------------------------------------------------------------------ the providers' SSH metrics

@@ -96,10 +96,10 @@ export const FAULT_PLAN: FaultPlan[] = [
   },
   {
     id: "two-stacks",
-    fault: "two stacks' `up` on one host at once",
-    injected: "two stacks adding different rules and writing the same fail2ban file, started together",
+    fault: "a second stack on the host, both `up`s at once",
+    injected: "a second stack for the same host (its own rules and [DEFAULT] values), its `up` started with the first stack's adding rules and rewriting the fail2ban files",
     runs: 1,
-    expected: "every rule of both present exactly once; each file is one stack's complete content; `fail2ban-client -t` passes",
+    expected: "the second is refused, naming the first stack, and changes nothing; every rule of the first present exactly once, each file its complete content; `fail2ban-client -t` passes",
   },
   {
     id: "limit",
@@ -108,6 +108,22 @@ export const FAULT_PLAN: FaultPlan[] = [
     runs: 1,
     expected: "every operation succeeds with at most one SSH connection per host (ufw refuses the 6th in 30 s)",
   },
+];
+
+/**
+ * Where test/ownership.test.ts cuts an `up` (issue 15): right after a wrapped command on the host whose
+ * words start with `trigger` finished, before its answer reaches the program; `leaves` is what the cut leaves.
+ */
+export const CUT_POINTS: { trigger: string; what: string; leaves: string }[] = [
+  { trigger: "base64 -d", what: "a record being written (the first one, before any change)", leaves: "the record; nothing changed yet" },
+  { trigger: "pvesh set", what: "the Proxmox firewall option set", leaves: "the option set; its record says the value before (enable 1)" },
+  { trigger: "ufw allow in proto tcp from any to any port 22", what: "the first ufw rule added", leaves: "the rule added; its record says it was not there" },
+  { trigger: "ufw allow in proto tcp from any to any port 9101", what: "a ufw rule added after the administrator's own (9100, adopted)", leaves: "the rule added; its record says it was not there" },
+  { trigger: "ufw default", what: "a ufw default policy set (incoming deny; the administrator had allow)", leaves: "the policy set; the record holds the policies and logging before" },
+  { trigger: "ufw --force enable", what: "ufw switched on", leaves: "ufw on; the record says it was off" },
+  { trigger: "fail2ban-client -t", what: "a fail2ban file written (each write is tested at once)", leaves: "the new file, complete; its record holds the file before (the administrator's, or none)" },
+  { trigger: "fail2ban-client -t", what: "the next fail2ban file written, or the test before the reload", leaves: "as above, or nothing new" },
+  { trigger: "fail2ban-client start", what: "fail2ban started (it was stopped)", leaves: "fail2ban running; the record says it was stopped" },
 ];
 
 export const SECURITY_PLACES = [
@@ -213,6 +229,32 @@ function checkedPart(figures: Figures): string {
     "| fault | injected | runs | expected and found |",
     "|---|---|---:|---|",
     ...faultRows,
+    "",
+    "## Interrupted runs: what was there before",
+    "",
+    "Before its first change of a thing on a node (a ufw rule, ufw's defaults, on/off state and files, a fail2ban file,",
+    "whether fail2ban runs, a Proxmox firewall option, a package), a create records what the node had, in",
+    "`/var/lib/proxmox-hardening/before/<project>/<stack>/<host>/<key>.json`: under the host lock, written atomically, and",
+    "only if this stack has no record of it yet, so the first record wins across any number of interrupted runs. The",
+    "create keeps the recorded value as the resource's `previous`, whatever it finds: a change its own cut run made is",
+    "undone on destroy, what really was there is kept or put back. Stacks (and host entries of one stack) each have",
+    "their own directory; delete removes the records, and the directories it empties. State written before records",
+    "existed has none: what that state says was there before stays the truth.",
+    "",
+    `test/ownership.test.ts runs \`up\` on a sandbox host that has an administrator's rule (9100/tcp), incoming allowed,`,
+    "their own fail2ban defaults file, the Proxmox firewall on and fail2ban stopped, and cuts it (every sshd killed inside the host) right",
+    `after each of these ${CUT_POINTS.length} points, one per \`up\`, wherever the engine's parallelism puts them:`,
+    "",
+    "| cut right after | what the cut leaves on the node |",
+    "|---|---|",
+    ...CUT_POINTS.map((point) => `| ${point.what} (\`${point.trigger}\`) | ${point.leaves} |`),
+    "",
+    "After the cuts one `up` converges and a second changes nothing; `destroy` then leaves the node exactly as before",
+    "the first `up`: every file under /etc/ufw, /etc/default/ufw, /etc/fail2ban and /etc/pve byte for byte with mode",
+    "and owner (the administrator's defaults file included), `ufw show added` (their rule kept, the cut runs' removed),",
+    "`ufw status verbose` (incoming allowed), the Proxmox options (enable 1), fail2ban stopped, the installed packages,",
+    "no records left. A second stack for the same host is then refused, naming the first, and changes nothing.",
+    "Packages are never installed there (the sandbox shares the machine's /usr): their record is unit-tested only.",
     "",
     "## Security",
     "",

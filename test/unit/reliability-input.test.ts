@@ -50,7 +50,8 @@ test("every bad stack config is refused by the program's parser, naming host, re
 test("every bad resource input is refused by the provider's check, naming host, resource and field", async (t) => {
   for (const c of RESOURCE_CASES) {
     await t.test(`${c.category}: ${c.id}`, async () => {
-      const result = await implementationOf(c.kind).check({}, c.inputs(TABLE_HOST));
+      // The program gives every resource its project and stack (providers/core/shim.ts).
+      const result = await implementationOf(c.kind).check({}, { owner: `proxmox-hardening/${STACK}`, ...c.inputs(TABLE_HOST) });
       assert.ok(result.failures && result.failures.length > 0, `${c.id} was accepted`);
       const expectation = c.expect(TABLE_HOST);
       const reasons = result.failures.map((failure) => failure.reason).join("\n");

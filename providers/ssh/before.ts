@@ -1,0 +1,153 @@
+import { createHash } from "node:crypto";
+import { z } from "zod";
+import { HardeningError } from "../core/errors";
+import { HostSession } from "./transport";
+import { atomicWriteScript, expectSuccess, fileDumpScript, parseFileDump, snapshotText, underHostLock } from "./files";
+import { shellQuote } from "./quote";
+
+// What a node had before a stack first changed it, recorded on the node.
+//
+// A create whose connection is cut after its change reached the node but
+// before the engine saved the resource leaves the change without a resource:
+// the next create would find it and take it for the node's own (a rule
+// "adopted and kept", a file "restored" instead of removed). So before each
+// change, under the host lock, the create writes what it saw to a record
+// file, atomically, unless a record is there already: the first record
+// wins, across any number of cut runs, and a later create uses it instead of
+// what it finds. Records live per stack and per host entry, so two stacks
+// (or one node listed twice) never read each other's; delete removes them.
+// A thing another stack (or host entry) has a record of is managed there:
+// the create is refused rather than have two stacks undo each other.
+
+export const BEFORE_DIR = "/var/lib/proxmox-hardening/before";
+
+/** `<project>/<stack>` of the program that declares a resource; every resource carries it. */
+export const ownerSchema = z
+  .string()
+  .regex(/^[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}\/[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}$/, "<project>/<stack>, as the program passes it")
+  .describe("The Pulumi project and stack that manage the resource: their records of the node's previous state are kept apart from other stacks'.");
+
+/** One thing on the node and what it was before: `key` names its record (file-name safe), `what` is for people. */
+export interface BeforeEntry<T> {
+  key: string;
+  what: string;
+  before: T;
+}
+
+/** Where a resource's records go: owner is `project/stack` (undefined in state written before records existed). */
+export interface RecordOwner {
+  owner?: string;
+  connection: { name: string };
+}
+
+const KEY = /^[A-Za-z0-9][A-Za-z0-9+._-]{0,120}$/;
+
+/** A record key from a readable kind and the thing's identity (hashed: identities hold any character). */
+export function beforeKey(kind: string, identity: string): string {
+  return `${kind}-${createHash("sha256").update(identity).digest("hex").slice(0, 16)}`;
+}
+
+export function recordDir(owner: string, host: string, root = BEFORE_DIR): string {
+  if (!ownerSchema.safeParse(owner).success || !KEY.test(host)) throw new Error(`not a record owner: ${owner} on ${host}`);
+  return `${root}/${owner}/${host}`;
+}
+
+export function recordPath(owner: string, host: string, key: string, root = BEFORE_DIR): string {
+  if (!KEY.test(key)) throw new Error(`not a record key: ${key}`);
+  return `${recordDir(owner, host, root)}/${key}.json`;
+}
+
+export function recordContent(owner: string, host: string, entry: BeforeEntry<unknown>): string {
+  return `${JSON.stringify({ owner, host, what: entry.what, before: entry.before })}\n`;
+}
+
+/** rememberScript's exit code when another stack or host entry has a record of an entry. */
+export const MANAGED_ELSEWHERE_EXIT = 76;
+const ELSEWHERE = "=== proxmox-hardening record elsewhere";
+
+/**
+ * Writes each entry's record unless it exists, then prints every record
+ * (fileDumpScript's format). Run it under the host lock, before the change.
+ * The content travels base64-encoded in the script: it is small, never secret.
+ * When any entry has a record of another owner or host entry, prints those
+ * records' paths, writes nothing and exits MANAGED_ELSEWHERE_EXIT.
+ */
+export function rememberScript(owner: string, host: string, entries: readonly BeforeEntry<unknown>[], root = BEFORE_DIR): string {
+  const paths = entries.map((entry) => recordPath(owner, host, entry.key, root));
+  const elsewhere = entries.map(
+    (entry, i) => `for f in ${shellQuote(root)}/*/*/*/${shellQuote(`${entry.key}.json`)}; do if [ -f "$f" ] && [ "$f" != ${shellQuote(paths[i])} ]; then printf '%s %s\n' '${ELSEWHERE}' "$f"; found=1; fi; done`,
+  );
+  const writes = entries.map((entry, i) => {
+    const content = recordContent(owner, host, entry);
+    const write = atomicWriteScript(paths[i], "0644", "root:root", content);
+    return `if [ ! -f ${shellQuote(paths[i])} ]; then printf '%s' ${shellQuote(Buffer.from(content).toString("base64"))} | base64 -d | ( ${write} ) || exit 1; fi`;
+  });
+  return ["found=", ...elsewhere, `[ -z "$found" ] || exit ${MANAGED_ELSEWHERE_EXIT}`, ...writes, fileDumpScript(paths)].join("\n");
+}
+
+/** Who else has a record of one of the entries, from rememberScript's output: owner, host entry and what. */
+export function parseElsewhere(stdout: string, entries: readonly BeforeEntry<unknown>[], root = BEFORE_DIR): { owner: string; host: string; what: string }[] {
+  return stdout
+    .split("\n")
+    .filter((line) => line.startsWith(`${ELSEWHERE} ${root}/`))
+    .map((line) => {
+      const [project, stack, host, file] = line.slice(ELSEWHERE.length + root.length + 2).split("/");
+      const what = entries.find((entry) => `${entry.key}.json` === file)?.what ?? file;
+      return { owner: `${project}/${stack}`, host, what };
+    });
+}
+
+/** The recorded `before` of each entry, in order, from rememberScript's output. */
+export function parseRemembered<T>(stdout: string, owner: string, host: string, entries: readonly BeforeEntry<T>[], root = BEFORE_DIR): T[] {
+  const records = new Map(parseFileDump(stdout).map((snapshot) => [snapshot.path, snapshot]));
+  return entries.map((entry) => {
+    const path = recordPath(owner, host, entry.key, root);
+    const text = records.get(path)?.present ? snapshotText(records.get(path)!) : undefined;
+    if (text === undefined) throw new Error(`the record ${path} was not written`);
+    return (JSON.parse(text) as { before: T }).before;
+  });
+}
+
+/** Removes records, then their directories up to the records' root while they are empty. */
+export function forgetScript(owner: string, host: string, keys: readonly string[], root = BEFORE_DIR): string {
+  const dir = recordDir(owner, host, root);
+  const [project, stack] = owner.split("/");
+  const dirs = [dir, `${root}/${project}/${stack}`, `${root}/${project}`, root, root.slice(0, root.lastIndexOf("/"))];
+  return [
+    ...keys.map((key) => `rm -f ${shellQuote(recordPath(owner, host, key, root))}`),
+    `for d in ${dirs.map(shellQuote).join(" ")}; do rmdir "$d" 2>/dev/null || break; done`,
+    "true",
+  ].join("\n");
+}
+
+const context = (resource: string, owned: RecordOwner) => ({ host: owned.connection.name, resource });
+
+/**
+ * Records `entries` on the node unless this stack recorded them before, and
+ * returns what the records say: the node's state before this stack's first
+ * change, which a create keeps in state for delete. One round trip, under the host lock.
+ */
+export async function rememberBefore<T>(session: HostSession, resource: string, owned: RecordOwner & { owner: string }, entries: readonly BeforeEntry<T>[]): Promise<T[]> {
+  if (entries.length === 0) return [];
+  const script = rememberScript(owned.owner, owned.connection.name, entries);
+  const description = `record what ${entries.map((entry) => entry.what).join(", ")} was before`;
+  const result = await session.run(underHostLock(script), { description });
+  if (result.code === MANAGED_ELSEWHERE_EXIT) {
+    const others = parseElsewhere(result.stdout, entries);
+    throw new HardeningError(
+      context(resource, owned),
+      `${others.map((other) => `${other.what} is managed by stack ${other.owner} (host entry ${other.host})`).join("; ")}: nothing was changed. Two stacks (or two host entries) managing one node undo each other's changes, and one's destroy removes what the other still needs`,
+      `manage this node from one stack and one host entry only; if that stack no longer exists, remove its records under ${BEFORE_DIR}/ on the host`,
+    );
+  }
+  expectSuccess(result, context(resource, owned), description, `check the disk and permissions under ${BEFORE_DIR}`);
+  return parseRemembered(result.stdout, owned.owner, owned.connection.name, entries);
+}
+
+/** Removes the records of `keys` once delete has put the node back; state from before records existed has none. */
+export async function forgetBefore(session: HostSession, resource: string, owned: RecordOwner, keys: readonly string[]): Promise<void> {
+  if (owned.owner === undefined || keys.length === 0) return;
+  const script = forgetScript(owned.owner, owned.connection.name, keys);
+  const result = await session.run(underHostLock(script), { description: `remove the records of ${keys.join(" ")}` });
+  expectSuccess(result, context(resource, owned), `remove the records under ${recordDir(owned.owner, owned.connection.name)}`, `remove them by hand; they only describe what the node had before`);
+}
