@@ -86,14 +86,14 @@ before(async () => {
     ufw: { extraRules: [9100, 9101, 9102].map((port) => ({ action: "allow", protocol: "tcp", port, comment: port === 9100 ? "node exporter" : `exporter ${port}` })) },
   });
   program = await ProgramStack.create(`test-own-${process.pid}`, config);
-});
+}, { timeout: 600_000 });
 
 after(async () => {
   await program?.remove();
   await down();
-});
+}, { timeout: 600_000 });
 
-test("an up cut right after each kind of change: the next up converges, destroy restores the host exactly and keeps what was there", async () => {
+test("an up cut right after each kind of change: the next up converges, destroy restores the host exactly and keeps what was there", { timeout: 2_400_000 }, async () => {
   await run(host, `printf '%s\\n' ${CUT_POINTS.map((point) => shellQuote(point.trigger)).join(" ")} > ${CUT_DIR}/armed`);
   const fired = () => hostExec(host, `cat ${CUT_DIR}/fired`).then((result) => result.stdout.split("\n").filter(Boolean));
   for (let attempt = 0; attempt < CUT_POINTS.length && (await fired()).length < CUT_POINTS.length; attempt++) {

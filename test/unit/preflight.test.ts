@@ -10,6 +10,7 @@ const inputs = (extra: Partial<Record<keyof PreflightInputs, unknown>> = {}): Pr
   preflightInputsSchema.parse({
     connection: { name: "pve1", address: "192.0.2.10", hostKey: "SHA256:7mVb1o2Jr1t1mHq2q1Dk3d6d8Yv3pBv1m3c4m5n6o7p" },
     label: "pve1-preflight",
+    owner: "proxmox-hardening/test",
     packages: { needed: ["ufw", "fail2ban", "python3-systemd"], install: true },
     ufw: { enabled: true },
     jails: [referenceSshdJail, referenceProxmoxJail],
