@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
 import { promisify } from "node:util";
 import { after, before, test } from "node:test";
-import { down, SandboxHost, up } from "../sandbox";
+import { down, readInventory, SandboxHost, up } from "../sandbox";
 import { engineEnv, repoRoot } from "./support/engine";
 import { changedFiles, count, effectiveRules, fingerprint, HostFingerprint, mustFail, startSshd, stopSshd, takeEvents } from "./support/faults";
 import { run } from "./support/host-state";
@@ -27,7 +27,8 @@ let hardened2: HostFingerprint & { jails: string };
 
 const stackName = `test-retire-${process.pid}`;
 const configFor = (hosts: SandboxHost[]) => {
-  const config = sandboxConfig(hosts.map((host) => ({ host, cluster: CLUSTER })));
+  // One cluster: corosync between its nodes stays allowed (preview refuses a cluster it would split).
+  const config = sandboxConfig(hosts.map((host) => ({ host, cluster: CLUSTER })), { ufw: { clusterTraffic: { network: readInventory().network.ipv4 } } });
   for (const entry of config.hosts) Object.assign(entry, { connectTimeoutSeconds: CONNECT_TIMEOUT });
   return config;
 };
