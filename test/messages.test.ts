@@ -12,6 +12,9 @@ import { ufwActivation, ufwRule } from "../providers/ufw/provider";
 import { UfwRule } from "../providers/ufw/schema";
 import { down, hostExec, SandboxHost, up } from "../sandbox";
 
+// Every resource records what was there before under its stack: direct calls name one, as the program does.
+const OWNER = `proxmox-hardening/test-messages-${process.pid}`;
+
 // Every failure a user can meet, triggered for real against a sandbox host
 // through the provider implementations, and the one message each prints:
 // which host, which resource, what was attempted, what the host answered,
@@ -89,7 +92,7 @@ test("nothing listening: the connection is given up after bounded retries", { ti
 test("a non-root user whose sudo password is wrong", { timeout: 300_000 }, async () => {
   useCredentials({ sshPassword: host.sudoUser.password, sudoPassword: "wrong-sudo-secret" });
   const message = await failure(
-    () => clusterFirewall.create({ connection: connection({ user: host.sudoUser.name }), label: "c1", cluster: "c1", options: { enable: false } }),
+    () => clusterFirewall.create({ connection: connection({ user: host.sudoUser.name }), owner: OWNER, label: "c1", cluster: "c1", options: { enable: false } }),
     { resource: /resource ssh/, field: "sudoPassword", problem: /sudo refused to run commands as root for user ops/, next: /sudoPassword/, remote: true },
   );
   assert.doesNotMatch(message, /wrong-sudo-secret/);
@@ -101,7 +104,7 @@ test("a remote step that hangs is stopped at the host's timeout", { timeout: 300
   useCredentials({ sshPrivateKeyPath: host.privateKeyPath });
   await hostExec(host, "mkdir -p /run/lock && printf '#!/bin/sh\\nsleep 30\\n' > /run/pvesh-slow && chmod +x /run/pvesh-slow && mount --bind /run/pvesh-slow /usr/bin/pvesh");
   try {
-    await failure(() => clusterFirewall.create({ connection: connection(), label: "c1", cluster: "c1", options: { enable: false } }), {
+    await failure(() => clusterFirewall.create({ connection: connection(), owner: OWNER, label: "c1", cluster: "c1", options: { enable: false } }), {
       resource: /resource ssh/,
       problem: /did not finish within 5 s/,
       next: /commandTimeoutSeconds/,
@@ -115,7 +118,7 @@ test("a remote step that hangs is stopped at the host's timeout", { timeout: 300
 test("pvesh failing: the command, its exit code and stderr, and where to look", { timeout: 300_000 }, async () => {
   await hostExec(host, "printf '#!/bin/sh\\necho \"ipcc_send_rec[1] failed: Connection refused\" >&2\\nexit 255\\n' > /run/pvesh-down && chmod +x /run/pvesh-down && mount --bind /run/pvesh-down /usr/bin/pvesh");
   try {
-    const message = await failure(() => clusterFirewall.create({ connection: connection(), label: "c1", cluster: "c1", options: { enable: false } }), {
+    const message = await failure(() => clusterFirewall.create({ connection: connection(), owner: OWNER, label: "c1", cluster: "c1", options: { enable: false } }), {
       resource: /resource proxmox:ClusterFirewall c1/,
       problem: /pvesh get \/cluster\/firewall\/options --output-format json failed/,
       next: /pve-cluster/,
@@ -132,7 +135,7 @@ test("ufw refusing a command: the ufw command line and its error", { timeout: 30
   await hostExec(host, "printf '#!/bin/sh\\necho \"ERROR: problem running ufw-init\" >&2\\nexit 1\\n' > /run/ufw-broken && chmod +x /run/ufw-broken && mount --bind /run/ufw-broken /usr/sbin/ufw");
   try {
     const rule = UfwRule.parse({ action: "allow", protocol: "tcp", port: 22 });
-    const message = await failure(() => ufwRule.create({ connection: connection(), label: "allow-ssh", rule }), {
+    const message = await failure(() => ufwRule.create({ connection: connection(), owner: OWNER, label: "allow-ssh", rule }), {
       resource: /resource ufw:Rule allow-ssh/,
       field: "rule",
       problem: /ufw allow in proto tcp from any to any port 22 failed/,
@@ -148,7 +151,7 @@ test("ufw refusing a command: the ufw command line and its error", { timeout: 30
 /** Asks to switch ufw on with the reference guard and expects the refusal `problem`; ufw stays off. */
 async function activationRefused(problem: RegExp, next: RegExp): Promise<void> {
   const guard = { sshPort: 22, incoming: "deny" as const, allowForwardDeny: false, rules: [] };
-  await failure(() => ufwActivation.create({ connection: connection(), label: "activation", enabled: true, guard }), {
+  await failure(() => ufwActivation.create({ connection: connection(), owner: OWNER, label: "activation", enabled: true, guard }), {
     resource: /resource ufw:Activation activation/,
     field: "enabled",
     problem,
@@ -160,7 +163,7 @@ async function activationRefused(problem: RegExp, next: RegExp): Promise<void> {
 test("ufw activation refused when the host's own rules would lock the program out", { timeout: 300_000 }, async () => {
   await hostExec(host, "ufw deny 22/tcp");
   try {
-    await activationRefused(/ufw was not switched on: .*deny SSH on tcp port 22/, /refresh/);
+    await activationRefused(/ufw was not switched on: this program's SSH connection comes from \S+ \(as the host sees it, .*rule 1 \(deny in proto tcp from any to any port 22\) denies it first/, /refresh/);
   } finally {
     await hostExec(host, "ufw delete deny 22/tcp");
   }
@@ -177,7 +180,7 @@ test("ufw activation refused where bridge netfilter would cut every guest's traf
 
 test("a filter whose samples do not match is not installed", { timeout: 300_000 }, async () => {
   const filter = { ...proxmoxFilterDefaults, samples: { match: ["Nov 25 13:40:01 pve1 pvedaemon[1]: something else entirely rhost=192.0.2.1"], noMatch: [] } };
-  const message = await failure(() => fail2banFilter.create({ connection: connection(), label: "proxmox-filter", filter }), {
+  const message = await failure(() => fail2banFilter.create({ connection: connection(), owner: OWNER, label: "proxmox-filter", filter }), {
     resource: /resource fail2ban:Filter proxmox-filter/,
     field: "filter.samples",
     problem: /samples do not behave on the host.*\n.*should match but does not: Nov 25 13:40:01 pve1 pvedaemon\[1\]: something else/,
@@ -190,7 +193,7 @@ test("a filter whose samples do not match is not installed", { timeout: 300_000 
 test("a broken fail2ban configuration is not reloaded, and fail2ban keeps running", { timeout: 300_000 }, async () => {
   await hostExec(host, "printf '[sshd]\\nenabled = true\\nfilter = no-such-filter\\n' > /etc/fail2ban/jail.d/zz-broken.local");
   try {
-    const message = await failure(() => fail2banReload.create({ connection: connection(), label: "reload", configuration: "x", jails: ["sshd"] }), {
+    const message = await failure(() => fail2banReload.create({ connection: connection(), owner: OWNER, label: "reload", configuration: "x", jails: ["sshd"] }), {
       resource: /resource fail2ban:Reload reload/,
       field: "jails",
       problem: /fail2ban-client -t rejected the configuration; fail2ban was not reloaded and keeps running on its previous configuration/,

@@ -68,8 +68,11 @@ export function planRetirement(resources: readonly StateResource[], host: string
   const members = configured.filter((entry) => entry.name !== host && (entry.cluster ?? entry.name) === cluster).map((entry) => entry.name);
   const handOver = firewall && cluster && members.length > 0 ? { urn: firewall.urn, cluster, members } : undefined;
 
-  // The kept firewall still names the component as its parent until the next up re-parents it.
-  const leaving = new Set([...children.map((resource) => resource.urn), ...(handOver ? [] : [component.urn])]);
+  // The host's preflight is top-level (every member's changes of the cluster option wait for it).
+  // The kept firewall still names the component as its parent and waits for the preflight until the
+  // next up re-parents it; then both leave the state there, and neither's delete touches a node.
+  const preflight = resources.find((resource) => resource.type === typeTokenOf("host:Preflight") && (resource.inputs?.connection as { name?: unknown } | undefined)?.name === host);
+  const leaving = new Set([...children.map((resource) => resource.urn), ...(handOver ? [] : [component.urn, ...(preflight ? [preflight.urn] : [])])]);
   if (handOver) leaving.delete(handOver.urn);
   for (const resource of resources) {
     if (leaving.has(resource.urn)) continue;

@@ -239,7 +239,8 @@ export function incomingVerdict(tuples: readonly UfwTuple[], policy: UfwPolicy, 
     if (!toAny && packet.destination !== undefined && !networkContains(tuple.dst, packet.destination)) continue;
     const certain = (toAny || packet.destination !== undefined) && tuple.sport === "any" && !tuple.interfaceIn && !tuple.dapp && !tuple.sapp;
     const blocks = tuple.action === "deny" || tuple.action === "reject";
-    if (blocks) return { allowed: false, reason: `rule ${index + 1} (${describeTuple(tuple)}) ${certain ? "" : "may "}${tuple.action}${certain ? "s" : ""} it first` };
+    const verb = certain ? (tuple.action === "deny" ? "denies" : "rejects") : `may ${tuple.action}`;
+    if (blocks) return { allowed: false, reason: `rule ${index + 1} (${describeTuple(tuple)}) ${verb} it first` };
     if (certain) return { allowed: true };
   }
   return policy === "allow" ? { allowed: true } : { allowed: false, reason: `no rule allows it and the incoming policy is "${policy}"` };

@@ -35,7 +35,7 @@ test("incomingVerdict: the first matching rule decides; an uncertain allow never
   // a deny before the allow shadows it
   const shadowed = incomingVerdict(planned({ action: "deny", protocol: "udp", from: "198.51.100.12" }, corosyncFrom("198.51.100.0/24")).v4, "deny", packet);
   assert.equal(shadowed.allowed, false);
-  assert.match(shadowed.allowed ? "" : shadowed.reason, /^rule 1 \(deny in proto udp from 198\.51\.100\.12 to any\) denys it first$/);
+  assert.match(shadowed.allowed ? "" : shadowed.reason, /^rule 1 \(deny in proto udp from 198\.51\.100\.12 to any\) denies it first$/);
   // an allow on one interface may not be the one corosync arrives on
   assert.equal(incomingVerdict(planned({ ...corosyncFrom("198.51.100.0/24"), interface: "vmbr1" }).v4, "deny", packet).allowed, false);
   const maybe = incomingVerdict(planned({ action: "deny", protocol: "udp", interface: "vmbr1" }, corosyncFrom("198.51.100.0/24")).v4, "deny", packet);

@@ -80,7 +80,7 @@ test("lockout with the connection's source known: SSH from a management network"
   assert.match(outside[0], /no rule allows it and the incoming policy is "deny"/);
   assert.match(outside[0], /contains 203\.0\.113\.9/);
   // a deny for that source before the allow still locks out; a deny for others does not
-  assert.match(guard({ rules: [rule({ action: "deny", protocol: "tcp", port: 22, from: "10.20.3.0/24" }), management], sshSource })[0], /rule 1 .* denys it first/);
+  assert.match(guard({ rules: [rule({ action: "deny", protocol: "tcp", port: 22, from: "10.20.3.0/24" }), management], sshSource })[0], /rule 1 .* denies it first/);
   assert.deepEqual(guard({ rules: [rule({ action: "deny", protocol: "tcp", port: 22, from: "10.99.0.0/16" }), management], sshSource }), []);
   // IPv6 source against IPv4-only rules
   assert.equal(guard({ rules: [management], sshSource: { client: "2001:db8::5", server: "2001:db8::1" } }).length, 1);
