@@ -134,11 +134,6 @@ export function renderJail(jail: Fail2banJail, backend: ResolvedBackend): string
   ]);
 }
 
-/**
- * [DEFAULT] has no logpath of its own: its backend is for the stock jails it applies to, so
- * resolve it with chooseBackend on DEFAULTS_BACKEND_PROBE (the log of Debian's enabled [sshd]).
- */
-export const DEFAULTS_BACKEND_PROBE = ["/var/log/auth.log"];
 
 export function renderDefaults(defaults: Fail2banDefaults, backend: ResolvedBackend): string {
   return file("fail2ban defaults for every jail", "DEFAULT", [
@@ -229,4 +224,3 @@ export function sampleCheckProblems(matchedLines: readonly string[], samples: Fi
  */
 export const FILTER_REPLACE_KEYS = ["name"] as const;
 export const JAIL_REPLACE_KEYS = ["name"] as const;
-export const DEFAULTS_REPLACE_KEYS = [] as const;

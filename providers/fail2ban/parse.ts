@@ -10,7 +10,7 @@ export class Fail2banOutputError extends Error {
 }
 
 /** "|- Key:\tvalue" lines of fail2ban-client's tree output, keyed by their label. */
-function treeFields(stdout: string): Map<string, string> {
+export function treeFields(stdout: string): Map<string, string> {
   const fields = new Map<string, string>();
   for (const line of stdout.split("\n")) {
     const match = /^[|`\s-]*([A-Za-z][A-Za-z ]*):\t(.*)$/.exec(line);
@@ -19,11 +19,11 @@ function treeFields(stdout: string): Map<string, string> {
   return fields;
 }
 
-function words(value: string): string[] {
+export function words(value: string): string[] {
   return value.split(/\s+/).filter(Boolean);
 }
 
-function count(fields: Map<string, string>, key: string, what: string, stdout: string): number {
+export function treeCount(fields: Map<string, string>, key: string, what: string, stdout: string): number {
   const value = fields.get(key);
   if (value === undefined || !/^\d+$/.test(value)) throw new Fail2banOutputError(what, stdout);
   return Number(value);
@@ -44,40 +44,8 @@ export function parseServerStatus(stdout: string): ServerStatus {
   const list = fields.get("Jail list");
   if (list === undefined) throw new Fail2banOutputError(what, stdout);
   const jails = list.split(",").map((j) => j.trim()).filter(Boolean);
-  if (count(fields, "Number of jail", what, stdout) !== jails.length) throw new Fail2banOutputError(what, stdout);
+  if (treeCount(fields, "Number of jail", what, stdout) !== jails.length) throw new Fail2banOutputError(what, stdout);
   return { jails };
-}
-
-export interface JailStatus {
-  jail: string;
-  currentlyFailed: number;
-  totalFailed: number;
-  /** What the jail reads: its files (file backends) or its journal match (systemd backend). */
-  source: { kind: "files"; files: string[] } | { kind: "journal"; matches: string };
-  currentlyBanned: number;
-  totalBanned: number;
-  bannedIps: string[];
-}
-
-/** `fail2ban-client status <jail>`. */
-export function parseJailStatus(stdout: string): JailStatus {
-  const what = "fail2ban-client status <jail>";
-  const header = /^Status for the jail: (\S+)\n/.exec(stdout);
-  if (!header) throw new Fail2banOutputError(what, stdout);
-  const fields = treeFields(stdout);
-  const files = fields.get("File list");
-  const journal = fields.get("Journal matches");
-  const banned = fields.get("Banned IP list");
-  if ((files === undefined) === (journal === undefined) || banned === undefined) throw new Fail2banOutputError(what, stdout);
-  return {
-    jail: header[1]!,
-    currentlyFailed: count(fields, "Currently failed", what, stdout),
-    totalFailed: count(fields, "Total failed", what, stdout),
-    source: files !== undefined ? { kind: "files", files: words(files) } : { kind: "journal", matches: journal! },
-    currentlyBanned: count(fields, "Currently banned", what, stdout),
-    totalBanned: count(fields, "Total banned", what, stdout),
-    bannedIps: words(banned),
-  };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -121,11 +89,6 @@ export function parseConfigTest(exitCode: number | null, stdout: string, stderr:
   const ok = exitCode === 0 && stdout.includes("OK: configuration test is successful");
   if (!ok && errors.length === 0) errors.push(stdout.trim() || `fail2ban-client -t exited with ${exitCode}`);
   return { ok, errors, warnings };
-}
-
-/** Whether a failed fail2ban-client command failed because no server runs (then start, not reload). */
-export function serverNotRunning(stderr: string): boolean {
-  return /Failed to access socket path|Could not find server/.test(stderr);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -7,7 +7,7 @@ import { beforeKey, forgetBefore, RecordOwner, rememberBefore } from "../ssh/bef
 import { expectSuccess, FileSnapshot, fileSnapshotSchema, readFiles, restoreIfChangedScript, restoreInput, snapshotText, underHostLock } from "../ssh/files";
 import { shellQuote } from "../ssh/quote";
 import { HostSession, RemoteResult, sessionFor } from "../ssh/transport";
-import { chooseBackend, DEFAULTS_PATH, filterPath, isManagedFile, jailPath, renderDefaults, renderFilter, renderJail, sampleCheckArgs, sampleCheckProblems, samplesFileContent } from "./logic";
+import { chooseBackend, DEFAULTS_PATH, FILTER_REPLACE_KEYS, filterPath, isManagedFile, JAIL_REPLACE_KEYS, jailPath, renderDefaults, renderFilter, renderJail, sampleCheckArgs, sampleCheckProblems, samplesFileContent } from "./logic";
 import { parseRegexError, parseRegexMatches, parseServerStatus } from "./parse";
 import { Fail2banDefaults, Fail2banFilter, Fail2banJail, JailName } from "./schema";
 import { ALREADY_FAILING_NOTE, backendFactsScript, parseBackendFacts, reloadExitMeaning, reloadIfRunningScript, reloadScript, runningScript, stopScript, TEST_FAILED_EXIT, testedWriteScript, WAS_RUNNING } from "./service";
@@ -137,7 +137,7 @@ async function checkSamples(session: HostSession, inputs: z.output<typeof filter
 export const fail2banFilter = implementation(FILTER, {
   schema: filterInputsSchema,
   replaceKeys: [],
-  nestedReplaceKeys: { filter: ["name"] },
+  nestedReplaceKeys: { filter: FILTER_REPLACE_KEYS },
   drifted: (olds, news) => olds.digest !== digestOf(renderFilter(news.filter)),
   async create(inputs) {
     const session = await sessionFor(inputs.connection);
@@ -172,7 +172,7 @@ async function renderJailFor(session: HostSession, inputs: z.output<typeof jailI
 export const fail2banJail = implementation(JAIL, {
   schema: jailInputsSchema,
   replaceKeys: [],
-  nestedReplaceKeys: { jail: ["name"] },
+  nestedReplaceKeys: { jail: JAIL_REPLACE_KEYS },
   // The backend chosen on the host at create is part of the file; a file edited by hand shows as a different digest.
   drifted: (olds, news) => olds.observed?.backend !== undefined && olds.digest !== digestOf(renderJail(news.jail, olds.observed.backend)),
   async create(inputs) {

@@ -399,7 +399,6 @@ export const Fail2banDefaults = z
   )
   .describe("fail2ban's [DEFAULT] section: settings every jail inherits unless it sets its own.");
 
-export type Fail2banDefaultsInput = z.input<typeof Fail2banDefaults>;
 export type Fail2banDefaults = z.output<typeof Fail2banDefaults>;
 
 // ---------------------------------------------------------------------------------------------
@@ -471,7 +470,6 @@ export const Fail2banJail = z
   .transform((jail) => ({ ...jail, filter: jail.filter ?? { name: jail.name } }))
   .describe("One fail2ban jail, written to /etc/fail2ban/jail.d/proxmox-hardening-jail-<name>.local.");
 
-export type Fail2banJailInput = z.input<typeof Fail2banJail>;
 export type Fail2banJail = z.output<typeof Fail2banJail>;
 
 // ---------------------------------------------------------------------------------------------
@@ -551,7 +549,6 @@ export const Fail2banFilter = z
   })
   .describe("A fail2ban filter, written to /etc/fail2ban/filter.d/<name>.conf after its samples passed fail2ban-regex on the host.");
 
-export type Fail2banFilterInput = z.input<typeof Fail2banFilter>;
 export type Fail2banFilter = z.output<typeof Fail2banFilter>;
 
 // ---------------------------------------------------------------------------------------------

@@ -1,6 +1,5 @@
 // The functional core for UFW: pure functions from validated inputs and parsed
-// host state to ufw argv lists, guard verdicts and diff answers. No I/O.
-import { diffInputs, InputDiff } from "../core/diff";
+// host state to ufw argv lists, guard verdicts and what identifies a rule. No I/O.
 import { AddressFamily, addressFamilyOf, isAnywhere, networkContains } from "./address";
 import { ClusterNetwork, UfwDefaults, UfwPolicy, UfwRule } from "./schema";
 import type { UfwPolicies, UfwStoredLogLevel } from "./state";
@@ -356,23 +355,7 @@ export function clusterTrafficRules(clusterNetwork: string): UfwRule[] {
   ];
 }
 
-// ------------------------------------------------------------------ diff metadata
+// ------------------------------------------------------------------ identity
 
 /** Fields that make up ufw's identity of a rule: changing one means a different rule (delete + add). */
 export const UFW_RULE_REPLACE_KEYS = ["direction", "protocol", "port", "from", "to", "interface"] as const;
-/** Fields ufw updates in place, keeping the rule's position, when the rule is added again (ruleToArgs of the new inputs). */
-export const UFW_RULE_UPDATE_KEYS = ["action", "comment"] as const;
-
-/**
- * Diff of two validated rules. A replacement creates the new rule before
- * deleting the old one: their identities differ, so both can exist for a
- * moment, and there is never a gap (e.g. moving SSH from port 22 to 2222).
- */
-export function diffUfwRule(olds: UfwRule, news: UfwRule): InputDiff {
-  return { ...diffInputs(olds, news, UFW_RULE_REPLACE_KEYS), deleteBeforeReplace: false };
-}
-
-/** Diff of defaults/logging or activation inputs: every change is an in-place update. */
-export function diffUfwSettings(olds: Record<string, unknown>, news: Record<string, unknown>): InputDiff {
-  return diffInputs(olds, news, []);
-}

@@ -12,6 +12,7 @@ import {
   activationArgs,
   corosyncCutProblems,
   defaultsArgs,
+  exactlyStored,
   findRuleTuples,
   forwardPolicyProblem,
   lockoutProblems,
@@ -28,9 +29,10 @@ import {
 } from "./logic";
 import { UfwActivation, UfwDefaults, UfwLockoutGuard, UfwRule } from "./schema";
 
-// UFW as three resource kinds: each rule, the default policies with logging,
-// and activation. All read ufw's state files in one command (ufw itself is
-// slow to start) and change the host only through ufw, under the host lock.
+// UFW as four resource kinds: each rule, the default policies with logging, activation, and
+// the baseline that gives ufw's files back byte for byte on destroy. All read ufw's state files
+// in one command (ufw itself is slow to start) and change the host only through ufw, under the
+// host lock.
 
 export const ufwBaselineInputsSchema = z.strictObject({ ...commonInputs });
 export const ufwRuleInputsSchema = z.strictObject({ ...commonInputs, rule: UfwRule });
@@ -109,7 +111,7 @@ export const ufwRule = implementation(RULE, {
     // What the host held before this stack's first try: a cut earlier create may have added the rule.
     const [previous] = await rememberBefore(session, `${RULE} ${inputs.label}`, inputs, [{ key: ruleKey(inputs.rule), what, before: seen }]);
     // A rule that is already there exactly is not added twice.
-    const exact = matches.every((match) => match.found && match.found.action === match.expected.action && match.found.comment === match.expected.comment);
+    const exact = exactlyStored(matches);
     const adopted = previous.stored.some((tuple) => tuple !== null);
     if (exact) hostLog.info(inputs.connection.name, adopted ? `${what} already present: adopted, and kept on destroy` : `${what} already added by an earlier, interrupted run of this stack: removed on destroy`);
     else await runUfw(session, RULE, inputs, [ruleToArgs(inputs.rule)], "rule");

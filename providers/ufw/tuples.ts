@@ -4,7 +4,6 @@
 // where ACTION may carry a "route:" prefix, IFACES is "in", "out", "in_eth0",
 // "out_eth0" or "in_eth0!out_eth1", DAPP/SAPP are application names ("-" for
 // none, %20 for spaces) and HEX is the UTF-8 comment in hex.
-import { isDeepStrictEqual } from "node:util";
 import type { AddressFamily } from "./address";
 import type { UfwAction, UfwRule } from "./schema";
 
@@ -100,22 +99,6 @@ export function parseUserRules(text: string, family: AddressFamily): UfwTuple[] 
   return tuples;
 }
 
-/** Renders a tuple exactly as ufw writes it after "### tuple ### ". */
-export function formatTuple(tuple: UfwTuple): string {
-  const action = `${tuple.route ? "route:" : ""}${tuple.action}${tuple.log ? `_${tuple.log}` : ""}`;
-  let ifaces: string = tuple.direction;
-  if (tuple.interfaceIn && tuple.interfaceOut) ifaces = `in_${tuple.interfaceIn}!out_${tuple.interfaceOut}`;
-  else if (tuple.interfaceIn || tuple.interfaceOut) ifaces = `${tuple.direction}_${tuple.interfaceIn || tuple.interfaceOut}`;
-  const fields = [action, tuple.protocol, tuple.dport, tuple.dst, tuple.sport, tuple.src];
-  if (tuple.dapp || tuple.sapp) {
-    const app = (name: string) => (name ? name.replace(/ /g, "%20") : "-");
-    fields.push(app(tuple.dapp), app(tuple.sapp));
-  }
-  fields.push(ifaces);
-  const comment = tuple.comment ? ` comment=${Buffer.from(tuple.comment, "utf8").toString("hex")}` : "";
-  return `${fields.join(" ")}${comment}`;
-}
-
 /** IP families a rule lands in: both for from/to "any", otherwise the family of its address. */
 export function ruleFamilies(rule: UfwRule): AddressFamily[] {
   const address = [rule.from, rule.to].find((value) => value !== "any");
@@ -127,7 +110,7 @@ export function ruleFamilies(rule: UfwRule): AddressFamily[] {
  * The tuple(s) ufw stores for a rule: IPv4 in user.rules, IPv6 in user6.rules.
  * A rule for "any" address only gets its IPv6 twin when IPv6 is on (IPV6=yes
  * in /etc/default/ufw); an IPv6-only rule always yields its v6 tuple (ufw
- * refuses to add it while IPv6 is off, see ipv6Problem).
+ * refuses to add it while IPv6 is off: "IPv6 support not enabled").
  */
 export function ruleToTuples(rule: UfwRule, options: { ipv6?: boolean } = {}): UfwTuple[] {
   const ipv6 = options.ipv6 ?? true;
@@ -150,12 +133,6 @@ export function ruleToTuples(rule: UfwRule, options: { ipv6?: boolean } = {}): U
     interfaceOut: rule.direction === "out" ? (rule.interface ?? "") : "",
     comment: rule.comment ?? "",
   }));
-}
-
-/** Explains why ufw would refuse the rule on a host with the given IPV6 setting, if it would. */
-export function ipv6Problem(rule: UfwRule, ipv6Enabled: boolean): string | undefined {
-  if (ipv6Enabled || ruleFamilies(rule).includes("v4")) return undefined;
-  return "this rule matches IPv6 addresses, but /etc/default/ufw has IPV6=no, so ufw refuses it (\"IPv6 support not enabled\"); set IPV6=yes on the host or use IPv4 addresses";
 }
 
 /**
@@ -189,14 +166,9 @@ export function findRuleTuples(
   });
 }
 
-/** True when every tuple the rule needs is stored exactly (action and comment included): adopt it, add nothing. */
-export function ruleIsPresent(
-  rule: UfwRule,
-  tuplesV4: readonly UfwTuple[],
-  tuplesV6: readonly UfwTuple[],
-  options: { ipv6?: boolean } = {},
-): boolean {
-  return findRuleTuples(rule, tuplesV4, tuplesV6, options).every((match) => match.found && isDeepStrictEqual(match.found, match.expected));
+/** True when every tuple the rule needs is stored with its action and comment: adopt it, add nothing. */
+export function exactlyStored(matches: readonly TupleMatch[]): boolean {
+  return matches.every((match) => match.found && match.found.action === match.expected.action && match.found.comment === match.expected.comment);
 }
 
 /**

@@ -23,6 +23,16 @@ test("ufw rule: a new comment or action updates in place; a new port replaces, c
   assert.deepEqual([comment.changes, comment.replaces], [true, []]);
   const port = await ufwRule.diff("id", ruleOuts, { connection, label: "r", rule: { ...rule, port: "2222" } });
   assert.deepEqual([port.changes, port.replaces, port.deleteBeforeReplace], [true, ["rule"], false]);
+  const action = await ufwRule.diff("id", ruleOuts, { connection, label: "r", rule: { ...rule, action: "limit" } });
+  assert.deepEqual([action.changes, action.replaces], [true, []]);
+  const onBridge = await ufwRule.diff("id", ruleOuts, { connection, label: "r", rule: UfwRule.parse({ action: "allow", protocol: "tcp", port: 22, comment: "ssh", interface: "vmbr0" }) });
+  assert.deepEqual(onBridge.replaces, ["rule"]);
+});
+
+test("ufw rule: inputs that normalize to the same rule are no change", async () => {
+  const web = UfwRule.parse({ action: "allow", protocol: "tcp", port: "443,80" });
+  const outs = { ...ruleOuts, rule: web };
+  assert.equal((await ufwRule.diff("id", outs, { connection, label: "r", rule: UfwRule.parse({ action: "allow", protocol: "tcp", port: "80,443" }) })).changes, false);
 });
 
 test("a node re-addressed with the same key is updated in place, and the update runs nothing on it", async () => {

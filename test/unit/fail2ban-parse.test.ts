@@ -8,13 +8,12 @@ import { sampleCheckProblems } from "../../providers/fail2ban/logic";
 import {
   Fail2banOutputError,
   parseConfigTest,
-  parseJailStatus,
   parseLogMessages,
   parseRegexError,
   parseRegexMatches,
   parseServerStatus,
-  serverNotRunning,
 } from "../../providers/fail2ban/parse";
+import { parseJailStatus } from "../support/fail2ban-status";
 
 interface Captured {
   command: string[];
@@ -142,14 +141,6 @@ describe("log messages and client errors", () => {
       messages.filter((m) => m.level === "ERROR").map((m) => m.message)[0],
       "Failed during configuration: Source contains parsing errors: '/etc/fail2ban/jail.d/proxmox-hardening-jail-sshd.local'\n[line 10]: 'this line has no equals sign\\n'",
     );
-  });
-  test("no server: status and reload say so", () => {
-    for (const name of ["not-running-status", "not-running-reload"]) {
-      const run = captured(name);
-      assert.equal(run.exitCode, 255);
-      assert.equal(serverNotRunning(run.stderr), true);
-    }
-    assert.equal(serverNotRunning(captured("reload-broken").stderr), false);
   });
   test("a reload that fails exits 255 and names the cause", () => {
     const run = captured("reload-broken");

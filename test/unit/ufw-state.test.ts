@@ -4,7 +4,6 @@ import { test } from "node:test";
 import {
   parseDefaultsFile,
   parseKeyValueFile,
-  parseStatusVerbose,
   parseUfwConf,
   parseUfwFiles,
   parseUserRules,
@@ -12,6 +11,7 @@ import {
   STATE_READ_COMMAND,
   UFW_FILES,
 } from "../../providers/ufw/logic";
+import { parseStatusVerbose } from "../support/ufw-status";
 import { ufwRun, ufwState } from "../fixtures/ufw/fixtures";
 
 test("parseDefaultsFile reads Debian's /etc/default/ufw and ufw's changes to it", () => {
