@@ -1,29 +1,32 @@
 import { Implementation } from "./core/implementation";
-import { ResourceKind } from "./core/shim";
 import { fail2banDefaults, fail2banFilter, fail2banJail, fail2banReload } from "./fail2ban/provider";
 import { packages } from "./packages/provider";
 import { preflight } from "./preflight/provider";
 import { clusterFirewall } from "./proxmox/provider";
 import { ufwActivation, ufwBaseline, ufwDefaults, ufwRule } from "./ufw/provider";
 
-// The provider process's entry point: the shim stored in state asks for an
-// implementation by kind. Kinds are never renamed, since state refers to them.
-const implementations: Record<ResourceKind, Implementation> = {
-  "proxmox:ClusterFirewall": clusterFirewall,
-  "host:Packages": packages,
-  "host:Preflight": preflight,
-  "ufw:Rule": ufwRule,
-  "ufw:Defaults": ufwDefaults,
-  "ufw:Activation": ufwActivation,
-  "ufw:Baseline": ufwBaseline,
-  "fail2ban:Filter": fail2banFilter,
-  "fail2ban:Jail": fail2banJail,
-  "fail2ban:Defaults": fail2banDefaults,
-  "fail2ban:Reload": fail2banReload,
-};
+// The provider process's entry point: the shim stored in state asks for an implementation by
+// kind. A new kind is one more entry here; its name comes from its declaration (a folder's
+// kinds.ts) and is never renamed, since state refers to it.
+const implementations = [
+  clusterFirewall,
+  packages,
+  preflight,
+  ufwRule,
+  ufwDefaults,
+  ufwActivation,
+  ufwBaseline,
+  fail2banFilter,
+  fail2banJail,
+  fail2banDefaults,
+  fail2banReload,
+] as const satisfies readonly Implementation[];
 
-export function implementationOf(kind: ResourceKind): Implementation {
-  const found: Implementation | undefined = implementations[kind];
+/** The name of every registered kind, e.g. "ufw:Rule". */
+export type ResourceKind = (typeof implementations)[number]["kind"];
+
+export function implementationOf(kind: string): Implementation {
+  const found = implementations.find((implementation) => implementation.kind === kind);
   if (!found) throw new Error(`no provider implementation for ${kind}; this state was written by a newer proxmox-hardening`);
   return found;
 }

@@ -1,23 +1,15 @@
 import { isDeepStrictEqual } from "node:util";
 import * as pulumi from "@pulumi/pulumi";
 import { z } from "zod";
-import { ownerSchema } from "../ssh/before";
 import { configureCredentials } from "../ssh/credentials";
-import { hostConnectionSchema } from "../ssh/schema";
 import { diffInputs } from "./diff";
 import { goneForGoodHint, HardeningError, UnreachableNodeError } from "./errors";
+import { Kind } from "./kind";
 import { validate } from "./validate";
 
 // What every resource kind implements, and the parts they all share:
 // validation in check and a pure diff, so that `pulumi preview` never opens
 // an SSH connection.
-
-/** Inputs every resource carries: where the host is and how to name it in messages. */
-export const commonInputs = {
-  connection: hostConnectionSchema,
-  label: z.string().describe("Resource name used in messages."),
-  owner: ownerSchema,
-};
 
 /**
  * Keys that never count as a change by themselves: our bookkeeping (what the
@@ -38,7 +30,8 @@ export function observedOnHost(id: string, observed: Record<string, unknown>): p
   return { id, props: observed, inputs };
 }
 
-export interface Implementation {
+export interface Implementation<Name extends string = string> {
+  readonly kind: Name;
   configure(req: pulumi.dynamic.ConfigureRequest): Promise<void>;
   check(olds: any, news: any): Promise<pulumi.dynamic.CheckResult>;
   diff(id: string, olds: any, news: any): Promise<pulumi.dynamic.DiffResult>;
@@ -64,7 +57,6 @@ function onlyReachChanged(olds: Record<string, unknown>, news: Record<string, un
 }
 
 export interface Lifecycle<S extends z.ZodType> {
-  schema: S;
   /** Input keys whose change needs delete + create rather than an update in place. */
   replaceKeys: readonly string[];
   /** Sub-keys of an object input whose change replaces it, e.g. { rule: ["port"] }. */
@@ -88,15 +80,17 @@ export interface Lifecycle<S extends z.ZodType> {
   delete(id: string, props: any): Promise<void>;
 }
 
-export function implementation<S extends z.ZodType>(resourceType: string, lifecycle: Lifecycle<S>): Implementation {
+export function implementation<Name extends string, S extends z.ZodType>(kind: Kind<Name, S>, lifecycle: Lifecycle<S>): Implementation<Name> {
+  const resourceType = kind.name;
   return {
+    kind: kind.name,
     async configure(req) {
       configureCredentials(req.config);
     },
     async check(_olds, news) {
       const context = { host: String(news?.connection?.name ?? "(unknown host)"), resource: `${resourceType} ${String(news?.label ?? "")}`.trim() };
       const { __provider: _provider, ...inputs } = news ?? {};
-      const checked = validate(lifecycle.schema, inputs, context);
+      const checked = validate(kind.inputs, inputs, context);
       return checked.ok ? { inputs: checked.value as any } : { failures: checked.failures };
     },
     async diff(_id, olds, news) {

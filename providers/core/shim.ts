@@ -1,4 +1,6 @@
 import * as pulumi from "@pulumi/pulumi";
+import type { z } from "zod";
+import type { Kind } from "./kind";
 
 // Pulumi stores a dynamic resource's provider code in state, serialized from
 // the closure, and runs that stored code for delete even after the program
@@ -8,19 +10,6 @@ import * as pulumi from "@pulumi/pulumi";
 // shares one module instance (and so one SSH connection per host), and no
 // credential is ever captured in a closure.
 
-export type ResourceKind =
-  | "proxmox:ClusterFirewall"
-  | "ufw:Defaults"
-  | "ufw:Rule"
-  | "ufw:Activation"
-  | "ufw:Baseline"
-  | "fail2ban:Filter"
-  | "fail2ban:Jail"
-  | "fail2ban:Defaults"
-  | "fail2ban:Reload"
-  | "host:Packages"
-  | "host:Preflight";
-
 /** The project root as the program sees it; the last place the shim looks. */
 const programRoot = require("path").resolve(__dirname, "..", "..");
 
@@ -29,9 +18,9 @@ const programRoot = require("path").resolve(__dirname, "..", "..");
  * a new object for every resource would serialize the same text hundreds of
  * times on a fleet (the text, and so existing state, is unchanged).
  */
-const shims = new Map<ResourceKind, pulumi.dynamic.ResourceProvider>();
+const shims = new Map<string, pulumi.dynamic.ResourceProvider>();
 
-export function shimProvider(kind: ResourceKind): pulumi.dynamic.ResourceProvider {
+export function shimProvider(kind: string): pulumi.dynamic.ResourceProvider {
   let shim = shims.get(kind);
   if (!shim) {
     shim = newShim(kind);
@@ -40,7 +29,7 @@ export function shimProvider(kind: ResourceKind): pulumi.dynamic.ResourceProvide
   return shim;
 }
 
-function newShim(kind: ResourceKind): pulumi.dynamic.ResourceProvider {
+function newShim(kind: string): pulumi.dynamic.ResourceProvider {
   const root: string = programRoot;
   // Everything these functions capture must serialize as plain values: `kind` and `root` only.
   const load = () => {
@@ -66,25 +55,30 @@ function newShim(kind: ResourceKind): pulumi.dynamic.ResourceProvider {
 }
 
 const MODULE = "proxmox-hardening";
-const typeNameOf = (kind: ResourceKind) => kind.replace(":", "");
+const typeNameOf = (kind: string) => kind.replace(":", "");
 
 /** A kind's type as Pulumi records it in URNs and state: `pulumi-nodejs:dynamic/proxmox-hardening:<kind without ':'>`. */
-export function typeTokenOf(kind: ResourceKind): string {
+export function typeTokenOf(kind: string): string {
   return `pulumi-nodejs:dynamic/${MODULE}:${typeNameOf(kind)}`;
 }
 
+/** What a resource class takes: a kind's inputs without those the class fills in itself. */
+export type ResourceArgs<S extends z.ZodType> = Omit<z.input<S>, "label" | "owner">;
+
 /**
- * A resource class for a kind: inputs are the args plus the name (for
- * messages) and the project and stack; `previous` is an output only, holding what the host had before.
+ * The resource class of a kind: inputs are the args plus the name (for messages) and the
+ * project and stack. `previous` (what the host had before) and the given `outputs` are outputs
+ * only: the SDK gives a resource only the properties it registered, so each is registered empty.
  */
-export function dynamicResource<Args extends object>(kind: ResourceKind) {
-  const typeName = typeNameOf(kind);
+export function dynamicResource<Name extends string, S extends z.ZodType>(kind: Kind<Name, S>, outputs: readonly string[] = []) {
+  const typeName = typeNameOf(kind.name);
+  const empty = Object.fromEntries(["previous", ...outputs].map((output) => [output, undefined]));
   return class extends pulumi.dynamic.Resource {
     declare readonly previous: pulumi.Output<unknown>;
-    constructor(name: string, args: { [K in Exclude<keyof Args, "owner">]: pulumi.Input<Args[K]> }, opts?: pulumi.CustomResourceOptions) {
+    constructor(name: string, args: { [K in keyof ResourceArgs<S>]: pulumi.Input<ResourceArgs<S>[K]> }, opts?: pulumi.CustomResourceOptions) {
       // owner: whose records of the host's previous state the provider keeps (providers/ssh/before.ts).
       const owner = `${pulumi.getProject()}/${pulumi.getStack()}`;
-      super(shimProvider(kind), name, { ...args, label: name, owner, previous: undefined }, opts, MODULE, typeName);
+      super(shimProvider(kind.name), name, { ...args, label: name, owner, ...empty }, opts, MODULE, typeName);
       // With `pulumi up --continue-on-error` a resource that failed, or was skipped after a failed
       // dependency, rejects every one of its outputs. The engine reports the failure; an output
       // that nothing awaits would also end the program as an unhandled rejection.

@@ -2,35 +2,21 @@ import { createHash } from "node:crypto";
 import { z } from "zod";
 import { HardeningError } from "../core/errors";
 import { hostLog } from "../core/log";
-import { commonInputs, implementation, observedOnHost } from "../core/implementation";
+import { implementation, observedOnHost } from "../core/implementation";
 import { beforeKey, forgetBefore, RecordOwner, rememberBefore } from "../ssh/before";
 import { expectSuccess, FileSnapshot, fileSnapshotSchema, readFiles, restoreIfChangedScript, restoreInput, snapshotText, underHostLock } from "../ssh/files";
 import { shellQuote } from "../ssh/quote";
 import { HostSession, RemoteResult, sessionFor } from "../ssh/transport";
 import { chooseBackend, DEFAULTS_PATH, FILTER_REPLACE_KEYS, filterPath, isManagedFile, JAIL_REPLACE_KEYS, jailPath, renderDefaults, renderFilter, renderJail, sampleCheckArgs, sampleCheckProblems, samplesFileContent } from "./logic";
 import { parseRegexError, parseRegexMatches, parseServerStatus } from "./parse";
-import { Fail2banDefaults, Fail2banFilter, Fail2banJail, JailName } from "./schema";
 import { ALREADY_FAILING_NOTE, backendFactsScript, parseBackendFacts, reloadExitMeaning, reloadIfRunningScript, reloadScript, runningScript, stopScript, TEST_FAILED_EXIT, testedWriteScript, WAS_RUNNING } from "./service";
+import { fail2banDefaultsKind, fail2banFilterKind, fail2banJailKind, fail2banReloadKind } from "./kinds";
 
 // fail2ban as one resource per file (filter, jail, [DEFAULT]) plus one reload
 // per host. Each file is written atomically and tested with
 // `fail2ban-client -t` under the host lock; a failing test puts the previous
 // file back, so fail2ban never reloads a broken configuration and keeps
 // running (and banning) on the one it has.
-
-export const filterInputsSchema = z.strictObject({ ...commonInputs, filter: Fail2banFilter });
-export const jailInputsSchema = z.strictObject({ ...commonInputs, jail: Fail2banJail });
-export const defaultsInputsSchema = z.strictObject({ ...commonInputs, defaults: Fail2banDefaults });
-export const reloadInputsSchema = z.strictObject({
-  ...commonInputs,
-  configuration: z.string().describe("A digest of the fail2ban settings and when each file was last written; a change reloads fail2ban."),
-  jails: z.array(JailName).describe("Enabled jails that must be running after the reload."),
-  restoreOnDestroy: z.string().describe("JSON list of the fail2ban files as they were before this program wrote them (their resources' previous): destroy puts them all back, then reloads once."),
-  observed: z
-    .string()
-    .optional()
-    .describe('JSON of what the host\'s preflight saw, {"failedBefore": fail2ban-client -t\'s errors before any change}, so that the first reload can say it fixed a configuration that failed before (a string, like restoreOnDestroy, as preview passes it unknown).'),
-});
 
 type Labelled = RecordOwner & { label: string };
 const context = (kind: string, inputs: Labelled, field?: string) => ({ host: inputs.connection.name, resource: `${kind} ${inputs.label}`, field });
@@ -105,10 +91,10 @@ async function readFileResource(session: HostSession, id: string, props: any, pa
 
 // ---------------------------------------------------------------- filter
 
-const FILTER = "fail2ban:Filter";
+const FILTER = fail2banFilterKind.name;
 
 /** Runs fail2ban-regex on the host with the candidate filter and the samples, in a private temp dir. */
-async function checkSamples(session: HostSession, inputs: z.output<typeof filterInputsSchema>, content: string) {
+async function checkSamples(session: HostSession, inputs: z.output<typeof fail2banFilterKind.inputs>, content: string) {
   // The candidate filter travels base64-encoded in the script (it is small and
   // not secret), the samples on stdin; both land in a private temp dir.
   const placeholders: Record<string, string> = { SAMPLES: '"$dir/samples.log"', FILTER: '"$dir/filter.conf"' };
@@ -134,8 +120,7 @@ async function checkSamples(session: HostSession, inputs: z.output<typeof filter
   }
 }
 
-export const fail2banFilter = implementation(FILTER, {
-  schema: filterInputsSchema,
+export const fail2banFilter = implementation(fail2banFilterKind, {
   replaceKeys: [],
   nestedReplaceKeys: { filter: FILTER_REPLACE_KEYS },
   drifted: (olds, news) => olds.digest !== digestOf(renderFilter(news.filter)),
@@ -159,9 +144,9 @@ export const fail2banFilter = implementation(FILTER, {
 
 // ---------------------------------------------------------------- jail
 
-const JAIL = "fail2ban:Jail";
+const JAIL = fail2banJailKind.name;
 
-async function renderJailFor(session: HostSession, inputs: z.output<typeof jailInputsSchema>): Promise<{ content: string; backend: string }> {
+async function renderJailFor(session: HostSession, inputs: z.output<typeof fail2banJailKind.inputs>): Promise<{ content: string; backend: string }> {
   const { jail } = inputs;
   const facts = parseBackendFacts((await session.run(backendFactsScript(jail.logpath ?? []), { description: "check log files and journal" })).stdout);
   const choice = chooseBackend({ requested: jail.backend, ...facts });
@@ -169,8 +154,7 @@ async function renderJailFor(session: HostSession, inputs: z.output<typeof jailI
   return { content: renderJail(jail, choice.backend), backend: choice.backend };
 }
 
-export const fail2banJail = implementation(JAIL, {
-  schema: jailInputsSchema,
+export const fail2banJail = implementation(fail2banJailKind, {
   replaceKeys: [],
   nestedReplaceKeys: { jail: JAIL_REPLACE_KEYS },
   // The backend chosen on the host at create is part of the file; a file edited by hand shows as a different digest.
@@ -193,10 +177,9 @@ export const fail2banJail = implementation(JAIL, {
 
 // ---------------------------------------------------------------- [DEFAULT]
 
-const DEFAULTS = "fail2ban:Defaults";
+const DEFAULTS = fail2banDefaultsKind.name;
 
-export const fail2banDefaults = implementation(DEFAULTS, {
-  schema: defaultsInputsSchema,
+export const fail2banDefaults = implementation(fail2banDefaultsKind, {
   replaceKeys: [],
   drifted: (olds, news) => olds.digest !== digestOf(renderDefaults(news.defaults, news.defaults.backend)),
   async create(inputs) {
@@ -217,7 +200,7 @@ export const fail2banDefaults = implementation(DEFAULTS, {
 
 // ---------------------------------------------------------------- reload
 
-const RELOAD = "fail2ban:Reload";
+const RELOAD = fail2banReloadKind.name;
 const SERVICE_KEY = "fail2ban-service";
 
 /** The preflight's fail2ban-client -t errors from a reload's `observed`; none when absent or unreadable. */
@@ -230,7 +213,7 @@ function failedBeforeOf(observed: string | undefined): string[] {
 }
 
 /** Reloads (or starts) fail2ban and waits for its jails. */
-async function reload(inputs: z.output<typeof reloadInputsSchema>, first: boolean): Promise<void> {
+async function reload(inputs: z.output<typeof fail2banReloadKind.inputs>, first: boolean): Promise<void> {
   const session = await sessionFor(inputs.connection);
   const script = reloadScript(inputs.jails);
   const result = await session.run(underHostLock(script), { description: "fail2ban-client -t; reload (or start); status of each jail" });
@@ -259,8 +242,7 @@ function filesToRestore(props: { restoreOnDestroy?: string }): FileSnapshot[] {
   }
 }
 
-export const fail2banReload = implementation(RELOAD, {
-  schema: reloadInputsSchema,
+export const fail2banReload = implementation(fail2banReloadKind, {
   replaceKeys: [],
   async create(inputs) {
     const session = await sessionFor(inputs.connection);

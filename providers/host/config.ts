@@ -5,7 +5,7 @@ import { credentialConfigKeys } from "../ssh/credentials";
 import { ProgramConfig, programConfigSchema } from "./schema";
 
 /** The stack config keys the program reads (credentials are read by the providers). */
-export const programConfigKeys = ["hosts", "proxmoxFirewall", "ufw", "fail2ban", "packages"] as const;
+export const programConfigKeys = Object.keys(programConfigSchema.shape) as (keyof ProgramConfig)[];
 
 /** Host a config path is about, for messages: hosts[2].port → that host's name. */
 function hostOf(raw: Record<string, unknown>, path: readonly PropertyKey[]): string {

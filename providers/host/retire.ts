@@ -1,5 +1,7 @@
 import { z } from "zod";
 import { typeTokenOf } from "../core/shim";
+import { preflightKind } from "../preflight/kinds";
+import { clusterFirewallKind } from "../proxmox/kinds";
 import { HostConnection, hostConnectionSchema } from "../ssh/schema";
 import { ProbeOutcome } from "../ssh/probe";
 import { hostComponentType } from "./names";
@@ -63,7 +65,7 @@ export function planRetirement(resources: readonly StateResource[], host: string
   if (!withConnection) throw new Error(`host ${host} has no resource with a connection in the state; remove its component with \`pulumi state delete '${component.urn}'\``);
   const connection = hostConnectionSchema.parse(withConnection.inputs!.connection);
 
-  const firewall = children.find((resource) => resource.type === typeTokenOf("proxmox:ClusterFirewall"));
+  const firewall = children.find((resource) => resource.type === typeTokenOf(clusterFirewallKind.name));
   const cluster = typeof firewall?.inputs?.cluster === "string" ? firewall.inputs.cluster : undefined;
   const members = configured.filter((entry) => entry.name !== host && (entry.cluster ?? entry.name) === cluster).map((entry) => entry.name);
   const handOver = firewall && cluster && members.length > 0 ? { urn: firewall.urn, cluster, members } : undefined;
@@ -71,7 +73,7 @@ export function planRetirement(resources: readonly StateResource[], host: string
   // The host's preflight is top-level (every member's changes of the cluster option wait for it).
   // The kept firewall still names the component as its parent and waits for the preflight until the
   // next up re-parents it; then both leave the state there, and neither's delete touches a node.
-  const preflight = resources.find((resource) => resource.type === typeTokenOf("host:Preflight") && (resource.inputs?.connection as { name?: unknown } | undefined)?.name === host);
+  const preflight = resources.find((resource) => resource.type === typeTokenOf(preflightKind.name) && (resource.inputs?.connection as { name?: unknown } | undefined)?.name === host);
   const leaving = new Set([...children.map((resource) => resource.urn), ...(handOver ? [] : [component.urn, ...(preflight ? [preflight.urn] : [])])]);
   if (handOver) leaving.delete(handOver.urn);
   for (const resource of resources) {

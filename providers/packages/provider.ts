@@ -3,9 +3,10 @@ import { forgetBefore, rememberBefore } from "../ssh/before";
 import { expectSuccess, underHostLock } from "../ssh/files";
 import { HostSession, sessionFor } from "../ssh/transport";
 import { installedFrom, installScript, missingPackages, purgeScript, queryScript } from "./logic";
-import { PackagesInputs, packagesInputsSchema } from "./schema";
+import { PackagesInputs } from "./schema";
+import { packagesKind } from "./kinds";
 
-const RESOURCE = "host:Packages";
+const RESOURCE = packagesKind.name;
 
 async function installed(session: HostSession, packages: readonly string[]) {
   const result = await session.run(queryScript(packages), { description: `dpkg-query -W ${packages.join(" ")}` });
@@ -33,8 +34,7 @@ async function ensure(inputs: PackagesInputs): Promise<string[]> {
   return inputs.packages.filter((_name, i) => !recorded[i].installed);
 }
 
-export const packages = implementation(RESOURCE, {
-  schema: packagesInputsSchema,
+export const packages = implementation(packagesKind, {
   replaceKeys: [],
   async create(inputs) {
     const installedByUs = await ensure(inputs);

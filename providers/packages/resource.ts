@@ -1,8 +1,4 @@
-import { z } from "zod";
 import { dynamicResource } from "../core/shim";
-import { packagesInputsSchema } from "./schema";
+import { packagesKind } from "./kinds";
 
-export type PackagesArgs = Omit<z.input<typeof packagesInputsSchema>, "label">;
-
-/** Debian packages the hardening needs, installed only when missing. */
-export const Packages = dynamicResource<PackagesArgs>("host:Packages");
+export const Packages = dynamicResource(packagesKind);

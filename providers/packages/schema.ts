@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { commonInputs } from "../core/implementation";
+import { commonInputs } from "../ssh/schema";
 
 export const packageNameSchema = z
   .string()

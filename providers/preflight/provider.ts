@@ -3,13 +3,14 @@ import { hostLog } from "../core/log";
 import { implementation } from "../core/implementation";
 import { sessionFor } from "../ssh/transport";
 import { factsScript, parseFacts, preflightProblems } from "./logic";
-import { PreflightInputs, preflightInputsSchema, PreflightObserved } from "./schema";
+import { PreflightInputs, PreflightObserved } from "./schema";
+import { preflightKind } from "./kinds";
 
 // A host's preflight: reads the node once, changes nothing, and refuses with every problem
 // it finds. Every resource that changes the host depends on it, so a refused `up` leaves the
 // host untouched; each step's own check just before it acts stays (the host may change between).
 
-const RESOURCE = "host:Preflight";
+const RESOURCE = preflightKind.name;
 
 async function check(inputs: PreflightInputs): Promise<PreflightObserved> {
   const session = await sessionFor(inputs.connection);
@@ -30,8 +31,7 @@ async function check(inputs: PreflightInputs): Promise<PreflightObserved> {
   return { fail2banTestErrors: facts.fail2banTest?.errors ?? [] };
 }
 
-export const preflight = implementation(RESOURCE, {
-  schema: preflightInputsSchema,
+export const preflight = implementation(preflightKind, {
   replaceKeys: [],
   async create(inputs) {
     const observed = await check(inputs);

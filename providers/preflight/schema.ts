@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { commonInputs } from "../core/implementation";
+import { commonInputs } from "../ssh/schema";
 import { Fail2banJail } from "../fail2ban/schema";
 import { packageNameSchema } from "../packages/schema";
 import { UfwDefaults } from "../ufw/schema";

@@ -5,9 +5,10 @@ import { expectSuccess, underHostLock } from "../ssh/files";
 import { commandLine } from "../ssh/quote";
 import { sessionFor, HostSession } from "../ssh/transport";
 import { desiredValues, keysToSet, OPTIONS_PATH, optionsFromLive, parseOptionsJson, previousValues, restoreArgs, setArgs } from "./logic";
-import { ClusterFirewallInputs, clusterFirewallInputsSchema } from "./schema";
+import { ClusterFirewallInputs } from "./schema";
+import { clusterFirewallKind } from "./kinds";
 
-const RESOURCE = "proxmox:ClusterFirewall";
+const RESOURCE = clusterFirewallKind.name;
 
 const context = (inputs: ClusterFirewallInputs) => ({ host: inputs.connection.name, resource: `${RESOURCE} ${inputs.label}` });
 
@@ -46,8 +47,7 @@ async function apply(session: HostSession, inputs: ClusterFirewallInputs, live: 
   expectSuccess(result, { ...context(inputs), field: `options.${toSet[0]}` }, commandLine(argv), "check the value against `pvesh usage /cluster/firewall/options -v`");
 }
 
-export const clusterFirewall = implementation(RESOURCE, {
-  schema: clusterFirewallInputsSchema,
+export const clusterFirewall = implementation(clusterFirewallKind, {
   replaceKeys: ["cluster"],
   sharedByCluster: true,
   async create(inputs) {

@@ -1,8 +1,4 @@
-import { z } from "zod";
 import { dynamicResource } from "../core/shim";
-import { clusterFirewallInputsSchema } from "./schema";
+import { clusterFirewallKind } from "./kinds";
 
-export type ClusterFirewallArgs = Omit<z.input<typeof clusterFirewallInputsSchema>, "label">;
-
-/** The Proxmox cluster firewall options, managed once per cluster through one of its nodes. */
-export const ClusterFirewall = dynamicResource<ClusterFirewallArgs>("proxmox:ClusterFirewall");
+export const ClusterFirewall = dynamicResource(clusterFirewallKind);

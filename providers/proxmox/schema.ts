@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { commonInputs } from "../core/implementation";
+import { commonInputs } from "../ssh/schema";
 
 // The cluster-wide firewall options Proxmox VE accepts at
 // /cluster/firewall/options. /etc/pve is shared by every node of a cluster,

@@ -1,9 +1,9 @@
 import { createHash } from "node:crypto";
-import { z } from "zod";
 import { HardeningError } from "../core/errors";
 import { HostSession } from "./transport";
 import { atomicWriteScript, expectSuccess, fileDumpScript, parseFileDump, snapshotText, underHostLock } from "./files";
 import { shellQuote } from "./quote";
+import { ownerSchema } from "./schema";
 
 // What a node had before a stack first changed it, recorded on the node.
 //
@@ -20,12 +20,6 @@ import { shellQuote } from "./quote";
 // the create is refused rather than have two stacks undo each other.
 
 export const BEFORE_DIR = "/var/lib/proxmox-hardening/before";
-
-/** `<project>/<stack>` of the program that declares a resource; every resource carries it. */
-export const ownerSchema = z
-  .string()
-  .regex(/^[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}\/[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}$/, "<project>/<stack>, as the program passes it")
-  .describe("The Pulumi project and stack that manage the resource: their records of the node's previous state are kept apart from other stacks'.");
 
 /** One thing on the node and what it was before: `key` names its record (file-name safe), `what` is for people. */
 export interface BeforeEntry<T> {

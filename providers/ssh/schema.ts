@@ -65,3 +65,16 @@ export const credentialsSchema = z.strictObject({
 });
 
 export type Credentials = z.output<typeof credentialsSchema>;
+
+/** `<project>/<stack>` of the program that declares a resource; every resource carries it. */
+export const ownerSchema = z
+  .string()
+  .regex(/^[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}\/[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}$/, "<project>/<stack>, as the program passes it")
+  .describe("The Pulumi project and stack that manage the resource: their records of the node's previous state are kept apart from other stacks'.");
+
+/** Inputs every resource carries: where the host is, how to name it in messages, and whose records it keeps. */
+export const commonInputs = {
+  connection: hostConnectionSchema,
+  label: z.string().describe("Resource name used in messages."),
+  owner: ownerSchema,
+};

@@ -1,7 +1,7 @@
 import { z } from "zod";
 import { HardeningError } from "../core/errors";
 import { hostLog } from "../core/log";
-import { commonInputs, implementation, observedOnHost } from "../core/implementation";
+import { implementation, observedOnHost } from "../core/implementation";
 import { isDeepStrictEqual } from "node:util";
 import { parseCorosyncConf } from "../proxmox/logic";
 import { beforeKey, forgetBefore, rememberBefore } from "../ssh/before";
@@ -27,35 +27,17 @@ import {
   UfwTuple,
   UFW_FILES,
 } from "./logic";
-import { UfwActivation, UfwDefaults, UfwLockoutGuard, UfwRule } from "./schema";
+import { UfwRule } from "./schema";
+import { ufwActivationKind, ufwBaselineKind, ufwDefaultsKind, ufwRuleKind } from "./kinds";
 
 // UFW as four resource kinds: each rule, the default policies with logging, activation, and
 // the baseline that gives ufw's files back byte for byte on destroy. All read ufw's state files
 // in one command (ufw itself is slow to start) and change the host only through ufw, under the
 // host lock.
 
-export const ufwBaselineInputsSchema = z.strictObject({ ...commonInputs });
-export const ufwRuleInputsSchema = z.strictObject({ ...commonInputs, rule: UfwRule });
-export const ufwDefaultsInputsSchema = z.strictObject({ ...commonInputs, defaults: UfwDefaults });
-export const ufwActivationInputsSchema = z
-  .strictObject({
-    ...commonInputs,
-    ...UfwActivation.shape,
-    guard: UfwLockoutGuard.extend({
-      incoming: UfwDefaults.shape.incoming,
-      allowForwardDeny: UfwDefaults.shape.allowForwardDeny,
-      rules: z.array(UfwRule).describe("The program's rules for this host, in order."),
-    }).describe("What the lockout guard checks before ufw is switched on."),
-  })
-  .superRefine((inputs, ctx) => {
-    for (const problem of lockoutProblems({ ...inputs.guard, defaults: { incoming: inputs.guard.incoming }, activation: inputs })) {
-      ctx.addIssue({ code: "custom", path: ["enabled"], message: problem });
-    }
-  });
-
-type RuleInputs = z.output<typeof ufwRuleInputsSchema>;
-type DefaultsInputs = z.output<typeof ufwDefaultsInputsSchema>;
-type ActivationInputs = z.output<typeof ufwActivationInputsSchema>;
+type RuleInputs = z.output<typeof ufwRuleKind.inputs>;
+type DefaultsInputs = z.output<typeof ufwDefaultsKind.inputs>;
+type ActivationInputs = z.output<typeof ufwActivationKind.inputs>;
 
 const context = (kind: string, inputs: { connection: { name: string }; label: string }, field?: string) => ({
   host: inputs.connection.name,
@@ -86,7 +68,7 @@ async function runUfw(session: HostSession, kind: string, inputs: { connection: 
 
 // ---------------------------------------------------------------- rules
 
-const RULE = "ufw:Rule";
+const RULE = ufwRuleKind.name;
 
 /** What the host held for this rule before create: the stored tuple per needed tuple, or null. */
 type RulePrevious = { stored: (UfwTuple | null)[] };
@@ -98,8 +80,7 @@ function storedMatches(rule: z.output<typeof UfwRule>, state: UfwFileState) {
 /** A rule's record is keyed by its match (what ufw takes for the same rule), not its action or comment. */
 const ruleKey = (rule: z.output<typeof UfwRule>) => beforeKey("ufw-rule", JSON.stringify(UFW_RULE_REPLACE_KEYS.map((key) => rule[key] ?? null)));
 
-export const ufwRule = implementation(RULE, {
-  schema: ufwRuleInputsSchema,
+export const ufwRule = implementation(ufwRuleKind, {
   replaceKeys: [],
   nestedReplaceKeys: { rule: UFW_RULE_REPLACE_KEYS },
   createBeforeReplace: true,
@@ -144,7 +125,7 @@ export const ufwRule = implementation(RULE, {
 
 // ---------------------------------------------------------------- defaults and logging
 
-const DEFAULTS = "ufw:Defaults";
+const DEFAULTS = ufwDefaultsKind.name;
 const DEFAULTS_KEY = "ufw-defaults";
 
 async function bridgeNetfilter(session: HostSession): Promise<boolean | undefined> {
@@ -161,8 +142,7 @@ async function applyDefaults(session: HostSession, inputs: DefaultsInputs, state
   await runUfw(session, DEFAULTS, inputs, defaultsArgs(inputs.defaults, state), "defaults");
 }
 
-export const ufwDefaults = implementation(DEFAULTS, {
-  schema: ufwDefaultsInputsSchema,
+export const ufwDefaults = implementation(ufwDefaultsKind, {
   replaceKeys: [],
   async create(inputs) {
     const session = await sessionFor(inputs.connection);
@@ -196,11 +176,10 @@ export const ufwDefaults = implementation(DEFAULTS, {
 
 // ---------------------------------------------------------------- activation
 
-const ACTIVATION = "ufw:Activation";
+const ACTIVATION = ufwActivationKind.name;
 const ACTIVATION_KEY = "ufw-activation";
 
-export const ufwActivation = implementation(ACTIVATION, {
-  schema: ufwActivationInputsSchema,
+export const ufwActivation = implementation(ufwActivationKind, {
   replaceKeys: [],
   async create(inputs) {
     const session = await sessionFor(inputs.connection);
@@ -314,7 +293,7 @@ async function activate(session: HostSession, inputs: ActivationInputs, state: U
 
 // ---------------------------------------------------------------- baseline
 
-const BASELINE = "ufw:Baseline";
+const BASELINE = ufwBaselineKind.name;
 const BASELINE_KEY = "ufw-files";
 
 /** ufw's state as parsed from file snapshots, for comparing meaning rather than bytes. */
@@ -334,8 +313,7 @@ function meaningOf(snapshots: FileSnapshot[]): UfwFileState | undefined {
  * they were and puts those bytes back when the meaning is the same again; if
  * someone changed ufw by hand meanwhile, their change is kept.
  */
-export const ufwBaseline = implementation(BASELINE, {
-  schema: ufwBaselineInputsSchema,
+export const ufwBaseline = implementation(ufwBaselineKind, {
   replaceKeys: [],
   async create(inputs) {
     const session = await sessionFor(inputs.connection);

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import type { ResourceKind } from "../../providers/core/shim";
+import type { ResourceKind } from "../../providers/registry";
 
 // The bad-input table of the reliability suite (issue 8): stack configs and
 // resource inputs that must be refused at `pulumi preview`, before any SSH
