@@ -20,6 +20,7 @@ import "./env";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { cpus, loadavg, release, totalmem } from "node:os";
 import { join } from "node:path";
+import { parseArgs } from "node:util";
 import { renderDefaults, renderFilter, renderJail } from "../providers/fail2ban/logic";
 import { proxmoxFilterDefaults, referenceDefaults, referenceProxmoxJail, referenceSshdJail } from "../providers/fail2ban/schema";
 import type { Inventory } from "../sandbox";
@@ -53,26 +54,32 @@ interface Args {
   from?: string[];
 }
 
-function parseArgs(argv: string[]): Args {
-  const args: Args = { hosts: [1, 5, 20], runs: 3, tools: ["project", "floor", "ansible"], profile: false, doc: false, estimate: false, patches: [] };
-  for (let i = 0; i < argv.length; i++) {
-    const flag = argv[i];
-    const value = () => {
-      const v = argv[++i];
-      if (v === undefined) throw new Error(`${flag} needs a value`);
-      return v;
-    };
-    if (flag === "--hosts") args.hosts = value().split(",").map(Number);
-    else if (flag === "--runs") args.runs = Number(value());
-    else if (flag === "--tools") args.tools = value().split(",") as Tool[];
-    else if (flag === "--profile") args.profile = true;
-    else if (flag === "--doc") args.doc = true;
-    else if (flag === "--estimate") args.estimate = true;
-    else if (flag === "--ref") args.ref = value();
-    else if (flag === "--patch") args.patches.push(value());
-    else if (flag === "--from") args.from = value().split(",");
-    else throw new Error(`unknown option ${flag} (see the top of bench/run.ts)`);
-  }
+function parseCommandLine(argv: string[]): Args {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      hosts: { type: "string" },
+      runs: { type: "string" },
+      tools: { type: "string" },
+      profile: { type: "boolean", default: false },
+      doc: { type: "boolean", default: false },
+      estimate: { type: "boolean", default: false },
+      ref: { type: "string" },
+      patch: { type: "string", multiple: true, default: [] },
+      from: { type: "string" },
+    },
+  });
+  const args: Args = {
+    hosts: (values.hosts ?? "1,5,20").split(",").map(Number),
+    runs: Number(values.runs ?? 3),
+    tools: (values.tools ?? "project,floor,ansible").split(",") as Tool[],
+    profile: values.profile,
+    doc: values.doc,
+    estimate: values.estimate,
+    ref: values.ref,
+    patches: values.patch,
+    from: values.from?.split(","),
+  };
   if (!args.hosts.every((n) => Number.isInteger(n) && n >= 1 && n <= 40)) throw new Error("--hosts: 1..40 each");
   if (!Number.isInteger(args.runs) || args.runs < (args.profile ? 0 : 1) || args.runs > 10) throw new Error("--runs: 1..10 (0 with --profile: only the profile pass)");
   for (const tool of args.tools) if (tool !== "floor" && tool !== "ansible" && !(tool in VARIANTS)) throw new Error(`unknown tool ${tool}`);
@@ -370,7 +377,7 @@ function writeReport(saved: Saved[], doc: boolean, out: string): void {
 }
 
 async function main(): Promise<number> {
-  const args = parseArgs(process.argv.slice(2));
+  const args = parseCommandLine(process.argv.slice(2));
   const resultsDir = join(__dirname, "results");
   mkdirSync(resultsDir, { recursive: true });
   const stamp = new Date().toISOString().replace(/[:.]/g, "-");

@@ -9,7 +9,7 @@
 // README: "Retiring or replacing a node".
 import { execFile } from "node:child_process";
 import { resolve } from "node:path";
-import { promisify } from "node:util";
+import { parseArgs, promisify } from "node:util";
 import { LocalWorkspace, Stack } from "@pulumi/pulumi/automation";
 import { ConfiguredHost, configuredHostsSchema, judgeProbe, nextSteps, planRetirement, StateResource } from "../providers/host/retire";
 import { probeHostKey } from "../providers/ssh/probe";
@@ -19,18 +19,16 @@ const execFileAsync = promisify(execFile);
 const repoRoot = resolve(__dirname, "..");
 const USAGE = "usage: npm run retire -- <host> [-s <stack>]   (the host's name as in `hosts`; default: the selected stack)";
 
-function parseArgs(argv: string[]): { host: string; stack?: string } {
-  const positional: string[] = [];
-  let stack: string | undefined;
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i];
-    if ((arg === "-s" || arg === "--stack") && argv[i + 1]) stack = argv[++i];
-    else if (arg.startsWith("--stack=")) stack = arg.slice("--stack=".length);
-    else if (!arg.startsWith("-")) positional.push(arg);
-    else fail(USAGE, arg === "--help" || arg === "-h" ? 0 : 2);
+function parseCommandLine(argv: string[]): { host: string; stack?: string } {
+  let parsed;
+  try {
+    parsed = parseArgs({ args: argv, allowPositionals: true, options: { stack: { type: "string", short: "s" }, help: { type: "boolean", short: "h" } } });
+  } catch (error) {
+    fail(`${(error as Error).message}\n${USAGE}`, 2);
   }
-  if (positional.length !== 1) fail(USAGE, 2);
-  return { host: positional[0], stack };
+  if (parsed.values.help) fail(USAGE, 0);
+  if (parsed.positionals.length !== 1) fail(USAGE, 2);
+  return { host: parsed.positionals[0], stack: parsed.values.stack };
 }
 
 function fail(message: string, code = 1): never {
@@ -49,7 +47,7 @@ async function configuredHosts(stack: Stack): Promise<ConfiguredHost[]> {
 }
 
 async function main(): Promise<void> {
-  const args = parseArgs(process.argv.slice(2));
+  const args = parseCommandLine(process.argv.slice(2));
   const cli = await pulumiCommand();
   const workspace = await LocalWorkspace.create({ workDir: repoRoot, pulumiCommand: cli });
   const stackName = args.stack ?? (await workspace.stack())?.name;
