@@ -10,6 +10,11 @@ export interface FailureContext {
   field?: string;
 }
 
+/** The context of a failure in a resource: its host, its kind and name, and the input field concerned. */
+export function failureContext(kind: string, inputs: { connection: { name: string }; label: string }, field?: string): FailureContext {
+  return { host: inputs.connection.name, resource: `${kind} ${inputs.label}`, ...(field === undefined ? {} : { field }) };
+}
+
 export interface RemoteOutcome {
   /** The remote command, with secrets already redacted. */
   command: string;
@@ -67,4 +72,17 @@ export function redact(text: string, secrets: readonly (string | undefined)[]): 
     if (secret && secret.length >= 4) out = out.split(secret).join("[secret]");
   }
   return out;
+}
+
+/** What a remote command answered; the transport's RemoteResult has this shape. */
+export interface CommandResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Throws a HardeningError naming host, resource, command and answer unless the command succeeded. */
+export function expectSuccess(result: CommandResult, context: FailureContext, attempted: string, hint: string): CommandResult {
+  if (result.code === 0) return result;
+  throw new HardeningError(context, `${attempted} failed`, hint, { command: attempted, exitCode: result.code, stderr: result.stderr || result.stdout });
 }

@@ -1,10 +1,11 @@
 import { createHash } from "node:crypto";
 import { z } from "zod";
-import { HardeningError } from "../core/errors";
+import { expectSuccess, failureContext, HardeningError } from "../core/errors";
 import { hostLog } from "../core/log";
 import { implementation, observedOnHost } from "../core/implementation";
 import { beforeKey, forgetBefore, RecordOwner, rememberBefore } from "../ssh/before";
-import { expectSuccess, FileSnapshot, fileSnapshotSchema, readFiles, restoreIfChangedScript, restoreInput, snapshotText, underHostLock } from "../ssh/files";
+import { FileSnapshot, fileSnapshotSchema, readFiles, restoreIfChangedScript, restoreInput, snapshotText } from "../ssh/files";
+import { underHostLock } from "../ssh/lock";
 import { shellQuote } from "../ssh/quote";
 import { HostSession, RemoteResult, sessionFor } from "../ssh/transport";
 import { chooseBackend, DEFAULTS_PATH, FILTER_REPLACE_KEYS, filterPath, isManagedFile, JAIL_REPLACE_KEYS, jailPath, renderDefaults, renderFilter, renderJail, sampleCheckArgs, sampleCheckProblems, samplesFileContent } from "./logic";
@@ -19,14 +20,13 @@ import { fail2banDefaultsKind, fail2banFilterKind, fail2banJailKind, fail2banRel
 // running (and banning) on the one it has.
 
 type Labelled = RecordOwner & { label: string };
-const context = (kind: string, inputs: Labelled, field?: string) => ({ host: inputs.connection.name, resource: `${kind} ${inputs.label}`, field });
 
 export const digestOf = (content: string) => createHash("sha256").update(content).digest("hex").slice(0, 16);
 
 /** A meaning for reloadScript's exit codes, for the user. */
 function reloadFailure(kind: string, inputs: Labelled, script: string, result: RemoteResult, field?: string): HardeningError {
   return new HardeningError(
-    context(kind, inputs, field),
+    failureContext(kind, inputs, field),
     reloadExitMeaning[result.code] ?? "fail2ban could not be reloaded",
     "read fail2ban's answer above; `fail2ban-client -t` on the host shows the configuration error, `fail2ban-client status` what runs",
     { command: script, exitCode: result.code, stderr: result.stderr || result.stdout },
@@ -51,13 +51,13 @@ async function writeTested(session: HostSession, kind: string, inputs: Labelled 
   const result = await session.run(underHostLock(testedWriteScript(path, content, before)), { stdin: content, description: `write ${path} and run fail2ban-client -t` });
   if (result.code === TEST_FAILED_EXIT) {
     throw new HardeningError(
-      context(kind, inputs, field),
+      failureContext(kind, inputs, field),
       `fail2ban-client -t rejected the new ${path}; the previous ${path} was put back, fail2ban was not reloaded and keeps running on its previous configuration`,
       "fix the value; `fail2ban-client -t` on the host shows the same error",
       { command: `fail2ban-client -t (after writing ${path})`, exitCode: result.code, stderr: result.stderr },
     );
   }
-  expectSuccess(result, context(kind, inputs, field), `write ${path}`, "check the disk and permissions under /etc/fail2ban");
+  expectSuccess(result, failureContext(kind, inputs, field), `write ${path}`, "check the disk and permissions under /etc/fail2ban");
   if (result.stderr.includes(ALREADY_FAILING_NOTE)) {
     // Not a new problem: the preflight reported the configuration as found, and the reload tests the result.
     hostLog.debug(inputs.connection.name, `${path} written; fail2ban's configuration still fails its test, as it did before this run; the reload tests it again once every file is written`);
@@ -113,7 +113,7 @@ async function checkSamples(session: HostSession, inputs: z.output<typeof fail2b
       : [`fail2ban-regex failed (exit ${result.code}): ${parseRegexError(result.stdout, result.stderr) ?? result.stderr.trim()}`];
   if (problems.length > 0) {
     throw new HardeningError(
-      context(FILTER, inputs, "filter.samples"),
+      failureContext(FILTER, inputs, "filter.samples"),
       `the filter's samples do not behave on the host, so the filter was not installed:\n    ${problems.join("\n    ")}`,
       "fix failregex/ignoreregex or the samples; fail2ban-regex on the host with the same lines shows what matches",
     );
@@ -150,7 +150,7 @@ async function renderJailFor(session: HostSession, inputs: z.output<typeof fail2
   const { jail } = inputs;
   const facts = parseBackendFacts((await session.run(backendFactsScript(jail.logpath ?? []), { description: "check log files and journal" })).stdout);
   const choice = chooseBackend({ requested: jail.backend, ...facts });
-  if (!choice.ok) throw new HardeningError(context(JAIL, inputs, "jail.backend"), `jail ${jail.name}: ${choice.problem}`, choice.hint);
+  if (!choice.ok) throw new HardeningError(failureContext(JAIL, inputs, "jail.backend"), `jail ${jail.name}: ${choice.problem}`, choice.hint);
   return { content: renderJail(jail, choice.backend), backend: choice.backend };
 }
 
@@ -272,10 +272,10 @@ export const fail2banReload = implementation(fail2banReloadKind, {
     const session = await sessionFor(props.connection);
     for (const snapshot of filesToRestore(props)) {
       const result = await session.run(underHostLock(restoreIfChangedScript(snapshot)), { stdin: restoreInput(snapshot), description: `restore ${snapshot.path} (unless it is as before)` });
-      expectSuccess(result, context(RELOAD, props, "restoreOnDestroy"), `restore ${snapshot.path}`, "put the file back by hand from `pulumi stack export` (the resource's previous), then run destroy again");
+      expectSuccess(result, failureContext(RELOAD, props, "restoreOnDestroy"), `restore ${snapshot.path}`, "put the file back by hand from `pulumi stack export` (the resource's previous), then run destroy again");
     }
     if (props.previous?.wasRunning === false) {
-      expectSuccess(await session.run(underHostLock(stopScript), { description: stopScript }), context(RELOAD, props), stopScript, "stop fail2ban by hand if it should not run");
+      expectSuccess(await session.run(underHostLock(stopScript), { description: stopScript }), failureContext(RELOAD, props), stopScript, "stop fail2ban by hand if it should not run");
     } else {
       const result = await session.run(underHostLock(reloadIfRunningScript), { description: "fail2ban-client -t; reload" });
       if (result.code !== 0) throw reloadFailure(RELOAD, props, "fail2ban-client -t && fail2ban-client reload", result);

@@ -1,6 +1,7 @@
+import { expectSuccess, failureContext } from "../core/errors";
 import { implementation, observedOnHost } from "../core/implementation";
 import { forgetBefore, rememberBefore } from "../ssh/before";
-import { expectSuccess, underHostLock } from "../ssh/files";
+import { underHostLock } from "../ssh/lock";
 import { HostSession, sessionFor } from "../ssh/transport";
 import { installedFrom, installScript, missingPackages, purgeScript, queryScript } from "./logic";
 import { PackagesInputs } from "./schema";
@@ -29,7 +30,7 @@ async function ensure(inputs: PackagesInputs): Promise<string[]> {
   if (missing.length > 0) {
     const script = installScript(missing);
     const result = await session.run(underHostLock(script), { description: script });
-    expectSuccess(result, { host: inputs.connection.name, resource: `${RESOURCE} ${inputs.label}`, field: "packages" }, script, "check the host's apt sources and network (`apt-get update` on the host)");
+    expectSuccess(result, failureContext(RESOURCE, inputs, "packages"), script, "check the host's apt sources and network (`apt-get update` on the host)");
   }
   return inputs.packages.filter((_name, i) => !recorded[i].installed);
 }
@@ -59,7 +60,7 @@ export const packages = implementation(packagesKind, {
     if (props.removeOnDestroy && ours.length > 0) {
       const script = purgeScript(ours);
       const result = await session.run(underHostLock(script), { description: script });
-      expectSuccess(result, { host: props.connection.name, resource: `${RESOURCE} ${props.label}` }, script, "purge the packages by hand or keep them; then `pulumi state delete` this resource");
+      expectSuccess(result, failureContext(RESOURCE, props), script, "purge the packages by hand or keep them; then `pulumi state delete` this resource");
     }
     await forgetBefore(session, `${RESOURCE} ${props.label}`, props, [...new Set([...props.packages, ...ours])].map(packageKey));
   },

@@ -1,4 +1,4 @@
-import { HardeningError } from "../core/errors";
+import { failureContext, HardeningError } from "../core/errors";
 import { hostLog } from "../core/log";
 import { implementation } from "../core/implementation";
 import { sessionFor } from "../ssh/transport";
@@ -19,7 +19,7 @@ async function check(inputs: PreflightInputs): Promise<PreflightObserved> {
   const problems = preflightProblems(inputs, facts);
   if (problems.length > 0) {
     throw new HardeningError(
-      { host: inputs.connection.name, resource: `${RESOURCE} ${inputs.label}`, field: [...new Set(problems.map((p) => p.field))].join(", ") },
+      failureContext(RESOURCE, inputs, [...new Set(problems.map((p) => p.field))].join(", ")),
       `refused before the first change on this host, so nothing was changed on it:\n    ${problems.map((p) => `${p.field}: ${p.problem}`).join("\n    ")}`,
       "fix the config (or the host), then run `pulumi up` again",
     );

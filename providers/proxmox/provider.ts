@@ -1,7 +1,7 @@
-import { HardeningError } from "../core/errors";
+import { expectSuccess, failureContext, HardeningError } from "../core/errors";
 import { implementation, observedOnHost } from "../core/implementation";
 import { forgetBefore, rememberBefore } from "../ssh/before";
-import { expectSuccess, underHostLock } from "../ssh/files";
+import { underHostLock } from "../ssh/lock";
 import { commandLine } from "../ssh/quote";
 import { sessionFor, HostSession } from "../ssh/transport";
 import { desiredValues, keysToSet, OPTIONS_PATH, optionsFromLive, parseOptionsJson, previousValues, restoreArgs, setArgs } from "./logic";
@@ -10,16 +10,15 @@ import { clusterFirewallKind } from "./kinds";
 
 const RESOURCE = clusterFirewallKind.name;
 
-const context = (inputs: ClusterFirewallInputs) => ({ host: inputs.connection.name, resource: `${RESOURCE} ${inputs.label}` });
 
 async function readLive(session: HostSession, inputs: ClusterFirewallInputs) {
   const argv = ["pvesh", "get", OPTIONS_PATH, "--output-format", "json"];
   const result = await session.run(commandLine(argv), { description: commandLine(argv) });
-  expectSuccess(result, context(inputs), commandLine(argv), "check that this is a Proxmox VE node (pvesh on PATH) and that pve-cluster runs (`systemctl status pve-cluster`)");
+  expectSuccess(result, failureContext(RESOURCE, inputs), commandLine(argv), "check that this is a Proxmox VE node (pvesh on PATH) and that pve-cluster runs (`systemctl status pve-cluster`)");
   try {
     return parseOptionsJson(result.stdout);
   } catch (error) {
-    throw new HardeningError(context(inputs), `could not read pvesh's answer: ${(error as Error).message}`, "run the command by hand on the host and report its output");
+    throw new HardeningError(failureContext(RESOURCE, inputs), `could not read pvesh's answer: ${(error as Error).message}`, "run the command by hand on the host and report its output");
   }
 }
 
@@ -44,7 +43,7 @@ async function apply(session: HostSession, inputs: ClusterFirewallInputs, live: 
   if (toSet.length === 0) return;
   const argv = setArgs(Object.fromEntries(toSet.map((key) => [key, desired[key]])));
   const result = await session.run(underHostLock(commandLine(argv)), { description: commandLine(argv) });
-  expectSuccess(result, { ...context(inputs), field: `options.${toSet[0]}` }, commandLine(argv), "check the value against `pvesh usage /cluster/firewall/options -v`");
+  expectSuccess(result, failureContext(RESOURCE, inputs, `options.${toSet[0]}`), commandLine(argv), "check the value against `pvesh usage /cluster/firewall/options -v`");
 }
 
 export const clusterFirewall = implementation(clusterFirewallKind, {
@@ -76,7 +75,7 @@ export const clusterFirewall = implementation(clusterFirewallKind, {
     if (!argv) return;
     const session = await sessionFor(props.connection);
     const result = await session.run(underHostLock(commandLine(argv)), { description: commandLine(argv) });
-    expectSuccess(result, context(props), commandLine(argv), "set the options back by hand with the command above, then `pulumi state delete` this resource");
+    expectSuccess(result, failureContext(RESOURCE, props), commandLine(argv), "set the options back by hand with the command above, then `pulumi state delete` this resource");
     await forgetBefore(session, `${RESOURCE} ${props.label}`, props, Object.keys(props.previous).map((key) => optionKey(props, key)));
   },
 });

@@ -1,7 +1,8 @@
 import { createHash } from "node:crypto";
-import { HardeningError } from "../core/errors";
+import { expectSuccess, HardeningError } from "../core/errors";
 import { HostSession } from "./transport";
-import { atomicWriteScript, expectSuccess, fileDumpScript, parseFileDump, snapshotText, underHostLock } from "./files";
+import { atomicWriteScript, fileDumpScript, parseFileDump, snapshotText } from "./files";
+import { underHostLock } from "./lock";
 import { shellQuote } from "./quote";
 import { ownerSchema } from "./schema";
 

@@ -1,7 +1,6 @@
 import { createHash } from "node:crypto";
 import { z } from "zod";
-import { HardeningError, FailureContext } from "../core/errors";
-import { HostSession, RemoteResult } from "./transport";
+import { HostSession } from "./transport";
 import { shellQuote } from "./quote";
 
 // Files on a host, read in one round trip and written atomically, with the
@@ -118,24 +117,4 @@ export function restoreIfChangedScript(snapshot: FileSnapshot, afterRestore = ""
 /** Content to feed restoreScript on stdin. */
 export function restoreInput(snapshot: FileSnapshot): string {
   return snapshot.present ? Buffer.from(snapshot.contentBase64 ?? "", "base64").toString("utf8") : "";
-}
-
-/**
- * Serialises every change on a host, across resources, processes and even two
- * stacks at once: ufw and fail2ban files are shared state. flock is in
- * util-linux, present on every Proxmox VE host.
- */
-export function underHostLock(script: string, waitSeconds = 240): string {
-  return [
-    "mkdir -p /run/lock",
-    "exec 9>/run/lock/proxmox-hardening.lock",
-    `flock -w ${waitSeconds} 9 || { echo 'another proxmox-hardening run holds /run/lock/proxmox-hardening.lock' >&2; exit 75; }`,
-    script,
-  ].join("\n");
-}
-
-/** Throws a HardeningError naming host, resource, command and answer unless the command succeeded. */
-export function expectSuccess(result: RemoteResult, context: FailureContext, attempted: string, hint: string): RemoteResult {
-  if (result.code === 0) return result;
-  throw new HardeningError(context, `${attempted} failed`, hint, { command: attempted, exitCode: result.code, stderr: result.stderr || result.stdout });
 }

@@ -1,11 +1,12 @@
 import { z } from "zod";
-import { HardeningError } from "../core/errors";
+import { expectSuccess, failureContext, HardeningError } from "../core/errors";
 import { hostLog } from "../core/log";
 import { implementation, observedOnHost } from "../core/implementation";
 import { isDeepStrictEqual } from "node:util";
 import { parseCorosyncConf } from "../proxmox/logic";
 import { beforeKey, forgetBefore, rememberBefore } from "../ssh/before";
-import { expectSuccess, FileSnapshot, readFiles, restoreInput, restoreScript, snapshotText, underHostLock } from "../ssh/files";
+import { FileSnapshot, readFiles, restoreInput, restoreScript, snapshotText } from "../ssh/files";
+import { underHostLock } from "../ssh/lock";
 import { commandLine } from "../ssh/quote";
 import { HostSession, sessionFor } from "../ssh/transport";
 import {
@@ -39,18 +40,12 @@ type RuleInputs = z.output<typeof ufwRuleKind.inputs>;
 type DefaultsInputs = z.output<typeof ufwDefaultsKind.inputs>;
 type ActivationInputs = z.output<typeof ufwActivationKind.inputs>;
 
-const context = (kind: string, inputs: { connection: { name: string }; label: string }, field?: string) => ({
-  host: inputs.connection.name,
-  resource: `${kind} ${inputs.label}`,
-  field,
-});
-
 async function readState(session: HostSession, kind: string, inputs: RuleInputs | DefaultsInputs | ActivationInputs): Promise<UfwFileState> {
   const result = await session.run(commandLine(STATE_READ_COMMAND), { description: commandLine(STATE_READ_COMMAND) });
   try {
     return parseUfwFiles(splitFileBundle(result.stdout));
   } catch (error) {
-    throw new HardeningError(context(kind, inputs), `could not read ufw's state: ${(error as Error).message}`, "install ufw on the host (the Packages resource does) and check /etc/ufw", {
+    throw new HardeningError(failureContext(kind, inputs), `could not read ufw's state: ${(error as Error).message}`, "install ufw on the host (the Packages resource does) and check /etc/ufw", {
       command: commandLine(STATE_READ_COMMAND),
       exitCode: result.code,
       stderr: result.stderr,
@@ -63,7 +58,7 @@ async function runUfw(session: HostSession, kind: string, inputs: { connection: 
   if (commands.length === 0) return;
   const script = commands.map((argv) => commandLine(["ufw", ...argv])).join(" && ");
   const result = await session.run(underHostLock(script), { description: script });
-  expectSuccess(result, context(kind, inputs, field), script, "run the command on the host to see ufw's complaint; `ufw status verbose` shows the current state");
+  expectSuccess(result, failureContext(kind, inputs, field), script, "run the command on the host to see ufw's complaint; `ufw status verbose` shows the current state");
 }
 
 // ---------------------------------------------------------------- rules
@@ -137,7 +132,7 @@ async function applyDefaults(session: HostSession, inputs: DefaultsInputs, state
   const routed = inputs.defaults.routed ?? state.defaults.routed;
   if (routed !== "allow" && inputs.defaults.routed !== undefined) {
     const problem = forwardPolicyProblem({ routed, bridgeNfCallIptables: await bridgeNetfilter(session), allowForwardDeny: inputs.defaults.allowForwardDeny });
-    if (problem) throw new HardeningError(context(DEFAULTS, inputs, "defaults.routed"), problem, "nothing was changed on the host");
+    if (problem) throw new HardeningError(failureContext(DEFAULTS, inputs, "defaults.routed"), problem, "nothing was changed on the host");
   }
   await runUfw(session, DEFAULTS, inputs, defaultsArgs(inputs.defaults, state), "defaults");
 }
@@ -218,7 +213,7 @@ const SELF_COMMAND = "hostname && ip -o addr show";
  */
 async function corosyncCutOnHost(session: HostSession, inputs: ActivationInputs, state: UfwFileState): Promise<string[]> {
   const fail = (problem: string, detail: { command: string; exitCode: number | null; stderr: string }) =>
-    new HardeningError(context(ACTIVATION, inputs, "enabled"), `ufw was not switched on: ${problem}`, "nothing was changed by this step; check the file on the node (`pvecm status`)", detail);
+    new HardeningError(failureContext(ACTIVATION, inputs, "enabled"), `ufw was not switched on: ${problem}`, "nothing was changed by this step; check the file on the node (`pvecm status`)", detail);
   const [conf] = await readFiles(session, [COROSYNC_CONF]);
   const text = snapshotText(conf);
   if (text === undefined) return [];
@@ -253,7 +248,7 @@ async function activate(session: HostSession, inputs: ActivationInputs, state: U
   if (inputs.enabled && state.defaults.routed !== "allow" && (await bridgeNetfilter(session)) === true) {
     // The routed policy may be the host's own (Debian ships DROP): switching ufw on applies it to bridged guests.
     const problem = forwardPolicyProblem({ routed: state.defaults.routed, bridgeNfCallIptables: true, allowForwardDeny: inputs.guard.allowForwardDeny });
-    if (problem) throw new HardeningError(context(ACTIVATION, inputs, "enabled"), `ufw was not switched on: ${problem}`, "nothing was changed by this step; set ufw.defaults.routed to allow, or opt in with ufw.defaults.allowForwardDeny");
+    if (problem) throw new HardeningError(failureContext(ACTIVATION, inputs, "enabled"), `ufw was not switched on: ${problem}`, "nothing was changed by this step; set ufw.defaults.routed to allow, or opt in with ufw.defaults.allowForwardDeny");
   }
   if (inputs.enabled) {
     const guard = {
@@ -270,19 +265,19 @@ async function activate(session: HostSession, inputs: ActivationInputs, state: U
     if (!sshSource && restrictedTo.length > 0) {
       // Without the source, SSH allowed only from some networks might not include this program.
       throw new HardeningError(
-        context(ACTIVATION, inputs, "enabled"),
+        failureContext(ACTIVATION, inputs, "enabled"),
         `ufw was not switched on: SSH would be allowed only from ${restrictedTo.join(", ")}, and the host did not tell this program's source address ($SSH_CONNECTION was empty), so whether this connection stays open cannot be told`,
         "nothing was changed by this step; allow SSH from anywhere, or check that sshd sets SSH_CONNECTION for the user's login shell",
       );
     }
     const problems = lockoutProblems({ ...guard, sshSource });
     if (problems.length > 0) {
-      throw new HardeningError(context(ACTIVATION, inputs, "enabled"), `ufw was not switched on: ${problems.join("; ")}`, "the host's stored rules differ from the program's; run `pulumi refresh` and check `ufw show added` on the host");
+      throw new HardeningError(failureContext(ACTIVATION, inputs, "enabled"), `ufw was not switched on: ${problems.join("; ")}`, "the host's stored rules differ from the program's; run `pulumi refresh` and check `ufw show added` on the host");
     }
     const splits = await corosyncCutOnHost(session, inputs, state);
     if (splits.length > 0) {
       throw new HardeningError(
-        context(ACTIVATION, inputs, "enabled"),
+        failureContext(ACTIVATION, inputs, "enabled"),
         `ufw was not switched on: ${splits.join("; ")} (members as listed in the node's ${COROSYNC_CONF})`,
         "nothing was changed by this step; allow corosync from every member's link address (ufw.clusterTraffic or a rule), then run `pulumi up` again",
       );
@@ -334,7 +329,7 @@ export const ufwBaseline = implementation(ufwBaselineKind, {
         const now = current.find((file) => file.path === snapshot.path);
         if (isDeepStrictEqual(now, snapshot)) continue;
         const result = await session.run(underHostLock(restoreScript(snapshot)), { stdin: restoreInput(snapshot), description: `restore ${snapshot.path}` });
-        expectSuccess(result, context(BASELINE, props), `restore ${snapshot.path}`, "the rules are as before; only the file's layout differs, which is harmless");
+        expectSuccess(result, failureContext(BASELINE, props), `restore ${snapshot.path}`, "the rules are as before; only the file's layout differs, which is harmless");
       }
     }
     await forgetBefore(session, `${BASELINE} ${props.label}`, props, [BASELINE_KEY]);
