@@ -103,9 +103,10 @@ export function testedWriteScript(path: string, content: string, before: FileSna
 
 /** Shell condition: one of the logpath globs names an existing file (false without logpath). */
 export function logpathExistsCondition(logpaths: readonly string[]): string {
-  // Globs must expand on the host, so they are matched with `ls` on the unquoted pattern's words.
-  const quotedGlobs = logpaths.map((path) => path.replace(/[^A-Za-z0-9_./*?[\]-]/g, "")).join(" ");
-  return logpaths.length > 0 ? `ls -d ${quotedGlobs} >/dev/null 2>&1` : "false";
+  // Globs must expand on the host, so they stay unquoted: every character a shell would treat
+  // specially, other than the glob's own * ? [ ], is stripped (the schema refuses them anyway).
+  const globWords = logpaths.map((path) => path.replace(/[^A-Za-z0-9_./*?[\]-]/g, "")).join(" ");
+  return logpaths.length > 0 ? `ls -d ${globWords} >/dev/null 2>&1` : "false";
 }
 
 /** Shell conditions for fail2ban's journal backend: its Python module, and journald running. */

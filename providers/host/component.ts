@@ -1,9 +1,9 @@
 import { createHash } from "node:crypto";
 import * as pulumi from "@pulumi/pulumi";
 import { Fail2banDefaultsResource, Fail2banFilterResource, Fail2banJailResource, Fail2banReloadResource } from "../fail2ban/resource";
-import { Packages } from "../packages/resource";
-import { Preflight } from "../preflight/resource";
-import { ClusterFirewall } from "../proxmox/resource";
+import { PackagesResource } from "../packages/resource";
+import { PreflightResource } from "../preflight/resource";
+import { ClusterFirewallResource } from "../proxmox/resource";
 import { HostConnection } from "../ssh/schema";
 import { addressFamilyOf } from "../ufw/address";
 import { sshRestrictedTo } from "../ufw/logic";
@@ -40,7 +40,7 @@ export interface HardenedHostArgs {
    * The preflights this host's changes wait for: its own (hostPreflight), and for the
    * cluster-wide firewall option, which holds for every node of the cluster, every member's.
    */
-  preflights: { host: Preflight; cluster: pulumi.Resource[] };
+  preflights: { host: PreflightResource; cluster: pulumi.Resource[] };
 }
 
 export function connectionOf(host: HostEntry): HostConnection {
@@ -66,8 +66,8 @@ function neededPackages(config: ProgramConfig): string[] {
  * change on it (a top-level resource, so that another host's cluster firewall option can wait
  * for it too).
  */
-export function hostPreflight(host: HostEntry, config: ProgramConfig): Preflight {
-  return new Preflight(`${host.name}-preflight`, {
+export function hostPreflight(host: HostEntry, config: ProgramConfig): PreflightResource {
+  return new PreflightResource(`${host.name}-preflight`, {
     connection: connectionOf(host),
     packages: { needed: neededPackages(config), install: config.packages.install },
     ufw: { enabled: config.ufw.enabled, routed: config.ufw.defaults.routed, allowForwardDeny: config.ufw.defaults.allowForwardDeny },
@@ -97,13 +97,13 @@ export class HardenedHost extends pulumi.ComponentResource {
 
     // Every change waits for the preflight: packages first, everything else after them.
     const packages = config.packages.install
-      ? new Packages(`${prefix}-packages`, { connection, packages: neededPackages(config), removeOnDestroy: config.packages.removeOnDestroy }, { ...child, dependsOn: after([args.preflights.host]) })
+      ? new PackagesResource(`${prefix}-packages`, { connection, packages: neededPackages(config), removeOnDestroy: config.packages.removeOnDestroy }, { ...child, dependsOn: after([args.preflights.host]) })
       : undefined;
     const packagesOrPreflight = [packages ?? args.preflights.host];
     const afterPackages = { ...child, dependsOn: after(packagesOrPreflight) };
 
     const clusterFirewall = args.managesCluster
-      ? new ClusterFirewall(`${args.managesCluster}-cluster-firewall`, { connection, cluster: args.managesCluster, options: config.proxmoxFirewall }, { ...child, dependsOn: after(args.preflights.cluster) })
+      ? new ClusterFirewallResource(`${args.managesCluster}-cluster-firewall`, { connection, cluster: args.managesCluster, options: config.proxmoxFirewall }, { ...child, dependsOn: after(args.preflights.cluster) })
       : undefined;
 
     // ufw: every rule first, one after the other (ufw evaluates rules in the

@@ -1,4 +1,4 @@
 import { dynamicResource } from "../core/shim";
 import { packagesKind } from "./kinds";
 
-export const Packages = dynamicResource(packagesKind);
+export const PackagesResource = dynamicResource(packagesKind);

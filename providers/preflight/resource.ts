@@ -3,6 +3,6 @@ import { dynamicResource } from "../core/shim";
 import { preflightKind } from "./kinds";
 import { PreflightObserved } from "./schema";
 
-export class Preflight extends dynamicResource(preflightKind, ["observed"]) {
+export class PreflightResource extends dynamicResource(preflightKind, ["observed"]) {
   declare readonly observed: pulumi.Output<PreflightObserved | undefined>;
 }

@@ -1,4 +1,4 @@
 import { dynamicResource } from "../core/shim";
 import { clusterFirewallKind } from "./kinds";
 
-export const ClusterFirewall = dynamicResource(clusterFirewallKind);
+export const ClusterFirewallResource = dynamicResource(clusterFirewallKind);
