@@ -5,6 +5,7 @@ import { configureCredentials } from "../ssh/credentials";
 import { diffInputs } from "./diff";
 import { goneForGoodHint, HardeningError, UnreachableNodeError } from "./errors";
 import { Kind } from "./kind";
+import { hostLog } from "./log";
 import { validate } from "./validate";
 
 // What every resource kind implements, and the parts they all share:
@@ -74,6 +75,11 @@ export interface Lifecycle<S extends z.ZodType> {
    * be gone for good, and whose delete would put the cluster's old value back).
    */
   sharedByCluster?: boolean;
+  /**
+   * Why a create of this kind is harmless, said when one is planned (preview and up): a kind
+   * new in a release shows as a create on every stack an earlier release deployed.
+   */
+  createNote?(inputs: z.output<S>): string;
   create(inputs: z.output<S>): Promise<pulumi.dynamic.CreateResult>;
   read(id: string, props: any): Promise<pulumi.dynamic.ReadResult>;
   update(id: string, olds: any, news: z.output<S>): Promise<pulumi.dynamic.UpdateResult>;
@@ -87,10 +93,12 @@ export function implementation<Name extends string, S extends z.ZodType>(kind: K
     async configure(req) {
       configureCredentials(req.config);
     },
-    async check(_olds, news) {
+    async check(olds, news) {
       const context = { host: String(news?.connection?.name ?? "(unknown host)"), resource: `${resourceType} ${String(news?.label ?? "")}`.trim() };
       const { __provider: _provider, ...inputs } = news ?? {};
       const checked = validate(kind.inputs, inputs, context);
+      // Without old inputs the engine is about to create the resource.
+      if (checked.ok && lifecycle.createNote && olds?.connection === undefined) hostLog.info(context.host, lifecycle.createNote(checked.value));
       return checked.ok ? { inputs: checked.value as any } : { failures: checked.failures };
     },
     async diff(_id, olds, news) {

@@ -10,7 +10,7 @@ export const jailInputsSchema = z.strictObject({ ...commonInputs, jail: Fail2ban
 export const defaultsInputsSchema = z.strictObject({ ...commonInputs, defaults: Fail2banDefaults });
 export const reloadInputsSchema = z.strictObject({
   ...commonInputs,
-  configuration: z.string().describe("A digest of the fail2ban settings and when each file was last written; a change reloads fail2ban."),
+  configuration: z.string().describe("A hash of the fail2ban settings (reloadTrigger); a change reloads fail2ban."),
   jails: z.array(JailName).describe("Enabled jails that must be running after the reload."),
   restoreOnDestroy: z.string().describe("JSON list of the fail2ban files as they were before this program wrote them (their resources' previous): destroy puts them all back, then reloads once."),
   observed: z

@@ -23,6 +23,7 @@
 // are refused (their .conf belongs to the package); stock filters are tuned through the jail's
 // filter options instead (filter = sshd[_daemon=...]). A filter.d/<name>.local the user writes
 // still overrides our keys, as fail2ban intends.
+import { createHash } from "node:crypto";
 import { Fail2banDefaults, Fail2banFilter, Fail2banJail, FilterRef, FilterSamples, PERMANENT_BAN } from "./schema";
 
 export const FAIL2BAN_CONFIG_DIR = "/etc/fail2ban";
@@ -37,6 +38,16 @@ export function jailPath(name: string): string {
 }
 
 export const DEFAULTS_PATH = `${FAIL2BAN_CONFIG_DIR}/jail.d/proxmox-hardening-defaults.local`;
+
+/**
+ * The reload's `configuration` input, whose change reloads fail2ban: a hash of the fail2ban
+ * settings, known at preview. Its form, "<hash>;" and one empty field per file, is what every
+ * stack since 0.1.0 stores (the fields were meant for the files' write times, which never reached
+ * the program), so an unchanged config compares equal to it and upgrading reloads nothing.
+ */
+export function reloadTrigger(settings: unknown, files: number): string {
+  return `${createHash("sha256").update(JSON.stringify(settings)).digest("hex").slice(0, 16)};${",".repeat(Math.max(files - 1, 0))}`;
+}
 
 /** Whether an existing file was written by us (else the provider must not overwrite it blindly). */
 export function isManagedFile(content: string): boolean {

@@ -1,5 +1,5 @@
-import { createHash } from "node:crypto";
 import * as pulumi from "@pulumi/pulumi";
+import { reloadTrigger } from "../fail2ban/logic";
 import { Fail2banDefaultsResource, Fail2banFilterResource, Fail2banJailResource, Fail2banReloadResource } from "../fail2ban/resource";
 import { PackagesResource } from "../packages/resource";
 import { PreflightResource } from "../preflight/resource";
@@ -156,11 +156,7 @@ export class HardenedHost extends pulumi.ComponentResource {
       `${prefix}-fail2ban-reload`,
       {
         connection,
-        // The settings' hash changes the reload in preview already; the write times make
-        // every file written (a change, or drift repaired) reload fail2ban during up.
-        configuration: pulumi
-          .all(fail2banFiles.map((resource) => orIfFailed(resource.written, "not written")))
-          .apply((written) => `${createHash("sha256").update(JSON.stringify(config.fail2ban)).digest("hex").slice(0, 16)};${written.join(",")}`),
+        configuration: reloadTrigger(config.fail2ban, fail2banFiles.length),
         jails: config.fail2ban.jails.filter((jail) => jail.enabled).map((jail) => jail.name),
         restoreOnDestroy: pulumi.all(fail2banFiles.map((resource) => orIfFailed(resource.previous, undefined))).apply((snapshots) => JSON.stringify(snapshots)),
         observed: orIfFailed(args.preflights.host.observed, undefined).apply((observed) => JSON.stringify({ failedBefore: observed?.fail2banTestErrors ?? [] })),

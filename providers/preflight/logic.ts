@@ -5,7 +5,7 @@ import { chooseBackend } from "../fail2ban/logic";
 import { JOURNALD_CONDITION, logpathExistsCondition, PYTHON_SYSTEMD_CONDITION } from "../fail2ban/service";
 import { parseConfigTest } from "../fail2ban/parse";
 import { commandLine } from "../ssh/quote";
-import { forwardPolicyProblem } from "../ufw/logic";
+import { forwardPolicyProblem, routedPolicyFor } from "../ufw/logic";
 import { PreflightInputs } from "./schema";
 
 /** The oldest fail2ban this program is tested with (Debian 12's 1.0.2; Debian 13 has 1.1.0). */
@@ -107,7 +107,8 @@ export function preflightProblems(inputs: PreflightInputs, facts: NodeFacts): Pr
   if (fail2banVersion !== undefined && !versionAtLeast(fail2banVersion, OLDEST_FAIL2BAN)) {
     problems.push({ field: "packages", problem: `fail2ban ${fail2banVersion} is older than ${OLDEST_FAIL2BAN.join(".")}, the oldest this program is tested with (Debian 12 has 1.0.2, Debian 13 1.1.0)` });
   }
-  const forward = forwardPolicyProblem({ routed: inputs.ufw.routed, bridgeNfCallIptables: facts.bridgeNfCallIptables, allowForwardDeny: inputs.ufw.allowForwardDeny });
+  const routed = routedPolicyFor(inputs.ufw.routed, facts.bridgeNfCallIptables);
+  const forward = routed && forwardPolicyProblem({ routed, bridgeNfCallIptables: facts.bridgeNfCallIptables, allowForwardDeny: inputs.ufw.allowForwardDeny });
   if (forward) problems.push({ field: "ufw.defaults.routed", problem: forward });
   // The journal counts when journald runs and python3-systemd is, or will be, installed.
   const journalAvailable = facts.journald && (facts.pythonSystemd || (inputs.packages.needed.includes("python3-systemd") && available("python3-systemd")));

@@ -12,6 +12,10 @@ import { preflightKind } from "./kinds";
 
 const RESOURCE = preflightKind.name;
 
+/** CHANGELOG.md quotes it for the create that upgrading from 0.1.0 shows; the upgrade test looks for it in the preview. */
+export const PREFLIGHT_CREATE_NOTE =
+  "hostPreflight is created: a read-only check of this node before any change, which changes nothing on it (new in 0.2.0: a stack deployed by 0.1.0 gets it on its first up after upgrading)";
+
 async function check(inputs: PreflightInputs): Promise<PreflightObserved> {
   const session = await sessionFor(inputs.connection);
   const result = await session.run(factsScript(inputs), { description: "read what the hardening needs from the node (bridge netfilter, packages, fail2ban, logs)" });
@@ -33,6 +37,7 @@ async function check(inputs: PreflightInputs): Promise<PreflightObserved> {
 
 export const preflight = implementation(preflightKind, {
   replaceKeys: [],
+  createNote: () => PREFLIGHT_CREATE_NOTE,
   async create(inputs) {
     const observed = await check(inputs);
     return { id: `${inputs.connection.name}/preflight`, outs: { ...inputs, observed } };

@@ -308,6 +308,16 @@ export function corosyncCutProblems(input: ClusterGuardInput): string[] {
 
 // ------------------------------------------------------------------ guests' network
 
+/**
+ * The routed policy to set on a host. Left out of the config: allow wherever bridged guests'
+ * traffic passes the FORWARD chain (bridge netfilter on) or may come to (unreadable until
+ * br_netfilter is loaded), so that ufw cannot cut them off; where bridge netfilter is off the
+ * host keeps its own policy, as 0.1.0 left it (a stack it deployed must not change on upgrade).
+ */
+export function routedPolicyFor(routed: UfwPolicy | undefined, bridgeNfCallIptables: boolean | undefined): UfwPolicy | undefined {
+  return routed ?? (bridgeNfCallIptables === false ? undefined : "allow");
+}
+
 export interface ForwardPolicyInput {
   /** The routed policy that will be in force: the wanted one, or the host's when not managed. */
   routed: UfwPolicy;

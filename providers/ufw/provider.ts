@@ -17,6 +17,7 @@ import {
   findRuleTuples,
   forwardPolicyProblem,
   lockoutProblems,
+  routedPolicyFor,
   parseUfwFiles,
   sshRestrictedTo,
   ruleToArgs,
@@ -129,12 +130,13 @@ async function bridgeNetfilter(session: HostSession): Promise<boolean | undefine
 }
 
 async function applyDefaults(session: HostSession, inputs: DefaultsInputs, state: UfwFileState) {
-  const routed = inputs.defaults.routed ?? state.defaults.routed;
-  if (routed !== "allow" && inputs.defaults.routed !== undefined) {
-    const problem = forwardPolicyProblem({ routed, bridgeNfCallIptables: await bridgeNetfilter(session), allowForwardDeny: inputs.defaults.allowForwardDeny });
+  const bridgeNfCallIptables = inputs.defaults.routed === "allow" ? undefined : await bridgeNetfilter(session);
+  const routed = routedPolicyFor(inputs.defaults.routed, bridgeNfCallIptables);
+  if (inputs.defaults.routed !== undefined) {
+    const problem = forwardPolicyProblem({ routed: inputs.defaults.routed, bridgeNfCallIptables, allowForwardDeny: inputs.defaults.allowForwardDeny });
     if (problem) throw new HardeningError(failureContext(DEFAULTS, inputs, "defaults.routed"), problem, "nothing was changed on the host");
   }
-  await runUfw(session, DEFAULTS, inputs, defaultsArgs(inputs.defaults, state), "defaults");
+  await runUfw(session, DEFAULTS, inputs, defaultsArgs({ ...inputs.defaults, routed }, state), "defaults");
 }
 
 export const ufwDefaults = implementation(ufwDefaultsKind, {

@@ -233,9 +233,9 @@ export const UfwDefaults = z
       incoming: enumOf(UFW_POLICIES, "incoming").default("deny").describe("Default policy for traffic to this host that no rule matches."),
       outgoing: enumOf(UFW_POLICIES, "outgoing").default("allow").describe("Default policy for traffic from this host that no rule matches."),
       routed: enumOf(UFW_POLICIES, "routed")
-        .default("allow")
+        .optional()
         .describe(
-          "Default policy for forwarded traffic (the FORWARD chain), which with bridge netfilter on (net.bridge.bridge-nf-call-iptables = 1, wherever br_netfilter is loaded) is every bridged VM's and container's traffic. Default allow: guests keep their network as before ufw, whose Debian package ships deny (DEFAULT_FORWARD_POLICY=\"DROP\"); this program hardens the host's own ports, not guest traffic. deny/reject: see allowForwardDeny.",
+          "Default policy for forwarded traffic (the FORWARD chain), which with bridge netfilter on (net.bridge.bridge-nf-call-iptables = 1, wherever br_netfilter is loaded) is every bridged VM's and container's traffic. Left out: allow where bridge netfilter is on or unreadable, so guests keep their network as before ufw, whose Debian package ships deny (DEFAULT_FORWARD_POLICY=\"DROP\"); where it is off, the host keeps its own policy (as 0.1.0 did: a stack it deployed does not change on upgrade). This program hardens the host's own ports, not guest traffic. deny/reject: see allowForwardDeny.",
         ),
       logging: enumOf(UFW_LOG_LEVELS, "logging")
         .optional()

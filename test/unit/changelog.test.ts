@@ -1,6 +1,8 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import pkg from "../../package.json";
+import { PREFLIGHT_CREATE_NOTE } from "../../providers/preflight/provider";
+import { typeTokenOf } from "../../providers/core/shim";
 import { changelogReleases, parseChangelog, stepsSince } from "../support/releases";
 
 // CHANGELOG.md is read by the upgrade test (which releases to deploy with, which steps an
@@ -14,6 +16,11 @@ test("CHANGELOG.md: the version package.json carries, and at least one release t
   const releases = changelogReleases();
   assert.equal(releases[0].version, pkg.version);
   assert.ok(releases.some((r) => r.commit === "db367b1336cc418a5387d3fb4746a583c5018c1b"), "0.1.0, the release before the upgrade test existed");
+});
+
+test("CHANGELOG.md quotes for the preflight's create on upgrading what its provider says when one is planned", () => {
+  const steps = changelogReleases().flatMap((release) => release.upgradeSteps).filter((step) => step.type === typeTokenOf("host:Preflight"));
+  assert.deepEqual(steps.map((step) => [step.op, step.why]), [["create", PREFLIGHT_CREATE_NOTE]]);
 });
 
 test("a table of steps is read; the steps of every newer release apply to an upgrade", () => {

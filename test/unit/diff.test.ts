@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { renderJail } from "../../providers/fail2ban/logic";
-import { digestOf, fail2banJail } from "../../providers/fail2ban/provider";
+import { createHash } from "node:crypto";
+import { reloadTrigger, renderJail } from "../../providers/fail2ban/logic";
+import { digestOf, fail2banJail, fail2banReload } from "../../providers/fail2ban/provider";
 import { referenceSshdJail } from "../../providers/fail2ban/schema";
 import { clusterFirewall } from "../../providers/proxmox/provider";
 import { ufwRule } from "../../providers/ufw/provider";
@@ -71,4 +72,16 @@ test("fail2ban jail: a file edited on the host (refreshed digest) shows as a cha
   assert.equal((await fail2banJail.diff("id", { ...outs, digest: "0000000000000000" }, news)).changes, true);
   const renamed = await fail2banJail.diff("id", outs, { ...news, jail: { ...referenceSshdJail, name: "ssh2" } });
   assert.deepEqual(renamed.replaces, ["jail"]);
+});
+
+test("fail2ban reload: an unchanged config gives the trigger every stack since 0.1.0 stores (no reload on upgrade); changed settings reload", async () => {
+  const settings = { defaults: { bantime: "1h" }, jails: [{ name: "sshd" }] };
+  // 0.1.0's program computed it from the files' write times, which it never got (undefined each).
+  const stored = `${createHash("sha256").update(JSON.stringify(settings)).digest("hex").slice(0, 16)};${[undefined, undefined, undefined, undefined].join(",")}`;
+  assert.equal(reloadTrigger(settings, 4), stored);
+  const olds = { connection: { name: "pve1" }, label: "pve1-fail2ban-reload", configuration: stored, jails: ["sshd"], restoreOnDestroy: "[]", previous: { wasRunning: true } };
+  assert.equal((await fail2banReload.diff("id", olds, { ...olds, previous: undefined, observed: '{"failedBefore":[]}' })).changes, false);
+  const changed = reloadTrigger({ ...settings, defaults: { bantime: "2h" } }, 4);
+  assert.notEqual(changed, stored);
+  assert.equal((await fail2banReload.diff("id", olds, { ...olds, configuration: changed })).changes, true);
 });

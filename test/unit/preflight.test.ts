@@ -27,9 +27,9 @@ const pve8: NodeFacts = {
   logpathExists: [false, false],
 };
 
-test("preflight: the default config passes on a default node with bridge netfilter on (routed allow)", () => {
-  assert.equal(inputs().ufw.routed, "allow");
-  assert.deepEqual(preflightProblems(inputs(), pve8), []);
+test("preflight: the default config (routed left out: allow where bridge netfilter is on) passes on nodes with bridge netfilter on, off or unknown", () => {
+  assert.equal(inputs().ufw.routed, undefined);
+  for (const bridgeNfCallIptables of [true, false, undefined]) assert.deepEqual(preflightProblems(inputs(), { ...pve8, bridgeNfCallIptables }), [], `bridge netfilter ${bridgeNfCallIptables}`);
 });
 
 test("preflight: a routed deny where bridge netfilter is on or unknown is refused, unless opted in", () => {

@@ -4,6 +4,7 @@ import { test } from "node:test";
 import {
   activationArgs,
   defaultsArgs,
+  routedPolicyFor,
   describeTuple,
   forwardPolicyProblem,
   LockoutInput,
@@ -150,8 +151,10 @@ test("defaultsArgs changes only what differs, from the parsed files", () => {
     defaults: parseDefaultsFile(ufwState("a-pristine", "default-ufw")).defaults,
     logging: parseUfwConf(ufwState("a-pristine", "ufw.conf")).logging,
   };
-  // the defaults on a fresh Debian ufw: only the routed policy, which Debian ships as deny, so that bridged guests keep their network
-  assert.deepEqual(defaultsArgs(UfwDefaults.parse({}), current), [["default", "allow", "routed"]]);
+  // the defaults on a fresh Debian ufw: nothing, as the routed policy left out is decided on the node (routedPolicyFor)
+  assert.deepEqual(defaultsArgs(UfwDefaults.parse({}), current), []);
+  // where bridge netfilter is on: the routed policy, which Debian ships as deny, so that bridged guests keep their network
+  assert.deepEqual(defaultsArgs({ ...UfwDefaults.parse({}), routed: routedPolicyFor(undefined, true) }, current), [["default", "allow", "routed"]]);
   assert.deepEqual(defaultsArgs(UfwDefaults.parse({ incoming: "reject", outgoing: "deny", routed: "allow", logging: "medium" }), current), [
     ["default", "reject", "incoming"],
     ["default", "deny", "outgoing"],
@@ -161,6 +164,14 @@ test("defaultsArgs changes only what differs, from the parsed files", () => {
   assert.deepEqual(defaultsArgs(UfwDefaults.parse({ routed: "deny", logging: "on" }), current), []);
   assert.deepEqual(defaultsArgs(UfwDefaults.parse({ routed: "deny", logging: "on" }), { ...current, logging: "off" }), [["logging", "on"]]);
   assert.deepEqual(defaultsArgs(UfwDefaults.parse({ routed: "deny", logging: "low" }), { ...current, logging: undefined }), [["logging", "low"]]);
+});
+
+test("routedPolicyFor: a routed policy left out is allow where bridge netfilter is on or unknown, the host's own where it is off; a set one always wins", () => {
+  assert.equal(routedPolicyFor(undefined, true), "allow");
+  assert.equal(routedPolicyFor(undefined, undefined), "allow");
+  assert.equal(routedPolicyFor(undefined, false), undefined);
+  assert.equal(routedPolicyFor("deny", true), "deny");
+  assert.equal(routedPolicyFor("reject", false), "reject");
 });
 
 test("loggingSatisfied, activationArgs, portSpecCovers, describeTuple", () => {

@@ -216,8 +216,8 @@ test("validate() reports rule failures with host, resource and field", () => {
 });
 
 test("UfwDefaults, UfwActivation and UfwLockoutGuard defaults and rejections", () => {
-  // routed allows, so that bridged guests keep their network; logging stays unmanaged unless given
-  assert.deepEqual(UfwDefaults.parse({}), { incoming: "deny", outgoing: "allow", routed: "allow", allowForwardDeny: false });
+  // routed is decided on the node when left out (routedPolicyFor); logging stays unmanaged unless given
+  assert.deepEqual(UfwDefaults.parse({}), { incoming: "deny", outgoing: "allow", allowForwardDeny: false });
   assert.deepEqual(UfwDefaults.parse({ routed: "reject", logging: "medium", allowForwardDeny: true }), {
     incoming: "deny",
     outgoing: "allow",
