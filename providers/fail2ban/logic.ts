@@ -22,8 +22,12 @@
 // inherited), rather than .local overrides of a stock filter: that is why stock filter names
 // are refused (their .conf belongs to the package); stock filters are tuned through the jail's
 // filter options instead (filter = sshd[_daemon=...]). A filter.d/<name>.local the user writes
-// still overrides our keys, as fail2ban intends.
+// still overrides our keys, as fail2ban intends. Where a package ships filter.d/<name>.conf itself
+// (upstream fail2ban added a proxmox.conf after 1.1.0), that file is the package's conffile and
+// stays as the package left it: ours goes to filter.d/<name>.local, which fail2ban reads after it
+// and which overrides it key by key (every key ours sets; see filterTarget).
 import { createHash } from "node:crypto";
+import { shellQuote } from "../ssh/quote";
 import { Fail2banDefaults, Fail2banFilter, Fail2banJail, FilterRef, FilterSamples, PERMANENT_BAN } from "./schema";
 
 export const FAIL2BAN_CONFIG_DIR = "/etc/fail2ban";
@@ -31,6 +35,26 @@ export const MANAGED_HEADER = "# managed by proxmox-hardening (pulumi); manual e
 
 export function filterPath(name: string): string {
   return `${FAIL2BAN_CONFIG_DIR}/filter.d/${name}.conf`;
+}
+
+/** fail2ban's own override of a filter: read after <name>.conf, its keys win. */
+export function filterLocalPath(name: string): string {
+  return `${FAIL2BAN_CONFIG_DIR}/filter.d/${name}.local`;
+}
+
+/** Prints the package that ships `path` (dpkg's database: conffiles included), nothing when none does. */
+export function owningPackageScript(path: string): string {
+  return `dpkg-query -S ${shellQuote(path)} 2>/dev/null | sed -n '1s/: .*//p'`;
+}
+
+/**
+ * Where a filter goes on a host: its .conf, unless a package ships that .conf (never overwritten,
+ * as the package's upgrades and purge manage it); then the .local next to it. `owner` is
+ * owningPackageScript's output.
+ */
+export function filterTarget(name: string, owner: string): { path: string; package?: string } {
+  const pkg = owner.trim().split("\n")[0];
+  return pkg ? { path: filterLocalPath(name), package: pkg } : { path: filterPath(name) };
 }
 
 export function jailPath(name: string): string {

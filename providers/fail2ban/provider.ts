@@ -8,7 +8,7 @@ import { FileSnapshot, fileSnapshotSchema, readFiles, restoreIfChangedScript, re
 import { underHostLock } from "../ssh/lock";
 import { shellQuote } from "../ssh/quote";
 import { HostSession, RemoteResult, sessionFor } from "../ssh/transport";
-import { chooseBackend, DEFAULTS_PATH, FILTER_REPLACE_KEYS, filterPath, isManagedFile, JAIL_REPLACE_KEYS, jailPath, renderDefaults, renderFilter, renderJail, sampleCheckArgs, sampleCheckProblems, samplesFileContent } from "./logic";
+import { chooseBackend, DEFAULTS_PATH, FAIL2BAN_CONFIG_DIR, FILTER_REPLACE_KEYS, filterPath, filterTarget, isManagedFile, JAIL_REPLACE_KEYS, jailPath, owningPackageScript, renderDefaults, renderFilter, renderJail, sampleCheckArgs, sampleCheckProblems, samplesFileContent } from "./logic";
 import { parseRegexError, parseRegexMatches, parseServerStatus } from "./parse";
 import { ALREADY_FAILING_NOTE, backendFactsScript, parseBackendFacts, reloadExitMeaning, reloadIfRunningScript, reloadScript, runningScript, stopScript, TEST_FAILED_EXIT, testedWriteScript, WAS_RUNNING } from "./service";
 import { fail2banDefaultsKind, fail2banFilterKind, fail2banJailKind, fail2banReloadKind } from "./kinds";
@@ -93,16 +93,23 @@ async function readFileResource(session: HostSession, id: string, props: any, pa
 
 const FILTER = fail2banFilterKind.name;
 
-/** Runs fail2ban-regex on the host with the candidate filter and the samples, in a private temp dir. */
-async function checkSamples(session: HostSession, inputs: z.output<typeof fail2banFilterKind.inputs>, content: string) {
+/**
+ * Runs fail2ban-regex on the host with the candidate filter and the samples, in a private temp
+ * dir. A .local is checked as fail2ban reads it: over a copy of filter.d (the package's .conf and
+ * what it includes).
+ */
+async function checkSamples(session: HostSession, inputs: z.output<typeof fail2banFilterKind.inputs>, content: string, path: string) {
   // The candidate filter travels base64-encoded in the script (it is small and
   // not secret), the samples on stdin; both land in a private temp dir.
-  const placeholders: Record<string, string> = { SAMPLES: '"$dir/samples.log"', FILTER: '"$dir/filter.conf"' };
+  const local = path.endsWith(".local");
+  const filterFile = local ? `"$dir/filter.d/"${shellQuote(`${inputs.filter.name}.conf`)}` : '"$dir/filter.conf"';
+  const placeholders: Record<string, string> = { SAMPLES: '"$dir/samples.log"', FILTER: filterFile };
   const script = [
     "set -e",
     "dir=$(mktemp -d)",
     `trap 'rm -rf "$dir"' EXIT`,
-    `printf '%s' ${shellQuote(Buffer.from(content).toString("base64"))} | base64 -d > "$dir/filter.conf"`,
+    ...(local ? ['mkdir "$dir/filter.d"', `cp ${shellQuote(`${FAIL2BAN_CONFIG_DIR}/filter.d`)}/*.conf "$dir/filter.d/"`] : []),
+    `printf '%s' ${shellQuote(Buffer.from(content).toString("base64"))} | base64 -d > ${local ? `"$dir/filter.d/"${shellQuote(`${inputs.filter.name}.local`)}` : filterFile}`,
     `cat > "$dir/samples.log"`,
     `fail2ban-regex ${sampleCheckArgs("SAMPLES", "FILTER").map((arg) => placeholders[arg] ?? shellQuote(arg)).join(" ")}`,
   ].join("\n");
@@ -120,24 +127,34 @@ async function checkSamples(session: HostSession, inputs: z.output<typeof fail2b
   }
 }
 
+/** The file a filter resource wrote: the .local when a package shipped the .conf (observed at create), else the .conf. */
+const writtenFilterPath = (props: { filter: { name: string }; observed?: { path?: string } }) => props.observed?.path ?? filterPath(props.filter.name);
+
 export const fail2banFilter = implementation(fail2banFilterKind, {
   replaceKeys: [],
   nestedReplaceKeys: { filter: FILTER_REPLACE_KEYS },
   drifted: (olds, news) => olds.digest !== digestOf(renderFilter(news.filter)),
   async create(inputs) {
     const session = await sessionFor(inputs.connection);
+    // Decided here, after the packages step: a fail2ban it installed may ship the .conf.
+    const owner = await session.run(owningPackageScript(filterPath(inputs.filter.name)), { description: `dpkg-query -S ${filterPath(inputs.filter.name)}` });
+    const target = filterTarget(inputs.filter.name, owner.stdout);
     const content = renderFilter(inputs.filter);
-    await checkSamples(session, inputs, content);
-    const previous = await writeTested(session, FILTER, inputs, filterPath(inputs.filter.name), content, "filter");
-    return { id: `${inputs.connection.name}/${filterPath(inputs.filter.name)}`, outs: { ...inputs, previous, digest: digestOf(content), written: new Date().toISOString() } };
+    await checkSamples(session, inputs, content, target.path);
+    const previous = await writeTested(session, FILTER, inputs, target.path, content, "filter");
+    if (target.package) hostLog.info(inputs.connection.name, `${filterPath(inputs.filter.name)} belongs to the package ${target.package} and stays as it is; the filter went to ${target.path}, which overrides it`);
+    // `observed` only when the .local was chosen: state of a .conf filter looks as before.
+    const observed = target.package ? { observed: { path: target.path, package: target.package } } : {};
+    return { id: `${inputs.connection.name}/${target.path}`, outs: { ...inputs, previous, digest: digestOf(content), written: new Date().toISOString(), ...observed } };
   },
-  read: async (id, props) => readFileResource(await sessionFor(props.connection), id, props, filterPath(props.filter.name)),
+  read: async (id, props) => readFileResource(await sessionFor(props.connection), id, props, writtenFilterPath(props)),
   async update(_id, olds, news) {
     const session = await sessionFor(news.connection);
     const content = renderFilter(news.filter);
-    await checkSamples(session, news, content);
-    await writeTested(session, FILTER, news, filterPath(news.filter.name), content, "filter");
-    return { outs: { ...news, previous: olds.previous, digest: digestOf(content), written: new Date().toISOString() } };
+    const path = writtenFilterPath({ ...news, observed: olds.observed });
+    await checkSamples(session, news, content, path);
+    await writeTested(session, FILTER, news, path, content, "filter");
+    return { outs: { ...news, previous: olds.previous, digest: digestOf(content), written: new Date().toISOString(), ...(olds.observed ? { observed: olds.observed } : {}) } };
   },
   delete: async (_id, props) => restoreAndReload(await sessionFor(props.connection), FILTER, props, props.previous),
 });

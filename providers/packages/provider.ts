@@ -1,9 +1,10 @@
-import { expectSuccess, failureContext } from "../core/errors";
+import { expectSuccess, failureContext, HardeningError } from "../core/errors";
+import { hostLog } from "../core/log";
 import { implementation, observedOnHost } from "../core/implementation";
 import { forgetBefore, rememberBefore } from "../ssh/before";
 import { underHostLock } from "../ssh/lock";
 import { HostSession, sessionFor } from "../ssh/transport";
-import { installedFrom, installScript, missingPackages, purgeScript, queryScript } from "./logic";
+import { aptFetchFailures, describeFetchFailure, installedFrom, installScript, missingPackages, purgeScript, queryScript, sourcesFilesFrom, sourcesFilesScript, UPDATE_SCRIPT } from "./logic";
 import { PackagesInputs } from "./schema";
 import { packagesKind } from "./kinds";
 
@@ -17,6 +18,36 @@ async function installed(session: HostSession, packages: readonly string[]) {
 const packageKey = (name: string) => `package-${name}`;
 
 /**
+ * apt-get update, then install. A repository that fails the update (a node without a Proxmox
+ * subscription gets 401 from the enterprise repository, and exit code 100) leaves apt with the
+ * other repositories' lists: the install still runs from those, and a failure names the
+ * repository and what to do about it.
+ */
+async function install(session: HostSession, inputs: PackagesInputs, missing: readonly string[]) {
+  const context = { host: inputs.connection.name, resource: `${RESOURCE} ${inputs.label}`, field: "packages" };
+  const update = await session.run(underHostLock(UPDATE_SCRIPT), { description: UPDATE_SCRIPT });
+  const failures = update.code === 0 ? [] : aptFetchFailures(`${update.stdout}\n${update.stderr}`);
+  if (update.code !== 0 && failures.length === 0) expectSuccess(update, context, UPDATE_SCRIPT, "run `apt-get update` on the host and fix what it reports");
+  let failed: string[] = [];
+  if (failures.length > 0) {
+    const files = sourcesFilesFrom((await session.run(sourcesFilesScript(failures.map((f) => f.repository)), { description: "find the sources files of the failed repositories" })).stdout);
+    failed = failures.map((failure) => describeFetchFailure(failure, files.get(failure.repository) ?? []));
+  }
+  const script = installScript(missing);
+  const result = await session.run(underHostLock(script), { description: script });
+  if (result.code !== 0 && failed.length > 0) {
+    throw new HardeningError(
+      context,
+      `apt-get could not install ${missing.join(", ")}, and apt-get update failed for ${failures.length === 1 ? "a repository" : `${failures.length} repositories`}, so apt knew only what the others offer:\n    ${failed.join("\n    ")}`,
+      "fix or disable the failed repository as said above (or add a repository that has the packages), then run `pulumi up` again; nothing else was changed on this host",
+      { command: script, exitCode: result.code, stderr: result.stderr },
+    );
+  }
+  expectSuccess(result, context, script, "check the host's apt sources and network (`apt-get update` on the host)");
+  if (failed.length > 0) hostLog.warn(inputs.connection.name, `installed ${missing.join(", ")} from the repositories that answered; ${failed.join("; ")}`);
+}
+
+/**
  * Installs what is missing; returns the packages that were missing before
  * this stack first tried, as recorded on the node before any install (a cut
  * create may have installed some of them already).
@@ -27,11 +58,7 @@ async function ensure(inputs: PackagesInputs): Promise<string[]> {
   const entries = inputs.packages.map((name) => ({ key: packageKey(name), what: `package ${name}`, before: { installed: present.has(name) } }));
   const recorded = await rememberBefore(session, `${RESOURCE} ${inputs.label}`, inputs, entries);
   const missing = missingPackages(inputs.packages, present);
-  if (missing.length > 0) {
-    const script = installScript(missing);
-    const result = await session.run(underHostLock(script), { description: script });
-    expectSuccess(result, failureContext(RESOURCE, inputs, "packages"), script, "check the host's apt sources and network (`apt-get update` on the host)");
-  }
+  if (missing.length > 0) await install(session, inputs, missing);
   return inputs.packages.filter((_name, i) => !recorded[i].installed);
 }
 

@@ -4,7 +4,8 @@
 import { chooseBackend } from "../fail2ban/logic";
 import { JOURNALD_CONDITION, logpathExistsCondition, PYTHON_SYSTEMD_CONDITION } from "../fail2ban/service";
 import { parseConfigTest } from "../fail2ban/parse";
-import { commandLine } from "../ssh/quote";
+import { BEFORE_DIR } from "../ssh/before";
+import { commandLine, shellQuote } from "../ssh/quote";
 import { forwardPolicyProblem, routedPolicyFor } from "../ufw/logic";
 import { PreflightInputs } from "./schema";
 
@@ -22,6 +23,8 @@ export interface NodeFacts {
   pythonSystemd: boolean;
   /** Per jail of the inputs, in order: whether one of its logpath globs names a file. */
   logpathExists: boolean[];
+  /** Host entries of this stack with records on the node (providers/ssh/before.ts); undefined when none. */
+  recordHosts?: string[];
   /** fail2ban-client -t before any change: undefined when fail2ban is not installed. */
   fail2banTest?: { ok: boolean; errors: string[] };
 }
@@ -41,6 +44,7 @@ export function factsScript(inputs: PreflightInputs): string {
     yesNo("journald", JOURNALD_CONDITION),
     yesNo("python3-systemd", PYTHON_SYSTEMD_CONDITION),
     ...inputs.jails.map((jail, index) => yesNo(`logpath${TAB}${index}`, logpathExistsCondition(jail.logpath ?? []))),
+    `for d in ${shellQuote(`${BEFORE_DIR}/${inputs.owner}`)}/*/; do [ -d "$d" ] && printf 'record-host${TAB}%s\\n' "$(basename "$d")"; done`,
     // Last, as its output may span lines: the configuration as the host has it before any change.
     `if command -v fail2ban-client >/dev/null 2>&1; then if out=$(fail2ban-client -t </dev/null 2>&1); then echo 'fail2ban-test${TAB}ok'; else echo 'fail2ban-test${TAB}failed'; printf '%s\\n' "$out"; fi; fi`,
   ].join("\n");
@@ -61,6 +65,7 @@ export function parseFacts(stdout: string, jailCount: number): NodeFacts {
     else if (key === "journald") facts.journald = values[0] === "yes";
     else if (key === "python3-systemd") facts.pythonSystemd = values[0] === "yes";
     else if (key === "logpath") facts.logpathExists[Number(values[0])] = values[1] === "yes";
+    else if (key === "record-host") (facts.recordHosts ??= []).push(values[0]);
     else if (key === "fail2ban-test") {
       const test = parseConfigTest(values[0] === "ok" ? 0 : 1, values[0] === "ok" ? "OK: configuration test is successful" : "", lines.slice(index + 1).join("\n"));
       // fail2ban's closing "ERROR: test configuration failed" says nothing the other errors do not.
@@ -107,6 +112,8 @@ export function preflightProblems(inputs: PreflightInputs, facts: NodeFacts): Pr
   if (fail2banVersion !== undefined && !versionAtLeast(fail2banVersion, OLDEST_FAIL2BAN)) {
     problems.push({ field: "packages", problem: `fail2ban ${fail2banVersion} is older than ${OLDEST_FAIL2BAN.join(".")}, the oldest this program is tested with (Debian 12 has 1.0.2, Debian 13 1.1.0)` });
   }
+  const renamed = renamedHostProblem(inputs, facts);
+  if (renamed) problems.push(renamed);
   const routed = routedPolicyFor(inputs.ufw.routed, facts.bridgeNfCallIptables);
   const forward = routed && forwardPolicyProblem({ routed, bridgeNfCallIptables: facts.bridgeNfCallIptables, allowForwardDeny: inputs.ufw.allowForwardDeny });
   if (forward) problems.push({ field: "ufw.defaults.routed", problem: forward });
@@ -118,4 +125,21 @@ export function preflightProblems(inputs: PreflightInputs, facts: NodeFacts): Pr
     if (!choice.ok) problems.push({ field: `fail2ban.jails[${index}].backend`, problem: `jail ${jail.name}: ${choice.problem}; ${choice.hint}` });
   });
   return problems;
+}
+
+/**
+ * The node already is another host entry of this stack (renamed, or listed twice): its records
+ * say so. Going on would roll the old entry back and harden the node again as the new one.
+ */
+export function renamedHostProblem(inputs: PreflightInputs, facts: NodeFacts): PreflightProblem | undefined {
+  const me = inputs.connection.name;
+  const other = facts.recordHosts?.find((name) => name !== me);
+  if (other === undefined) return undefined;
+  const records = `${BEFORE_DIR}/${inputs.owner}/${other}/`;
+  return {
+    field: "name",
+    problem:
+      `this node is host entry ${other} of this stack (its records are in ${records}): renaming a host entry (${other} to ${me}) is not done in place, as the name is its resources' identity, and the change would roll ${other} back and harden the node again as ${me}. ` +
+      `To keep the node as it is, set the name back to ${other}. To rename it anyway: remove the entry, run \`pulumi up\` (which rolls ${other} back), then add it as ${me} and run \`pulumi up\`. If the stack has no entry ${other} any more, remove ${records} on the node`,
+  };
 }

@@ -1,6 +1,7 @@
 // Schemas, renderers and the pure logic of the fail2ban resources.
 import assert from "node:assert/strict";
-import { readdirSync, readFileSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, test } from "node:test";
 import { everyOtherJailOption } from "../support/jail-options";
@@ -12,6 +13,8 @@ import {
   DEFAULTS_PATH,
   filterPath,
   FILTER_REPLACE_KEYS,
+  filterTarget,
+  owningPackageScript,
   isManagedFile,
   JAIL_REPLACE_KEYS,
   jailPath,
@@ -501,6 +504,18 @@ describe("renderers", () => {
     assert.equal(DEFAULTS_PATH, "/etc/fail2ban/jail.d/proxmox-hardening-defaults.local");
     // A jail named "defaults" cannot collide with the [DEFAULT] file.
     assert.notEqual(jailPath("defaults"), DEFAULTS_PATH);
+  });
+
+  test("a filter whose .conf a package ships goes to the .local next to it; otherwise to its .conf", () => {
+    assert.deepEqual(filterTarget("proxmox", ""), { path: "/etc/fail2ban/filter.d/proxmox.conf" });
+    assert.deepEqual(filterTarget("proxmox", "fail2ban\n"), { path: "/etc/fail2ban/filter.d/proxmox.local", package: "fail2ban" });
+  });
+
+  test("the package owning a file, read from this machine's dpkg database (conffiles included)", { skip: !existsSync("/etc/fail2ban/filter.d/sshd.conf") && "fail2ban not installed" }, () => {
+    const owner = (path: string) => execFileSync("sh", ["-c", owningPackageScript(path)], { encoding: "utf8" });
+    assert.equal(owner("/etc/fail2ban/filter.d/sshd.conf"), "fail2ban\n");
+    assert.equal(owner("/etc/fail2ban/filter.d/no-such-filter.conf"), "");
+    assert.deepEqual(filterTarget("sshd", owner("/etc/fail2ban/filter.d/sshd.conf")).path, "/etc/fail2ban/filter.d/sshd.local");
   });
 });
 

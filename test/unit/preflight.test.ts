@@ -109,3 +109,13 @@ test("preflight: facts as a node prints them, fail2ban's failing test included",
   });
   assert.equal(parseFacts("bridge\tunknown", 0).bridgeNfCallIptables, undefined);
 });
+
+test("preflight: a node that is already another host entry of this stack (renamed or listed twice) is refused, saying how to rename", () => {
+  assert.deepEqual(preflightProblems(inputs(), { ...pve8, recordHosts: ["pve1"] }), [], "its own records are fine");
+  const problems = preflightProblems(inputs(), { ...pve8, recordHosts: ["pve1", "pve-old"] });
+  assert.deepEqual(problems.map((p) => p.field), ["name"]);
+  assert.match(problems[0].problem, /^this node is host entry pve-old of this stack \(its records are in \/var\/lib\/proxmox-hardening\/before\/proxmox-hardening\/test\/pve-old\/\)/);
+  assert.match(problems[0].problem, /set the name back to pve-old\. To rename it anyway: remove the entry, run `pulumi up` \(which rolls pve-old back\), then add it as pve1/);
+  assert.deepEqual(parseFacts("record-host\tpve-old\nrecord-host\tpve1", 0).recordHosts, ["pve-old", "pve1"]);
+  assert.equal(parseFacts("bridge\t1", 0).recordHosts, undefined);
+});
