@@ -2,7 +2,7 @@ import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { EngineEvent } from "@pulumi/pulumi/automation";
 import { Inventory } from "../sandbox";
-import type { ProgramStack } from "../test/support/program";
+import type { ProgramStack } from "../scripts/program-stack";
 import { cpuMeter, CpuSnapshot } from "./cpu";
 import { hostInits, sshdLogins } from "./hosts";
 import { log, seconds, step } from "./util";
@@ -56,18 +56,19 @@ export interface OpResult {
   cpu: CpuSnapshot;
 }
 
-/** The end-to-end tests' helpers, loaded from the project tree being measured. */
-export type ProgramSupport = typeof import("../test/support/program");
+/** The engine helpers (ProgramStack, sandboxConfig), loaded from the project tree being measured. */
+export type ProgramSupport = typeof import("../scripts/program-stack");
 
 /**
- * Loads test/support/program.ts of `root`: this work tree, or a snapshot of a
- * commit (other engineers edit this tree while the benchmark runs, so a
- * half-made edit elsewhere would fail or skew the measurement).
+ * Loads the engine helpers of `root`: this work tree, or a snapshot of a commit (other
+ * engineers edit this tree while the benchmark runs, so a half-made edit elsewhere would fail or
+ * skew the measurement). Earlier commits kept them in test/support/program.ts.
  */
 export function loadProgramSupport(root: string): ProgramSupport {
   mkdirSync(join(root, ".pulumi-state"), { recursive: true });
   // eslint-disable-next-line @typescript-eslint/no-require-imports
-  return require(join(root, "test", "support", "program.ts")) as ProgramSupport;
+  const current = join(root, "scripts", "program-stack.ts");
+  return require(existsSync(current) ? current : join(root, "test", "support", "program.ts")) as ProgramSupport;
 }
 
 export interface ProjectOptions {

@@ -24,7 +24,7 @@ import { parseArgs } from "node:util";
 import { renderDefaults, renderFilter, renderJail } from "../providers/fail2ban/logic";
 import { proxmoxFilterDefaults, referenceDefaults, referenceProxmoxJail, referenceSshdJail } from "../providers/fail2ban/schema";
 import type { Inventory } from "../sandbox";
-import { pulumiCommand } from "../test/support/engine";
+import { pulumiCommand } from "../scripts/engine";
 import { AnsibleRunner, ansibleVersions, ensureAnsible } from "./ansible";
 import { FLOOR_SCRIPT, opensshArgs, runFloor } from "./floor";
 import { endState, freshHosts, HostCommand, installProfileHook, sandboxDown, takeProfileLog, useSandboxOf, writeKnownHosts } from "./hosts";

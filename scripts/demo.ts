@@ -12,7 +12,7 @@
 // stack; after a run the host stays up so you can look around.
 import { join, relative } from "node:path";
 import type { SandboxClient, SandboxHost } from "../sandbox";
-import { engineEnv, repoRoot, stateDir } from "../test/support/engine";
+import { engineEnv, repoRoot, stateDir } from "./engine";
 import type { Reach } from "../test/support/attack";
 import { readmeCommands } from "./readme-commands";
 
@@ -22,7 +22,7 @@ process.env.PHS_SANDBOX_DIR ??= join(repoRoot, ".sandbox-demo");
 // Loaded after the environment is set: the sandbox module reads PHS_PREFIX/PHS_SANDBOX_DIR once.
 const sandbox = () => import("../sandbox");
 const attack = () => import("../test/support/attack");
-const programSupport = () => import("../test/support/program");
+const programSupport = () => import("./program-stack");
 
 interface Options {
   destroy: boolean;

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import { addClient, down, hostExec, Inventory, SandboxClient, SandboxHost, up, writePvedaemonFailure } from "../sandbox";
 import { banLifted, bannedIps, bruteForceSsh, clientProbe, hostRun, isBlocked, pollUntil, Reach, startListener, waitForBan } from "./support/attack";
-import { ProgramStack, sandboxConfig } from "./support/program";
+import { ProgramStack, sandboxConfig } from "../scripts/program-stack";
 
 // Issue 5: proof that the hardening stops attacks. One stack hardens a
 // syslog-style host (pve1) and a journald-style host (pve2, like a default

@@ -3,7 +3,7 @@ import { after, before, test } from "node:test";
 import { down, reboot, SandboxHost, up } from "../sandbox";
 import { pollUntil } from "./support/attack";
 import { HostState, hostState, run } from "./support/host-state";
-import { ProgramStack, sandboxConfig } from "./support/program";
+import { ProgramStack, sandboxConfig } from "../scripts/program-stack";
 
 // Issue 14.1's proof on systemd-booted nodes of one cluster (shared /etc/pve, a corosync
 // stand-in that exchanges UDP 5405 and reports quorum as `pvecm status` does): the program

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import { assertSandboxAddress, down, hostExec, Inventory, SandboxHost, up } from "../sandbox";
 import { HostState, hostState, run } from "./support/host-state";
-import { ProgramStack, sandboxConfig } from "./support/program";
+import { ProgramStack, sandboxConfig } from "../scripts/program-stack";
 
 // Issue 14.1: the program never splits a Proxmox cluster. Preview refuses a
 // cluster whose members' corosync traffic the planned rules would cut, and

@@ -3,7 +3,7 @@ import { spawn } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, test } from "node:test";
-import { repoRoot, stateDir } from "./support/engine";
+import { repoRoot, stateDir } from "../scripts/engine";
 
 // The demo end to end, then `--destroy`, as `npm run demo` runs them after its set-up step (the
 // set-up is `npm test`'s pretest too, so it is not run again here). The demo gets this test run's

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { after, test } from "node:test";
 import { Stack } from "@pulumi/pulumi/automation";
-import { localStack, repoRoot } from "./support/engine";
+import { localStack, repoRoot } from "../scripts/engine";
 
 // The real Pulumi engine (CLI, Node.js language host, dynamic-provider
 // launcher) driving a trivial dynamic resource through its whole life.

@@ -9,7 +9,7 @@ import { BEFORE_DIR } from "../providers/ssh/before";
 import { AptRepoStandIn, enterpriseSource, repackInstalled } from "./support/apt-repo";
 import { pollUntil } from "./support/attack";
 import { HostState, hostState, run, writesBetween, writeTraces } from "./support/host-state";
-import { ProgramStack, sandboxConfig } from "./support/program";
+import { ProgramStack, sandboxConfig } from "../scripts/program-stack";
 
 // Issue 14, points 3 to 5, on systemd nodes of Debian 13 (Proxmox VE 9's base) and Debian 12
 // (VE 8's), one stack over both, case after case:

@@ -7,7 +7,7 @@ import { UfwRule } from "../providers/ufw/schema";
 import { shellQuote } from "../providers/ssh/quote";
 import { down, hostExec, Inventory, SandboxHost, up } from "../sandbox";
 import { HostState, hostState, run } from "./support/host-state";
-import { ProgramStack, sandboxConfig } from "./support/program";
+import { ProgramStack, sandboxConfig } from "../scripts/program-stack";
 
 // Issue 4's acceptance on the real engine: the program hardens a syslog-style
 // host as root and a journald-style host (Proxmox VE 8 default) through a sudo

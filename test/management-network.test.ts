@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import { addClient, assertSandboxAddress, clientExec, down, Inventory, SandboxClient, SandboxHost, up } from "../sandbox";
 import { HostState, hostState, run } from "./support/host-state";
-import { ProgramStack, sandboxConfig } from "./support/program";
+import { ProgramStack, sandboxConfig } from "../scripts/program-stack";
 
 // Issue 14.2: SSH allowed only from a management network. The program's own
 // connection comes from the machine's sandbox address; the node sees it in

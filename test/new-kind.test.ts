@@ -5,9 +5,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { down, SandboxHost, up } from "../sandbox";
-import { repoRoot } from "./support/engine";
+import { repoRoot } from "../scripts/engine";
 import { run } from "./support/host-state";
-import { ProgramStack, sandboxConfig } from "./support/program";
+import { ProgramStack, sandboxConfig } from "../scripts/program-stack";
 
 // Issue 17.1: adding a resource kind takes its own folder plus one entry in providers/registry.ts.
 // This does exactly that to a copy of the project (the smallest kind, test/fixtures/new-kind),

@@ -6,7 +6,7 @@ import { after, before, test } from "node:test";
 import { down, hostExec, Inventory, INVENTORY_PATH, PREFIX, reboot, SandboxHost, SANDBOX_DIR, up, writePvedaemonFailure } from "../sandbox";
 import { pollUntil } from "./support/attack";
 import { HostState, hostState, run } from "./support/host-state";
-import { ProgramStack, sandboxConfig } from "./support/program";
+import { ProgramStack, sandboxConfig } from "../scripts/program-stack";
 
 // Issue 13: systemd-booted nodes of Debian 12 (Proxmox VE 8's base) and Debian 13 (VE 9's),
 // a three-node cluster, reboots, and a `down` that leaves the machine as it was.

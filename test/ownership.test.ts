@@ -5,7 +5,7 @@ import { down, hostExec, SandboxHost, up } from "../sandbox";
 import { shellQuote } from "../providers/ssh/quote";
 import { effectiveRules, errorText, fingerprint, HostFingerprint, startSshd, waitFor } from "./support/faults";
 import { run } from "./support/host-state";
-import { ProgramStack, sandboxConfig } from "./support/program";
+import { ProgramStack, sandboxConfig } from "../scripts/program-stack";
 import { CUT_POINTS } from "./support/reliability-report";
 
 // Issue 15 on the real engine and a sandbox host: an `up` cut short (sshd

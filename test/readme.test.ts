@@ -8,7 +8,7 @@ import { parse } from "yaml";
 import { assertSandboxAddress, down, SandboxHost, up } from "../sandbox";
 import { shellQuote } from "../providers/ssh/quote";
 import { readmeCommands } from "../scripts/readme-commands";
-import { engineEnv, pulumiCommand, repoRoot } from "./support/engine";
+import { engineEnv, pulumiCommand, repoRoot } from "../scripts/engine";
 import { HostState, hostState, run } from "./support/host-state";
 import pkg from "../package.json";
 

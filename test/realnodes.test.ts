@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import { down, Inventory, SandboxHost, up } from "../sandbox";
 import { hostState, run } from "./support/host-state";
-import { ProgramStack, sandboxConfig } from "./support/program";
+import { ProgramStack, sandboxConfig } from "../scripts/program-stack";
 
 // Issue 20 on the real engine: what a real node does on first contact. Each check takes its
 // hosts as parameters, so that it runs unchanged on systemd-booted nodes once the sandbox has

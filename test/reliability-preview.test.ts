@@ -3,7 +3,7 @@ import { after, before, test } from "node:test";
 import { down, SandboxHost, up } from "../sandbox";
 import { assertNamed, ENGINE_PREVIEWS, HostEntry, inputFigures } from "./support/bad-inputs";
 import { changedFiles, fingerprint, HostFingerprint, hostSshCounter, mustFail, setRawConfig } from "./support/faults";
-import { ProgramStack, sandboxConfig } from "./support/program";
+import { ProgramStack, sandboxConfig } from "../scripts/program-stack";
 import { writeFigures } from "./support/reliability-report";
 
 // Issue 8, bad input on the real engine: examples of every category of the

@@ -11,7 +11,7 @@ import { atomicWriteScript } from "../providers/ssh/files";
 import { shellQuote } from "../providers/ssh/quote";
 import { parseUserRules } from "../providers/ufw/tuples";
 import { down, hostExec, Inventory, SandboxHost, up } from "../sandbox";
-import { engineEnv, pulumiCommand, repoRoot } from "./support/engine";
+import { engineEnv, pulumiCommand, repoRoot } from "../scripts/engine";
 import {
   changedFiles,
   count,
@@ -36,7 +36,7 @@ import {
 } from "./support/faults";
 import { waitForBan } from "./support/attack";
 import { run } from "./support/host-state";
-import { ProgramStack, sandboxConfig } from "./support/program";
+import { ProgramStack, sandboxConfig } from "../scripts/program-stack";
 import { CUT_AFTER_COMMANDS, FAULT_PLAN, writeFigures } from "./support/reliability-report";
 
 // Issue 8 on the real engine and a sandbox host: lockout and the `limit` rule,

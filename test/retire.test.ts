@@ -3,10 +3,10 @@ import { execFile } from "node:child_process";
 import { promisify } from "node:util";
 import { after, before, test } from "node:test";
 import { down, readInventory, SandboxHost, up } from "../sandbox";
-import { engineEnv, repoRoot } from "./support/engine";
+import { engineEnv, repoRoot } from "../scripts/engine";
 import { changedFiles, count, effectiveRules, fingerprint, HostFingerprint, mustFail, startSshd, stopSshd, takeEvents } from "./support/faults";
 import { run } from "./support/host-state";
-import { ProgramStack, sandboxConfig } from "./support/program";
+import { ProgramStack, sandboxConfig } from "../scripts/program-stack";
 
 // Issue 19 on the real engine and two sandbox hosts of one cluster: pve1 (which manages the
 // cluster's firewall option) is cut off for good; the operator follows README "Retiring or

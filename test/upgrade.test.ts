@@ -5,9 +5,9 @@ import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { StepEventMetadata } from "@pulumi/pulumi/automation";
 import { down, SandboxHost, up } from "../sandbox";
-import { repoRoot } from "./support/engine";
+import { repoRoot } from "../scripts/engine";
 import { HostState, hostState, run, sshLogins, WriteTraces, writeTraces, writesBetween } from "./support/host-state";
-import { ProgramStack, sandboxConfig } from "./support/program";
+import { ProgramStack, sandboxConfig } from "../scripts/program-stack";
 import { changelogReleases, checkOut, Release, stepsSince } from "./support/releases";
 
 // Issue 21: upgrading never churns a fleet. For every release CHANGELOG.md

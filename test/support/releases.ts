@@ -2,7 +2,7 @@ import { execFileSync } from "node:child_process";
 import { readFileSync, realpathSync, symlinkSync } from "node:fs";
 import { join } from "node:path";
 import { isDeepStrictEqual } from "node:util";
-import { repoRoot } from "./engine";
+import { repoRoot } from "../../scripts/engine";
 
 // The releases a stack may have been deployed by, and the steps each release
 // lets the first preview after an upgrade show, read from CHANGELOG.md: the

@@ -2,10 +2,10 @@ import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { LocalWorkspace, Stack } from "@pulumi/pulumi/automation";
-import { pulumiCommand } from "../../scripts/pulumi-cli";
+import { pulumiCommand } from "./pulumi-cli";
 
 /** Repository root. */
-export const repoRoot = resolve(__dirname, "..", "..");
+export const repoRoot = resolve(__dirname, "..");
 
 /** The file state backend that tests and the demo use; git-ignored, nothing leaves the machine. */
 export const stateDir = join(repoRoot, ".pulumi-state");

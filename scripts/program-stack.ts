@@ -1,7 +1,7 @@
 import { existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { LocalWorkspace, Stack } from "@pulumi/pulumi/automation";
-import { SandboxHost } from "../../sandbox";
+import { SandboxHost } from "../sandbox";
 import { engineEnv, pulumiCommand, repoRoot, stateDir } from "./engine";
 
 // The real program (index.ts, Pulumi.yaml at the repo root), run by the real
