@@ -6,8 +6,8 @@ import { ProgramStack, sandboxConfig } from "../scripts/program-stack";
 
 // Issue 14.2: SSH allowed only from a management network. The program's own
 // connection comes from the machine's sandbox address; the node sees it in
-// $SSH_CONNECTION and judges the stored rules for exactly that source before
-// switching ufw on. Effects are checked as a user would: ufw's state, and
+// $SSH_CONNECTION and judges the rules for exactly that source before the
+// first change on the node (and again before switching ufw on). Effects are checked as a user would: ufw's state, and
 // whether a TCP connection to port 22 really gets through from each side.
 
 let inventory: Inventory;
@@ -40,18 +40,18 @@ after(async () => {
   await down();
 }, { timeout: 600_000 });
 
-test("SSH from a network the program is not in: preview passes and says what it will check, up refuses before switching ufw on", { timeout: 600_000 }, async () => {
+test("SSH from a network the program is not in: preview passes and says what it will check, up refuses before the first change on the node", { timeout: 600_000 }, async () => {
   // The outsider's address as a /32: a management network this machine is not part of.
   const rules = [{ action: "allow", protocol: "tcp", port: 22, from: outsider.address, comment: "admins" }, webUi];
   await program.configure(sandboxConfig([{ host: pve1 }], { ufw: { rules } }));
   const preview = await program.stack.preview();
-  assert.match(preview.stdout, new RegExp(`pve1: SSH \\(tcp port 22\\) will be allowed only from ${outsider.address.replace(/\./g, "\\.")}; before switching ufw on, the program checks on the host`));
+  assert.match(preview.stdout, new RegExp(`pve1: SSH \\(tcp port 22\\) will be allowed only from ${outsider.address.replace(/\./g, "\\.")}; before the first change on the host, the program checks there`));
   await assert.rejects(program.stack.up(), (error: Error) => {
-    assert.match(error.message, /ufw was not switched on/);
+    assert.match(error.message, /refused before the first change on this host, so nothing was changed on it:\n +ufw\.rules: this program's SSH connection/);
     assert.match(error.message, new RegExp(`comes from ${inventory.network.machineAddress.replace(/\./g, "\\.")} \\(as the host sees it, connected to ${pve1.address.replace(/\./g, "\\.")} port 22\\)`));
     return true;
   });
-  assert.match(await run(pve1, "ufw status"), /^Status: inactive$/m);
+  assert.deepEqual(await hostState(pve1), original, "the node untouched");
 });
 
 test("SSH only from the program's network: ufw is on, the program keeps its access, others are shut out", { timeout: 600_000 }, async () => {

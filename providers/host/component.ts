@@ -70,7 +70,14 @@ export function hostPreflight(host: HostEntry, config: ProgramConfig): Preflight
   return new PreflightResource(`${host.name}-preflight`, {
     connection: connectionOf(host),
     packages: { needed: neededPackages(config), install: config.packages.install },
-    ufw: { enabled: config.ufw.enabled, routed: config.ufw.defaults.routed, allowForwardDeny: config.ufw.defaults.allowForwardDeny },
+    ufw: {
+      enabled: config.ufw.enabled,
+      routed: config.ufw.defaults.routed,
+      allowForwardDeny: config.ufw.defaults.allowForwardDeny,
+      incoming: config.ufw.defaults.incoming,
+      sshPort: host.port,
+      rules: allRules(config.ufw).map((entry) => entry.rule),
+    },
     jails: config.fail2ban.jails,
   });
 }
@@ -139,7 +146,7 @@ export class HardenedHost extends pulumi.ComponentResource {
 
     if (sshRestricted) {
       pulumi.log.info(
-        `${host.name}: SSH (tcp port ${host.port}) will be allowed only from ${sshSources.join(", ")}; before switching ufw on, the program checks on the host that its own connection comes from inside, and refuses otherwise`,
+        `${host.name}: SSH (tcp port ${host.port}) will be allowed only from ${sshSources.join(", ")}; before the first change on the host, the program checks there that its own connection comes from inside, and refuses otherwise`,
         activation,
       );
     }

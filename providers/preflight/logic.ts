@@ -6,15 +6,14 @@ import { JOURNALD_CONDITION, logpathExistsCondition, PYTHON_SYSTEMD_CONDITION } 
 import { parseConfigTest } from "../fail2ban/parse";
 import { BEFORE_DIR } from "../ssh/before";
 import { commandLine, shellQuote } from "../ssh/quote";
-import { forwardPolicyProblem, routedPolicyFor } from "../ufw/logic";
+import { forwardPolicyProblem, parseUfwFiles, routedPolicyFor, UFW_FILES, UfwFileState } from "../ufw/logic";
+import { parseSwitchOnFacts, SWITCH_ON_FACTS_SCRIPT, SwitchOnFacts, switchOnProblems } from "../ufw/switch-on";
 import { PreflightInputs } from "./schema";
 
 /** The oldest fail2ban this program is tested with (Debian 12's 1.0.2; Debian 13 has 1.1.0). */
 export const OLDEST_FAIL2BAN = [1, 0] as const;
 
-export interface NodeFacts {
-  /** net.bridge.bridge-nf-call-iptables; undefined when unreadable (br_netfilter not loaded). */
-  bridgeNfCallIptables: boolean | undefined;
+export interface NodeFacts extends SwitchOnFacts {
   /** Per needed package: installed version, and the version apt would install (undefined: none). */
   packages: Record<string, { installed?: string; candidate?: string }>;
   /** Whether apt has package lists at all; without them "no candidate" means nothing yet. */
@@ -25,17 +24,23 @@ export interface NodeFacts {
   logpathExists: boolean[];
   /** Host entries of this stack with records on the node (providers/ssh/before.ts); undefined when none. */
   recordHosts?: string[];
+  /** ufw's state files that exist, text by path: none before ufw is installed. */
+  ufwFiles: Record<string, string>;
   /** fail2ban-client -t before any change: undefined when fail2ban is not installed. */
   fail2banTest?: { ok: boolean; errors: string[] };
 }
 
 const TAB = "\t";
 
-/** One script printing `key<TAB>value...` lines, then fail2ban-client -t's output last. */
+/**
+ * One script printing `key<TAB>value...` lines, then fail2ban-client -t's output last. Run with
+ * $SSH_CONNECTION as $1 (RunOptions.passSshConnection), as SWITCH_ON_FACTS_SCRIPT needs.
+ */
 export function factsScript(inputs: PreflightInputs): string {
   const yesNo = (key: string, condition: string) => `if ${condition}; then echo '${key}${TAB}yes'; else echo '${key}${TAB}no'; fi`;
   return [
-    `printf 'bridge${TAB}%s\\n' "$(cat /proc/sys/net/bridge/bridge-nf-call-iptables 2>/dev/null || echo unknown)"`,
+    SWITCH_ON_FACTS_SCRIPT,
+    `for f in ${commandLine(Object.values(UFW_FILES))}; do if [ -f "$f" ]; then printf 'ufw-file${TAB}%s${TAB}%s\\n' "$f" "$(base64 -w0 "$f")"; fi; done`,
     ...inputs.packages.needed.map((name) => {
       const quoted = commandLine([name]);
       return `printf 'package${TAB}%s${TAB}%s${TAB}%s\\n' ${quoted} "$(dpkg-query -W -f='\${db:Status-Abbrev} \${Version}' ${quoted} 2>/dev/null)" "$(apt-cache policy ${quoted} 2>/dev/null | sed -n 's/^ *Candidate: //p')"`;
@@ -52,12 +57,21 @@ export function factsScript(inputs: PreflightInputs): string {
 
 /** Parses factsScript's output. */
 export function parseFacts(stdout: string, jailCount: number): NodeFacts {
-  const facts: NodeFacts = { bridgeNfCallIptables: undefined, packages: {}, aptLists: false, journald: false, pythonSystemd: false, logpathExists: Array(jailCount).fill(false) };
   const lines = stdout.split("\n");
+  // fail2ban's test output, last, is not ours to read as facts.
+  const testAt = lines.findIndex((line) => line.startsWith(`fail2ban-test${TAB}`));
+  const facts: NodeFacts = {
+    ...parseSwitchOnFacts(lines.slice(0, testAt === -1 ? undefined : testAt).join("\n")),
+    packages: {},
+    aptLists: false,
+    journald: false,
+    pythonSystemd: false,
+    logpathExists: Array(jailCount).fill(false),
+    ufwFiles: {},
+  };
   for (const [index, line] of lines.entries()) {
     const [key, ...values] = line.split(TAB);
-    if (key === "bridge") facts.bridgeNfCallIptables = values[0] === "1" ? true : values[0] === "0" ? false : undefined;
-    else if (key === "package") {
+    if (key === "package") {
       const [name, status = "", candidate = ""] = values;
       const installed = /^ii\s+(\S+)/.exec(status)?.[1];
       facts.packages[name] = { installed, candidate: candidate && candidate !== "(none)" ? candidate : undefined };
@@ -66,6 +80,7 @@ export function parseFacts(stdout: string, jailCount: number): NodeFacts {
     else if (key === "python3-systemd") facts.pythonSystemd = values[0] === "yes";
     else if (key === "logpath") facts.logpathExists[Number(values[0])] = values[1] === "yes";
     else if (key === "record-host") (facts.recordHosts ??= []).push(values[0]);
+    else if (key === "ufw-file") facts.ufwFiles[values[0]] = Buffer.from(values[1] ?? "", "base64").toString("utf8");
     else if (key === "fail2ban-test") {
       const test = parseConfigTest(values[0] === "ok" ? 0 : 1, values[0] === "ok" ? "OK: configuration test is successful" : "", lines.slice(index + 1).join("\n"));
       // fail2ban's closing "ERROR: test configuration failed" says nothing the other errors do not.
@@ -117,6 +132,7 @@ export function preflightProblems(inputs: PreflightInputs, facts: NodeFacts): Pr
   const routed = routedPolicyFor(inputs.ufw.routed, facts.bridgeNfCallIptables);
   const forward = routed && forwardPolicyProblem({ routed, bridgeNfCallIptables: facts.bridgeNfCallIptables, allowForwardDeny: inputs.ufw.allowForwardDeny });
   if (forward) problems.push({ field: "ufw.defaults.routed", problem: forward });
+  problems.push(...switchOnPreflight(inputs, facts));
   // The journal counts when journald runs and python3-systemd is, or will be, installed.
   const journalAvailable = facts.journald && (facts.pythonSystemd || (inputs.packages.needed.includes("python3-systemd") && available("python3-systemd")));
   inputs.jails.forEach((jail, index) => {
@@ -142,4 +158,37 @@ export function renamedHostProblem(inputs: PreflightInputs, facts: NodeFacts): P
       `this node is host entry ${other} of this stack (its records are in ${records}): renaming a host entry (${other} to ${me}) is not done in place, as the name is its resources' identity, and the change would roll ${other} back and harden the node again as ${me}. ` +
       `To keep the node as it is, set the name back to ${other}. To rename it anyway: remove the entry, run \`pulumi up\` (which rolls ${other} back), then add it as ${me} and run \`pulumi up\`. If the stack has no entry ${other} any more, remove ${records} on the node`,
   };
+}
+
+/** ufw's state as the node has it; before ufw is installed, the Debian package's (off, no rules, IPv6 on). */
+function ufwStateOf(files: Record<string, string>): UfwFileState | { problem: string } {
+  if (Object.keys(files).length === 0) return { enabled: false, logging: undefined, defaults: { incoming: "deny", outgoing: "allow", routed: "deny" }, ipv6: true, tuplesV4: [], tuplesV6: [] };
+  try {
+    return parseUfwFiles(files);
+  } catch (error) {
+    return { problem: `ufw's state could not be read: ${(error as Error).message}; check /etc/ufw and /etc/default/ufw on the host` };
+  }
+}
+
+/**
+ * What ufw activation would refuse, judged now: the program's rules after those the node already
+ * stores, for this program's source address and the members of the node's cluster. Only when
+ * ufw is to be switched on here: activation checks nothing on a node where ufw is already on.
+ */
+function switchOnPreflight(inputs: PreflightInputs, facts: NodeFacts): PreflightProblem[] {
+  if (!inputs.ufw.enabled) return [];
+  const state = ufwStateOf(facts.ufwFiles);
+  if ("problem" in state) return [{ field: "ufw", problem: state.problem }];
+  if (state.enabled) return [];
+  const { ssh, cluster } = switchOnProblems({
+    defaults: { incoming: inputs.ufw.incoming },
+    rules: inputs.ufw.rules,
+    activation: { enabled: true },
+    sshPort: inputs.ufw.sshPort,
+    existing: { v4: state.tuplesV4, v6: state.tuplesV6 },
+    ipv6: state.ipv6,
+    facts,
+    nodeName: inputs.connection.name,
+  });
+  return [...ssh.map((problem) => ({ field: "ufw.rules", problem })), ...cluster.map((problem) => ({ field: "ufw.clusterTraffic", problem }))];
 }

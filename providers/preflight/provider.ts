@@ -18,7 +18,10 @@ export const PREFLIGHT_CREATE_NOTE =
 
 async function check(inputs: PreflightInputs): Promise<PreflightObserved> {
   const session = await sessionFor(inputs.connection);
-  const result = await session.run(factsScript(inputs), { description: "read what the hardening needs from the node (bridge netfilter, packages, fail2ban, logs)" });
+  const result = await session.run(factsScript(inputs), {
+    passSshConnection: true,
+    description: "read what the hardening needs from the node (bridge netfilter, packages, fail2ban, logs, ufw, this program's source address, corosync.conf)",
+  });
   const facts = parseFacts(result.stdout, inputs.jails.length);
   const problems = preflightProblems(inputs, facts);
   if (problems.length > 0) {

@@ -2,7 +2,7 @@ import { z } from "zod";
 import { commonInputs } from "../ssh/schema";
 import { Fail2banJail } from "../fail2ban/schema";
 import { packageNameSchema } from "../packages/schema";
-import { UfwDefaults } from "../ufw/schema";
+import { UfwDefaults, UfwLockoutGuard, UfwRule } from "../ufw/schema";
 
 // What a host's preflight checks, taken from the program's config for that host:
 // a change of any of it runs the check again before anything on the host changes.
@@ -19,8 +19,11 @@ export const preflightInputsSchema = z.strictObject({
       enabled: z.boolean().describe("Whether ufw is switched on."),
       routed: UfwDefaults.shape.routed,
       allowForwardDeny: UfwDefaults.shape.allowForwardDeny,
+      incoming: UfwDefaults.shape.incoming,
+      sshPort: UfwLockoutGuard.shape.sshPort,
+      rules: z.array(UfwRule).describe("The program's rules for this host, in order."),
     })
-    .describe("What the guests' network guard needs."),
+    .describe("What the guards of switching ufw on need: the guests' network, this program's SSH connection, the node's cluster."),
   jails: z.array(Fail2banJail).describe("The jails, as in the config: each enabled one must find its log files or the journal."),
 });
 

@@ -21,6 +21,12 @@ export interface RunOptions {
   stdin?: string;
   /** What this step does, for messages and progress logs. */
   description?: string;
+  /**
+   * Hands the script the connection as the host sees it ($SSH_CONNECTION: this program's
+   * address after any NAT, and the host's it reached) as $1. The login shell expands it,
+   * since sudo clears the environment.
+   */
+  passSshConnection?: boolean;
 }
 
 /**
@@ -200,7 +206,8 @@ export class HostSession {
   async run(script: string, options: RunOptions = {}): Promise<RemoteResult> {
     const asRoot = this.conn.user === "root";
     // -k: always ask, so the password line is always consumed and never reaches the script.
-    const command = asRoot ? `sh -c ${shellQuote(script)}` : `sudo -k -S -p '' -- sh -c ${shellQuote(script)}`;
+    const shell = `sh -c ${shellQuote(script)}${options.passSshConnection ? ` sh "$SSH_CONNECTION"` : ""}`;
+    const command = asRoot ? shell : `sudo -k -S -p '' -- ${shell}`;
     const input = asRoot ? options.stdin ?? "" : `${this.sudoPassword ?? ""}\n${options.stdin ?? ""}`;
     await this.acquire();
     try {
@@ -216,26 +223,6 @@ export class HostSession {
         );
       }
       return result;
-    } finally {
-      this.release();
-    }
-  }
-
-  /**
-   * The connection as the host sees it, from sshd's $SSH_CONNECTION: the
-   * address this program comes from (after any NAT) and the host's address it
-   * reached. Read by the login shell itself, since sudo clears the variable.
-   */
-  async endpoints(): Promise<{ client: string; server: string } | undefined> {
-    const description = "read $SSH_CONNECTION";
-    await this.acquire();
-    try {
-      recordMetric("command", this.conn.name);
-      const result = await this.exec(`printf '%s\\n' "$SSH_CONNECTION"`, "", description);
-      const [client, , server] = result.stdout.trim().split(/\s+/);
-      // A dual-stack sshd reports an IPv4 peer as ::ffff:a.b.c.d; ufw sees it in its IPv4 rules.
-      const unmapped = (address: string) => address.replace(/^::ffff:(?=\d+\.\d+\.\d+\.\d+$)/i, "");
-      return result.code === 0 && client && server ? { client: unmapped(client), server: unmapped(server) } : undefined;
     } finally {
       this.release();
     }

@@ -3,7 +3,6 @@ import { expectSuccess, failureContext, HardeningError } from "../core/errors";
 import { hostLog } from "../core/log";
 import { implementation, observedOnHost } from "../core/implementation";
 import { isDeepStrictEqual } from "node:util";
-import { parseCorosyncConf } from "../proxmox/logic";
 import { beforeKey, forgetBefore, rememberBefore } from "../ssh/before";
 import { FileSnapshot, readFiles, restoreInput, restoreScript, snapshotText } from "../ssh/files";
 import { underHostLock } from "../ssh/lock";
@@ -11,15 +10,12 @@ import { commandLine } from "../ssh/quote";
 import { HostSession, sessionFor } from "../ssh/transport";
 import {
   activationArgs,
-  corosyncCutProblems,
   defaultsArgs,
   exactlyStored,
   findRuleTuples,
   forwardPolicyProblem,
-  lockoutProblems,
   routedPolicyFor,
   parseUfwFiles,
-  sshRestrictedTo,
   ruleToArgs,
   ruleToDeleteArgs,
   splitFileBundle,
@@ -31,6 +27,7 @@ import {
 } from "./logic";
 import { UfwRule } from "./schema";
 import { ufwActivationKind, ufwBaselineKind, ufwDefaultsKind, ufwRuleKind } from "./kinds";
+import { parseSwitchOnFacts, SWITCH_ON_FACTS_SCRIPT, SwitchOnFacts, switchOnProblems } from "./switch-on";
 
 // UFW as four resource kinds: each rule, the default policies with logging, activation, and
 // the baseline that gives ufw's files back byte for byte on destroy. All read ufw's state files
@@ -124,13 +121,14 @@ export const ufwRule = implementation(ufwRuleKind, {
 const DEFAULTS = ufwDefaultsKind.name;
 const DEFAULTS_KEY = "ufw-defaults";
 
-async function bridgeNetfilter(session: HostSession): Promise<boolean | undefined> {
-  const result = await session.run("cat /proc/sys/net/bridge/bridge-nf-call-iptables 2>/dev/null", { description: "read net.bridge.bridge-nf-call-iptables" });
-  return result.code === 0 ? result.stdout.trim() === "1" : undefined;
+/** What only the node can tell about switching ufw on (bridge netfilter, this program's source, its cluster), in one round trip. */
+export async function readSwitchOnFacts(session: HostSession): Promise<SwitchOnFacts> {
+  const result = await session.run(SWITCH_ON_FACTS_SCRIPT, { passSshConnection: true, description: "read bridge netfilter, $SSH_CONNECTION, the node's name and addresses and its corosync.conf" });
+  return parseSwitchOnFacts(result.stdout);
 }
 
 async function applyDefaults(session: HostSession, inputs: DefaultsInputs, state: UfwFileState) {
-  const bridgeNfCallIptables = inputs.defaults.routed === "allow" ? undefined : await bridgeNetfilter(session);
+  const bridgeNfCallIptables = inputs.defaults.routed === "allow" ? undefined : (await readSwitchOnFacts(session)).bridgeNfCallIptables;
   const routed = routedPolicyFor(inputs.defaults.routed, bridgeNfCallIptables);
   if (inputs.defaults.routed !== undefined) {
     const problem = forwardPolicyProblem({ routed: inputs.defaults.routed, bridgeNfCallIptables, allowForwardDeny: inputs.defaults.allowForwardDeny });
@@ -204,56 +202,23 @@ export const ufwActivation = implementation(ufwActivationKind, {
   },
 });
 
-const COROSYNC_CONF = "/etc/pve/corosync.conf";
-/** The node's name and its own addresses, to find itself in corosync.conf's nodelist. */
-const SELF_COMMAND = "hostname && ip -o addr show";
-
 /**
- * Members of the node's cluster (from its own /etc/pve/corosync.conf, so members
- * this stack does not manage count too) that the stored rules would cut off once
- * ufw is on; empty for a node that is in no cluster.
- */
-async function corosyncCutOnHost(session: HostSession, inputs: ActivationInputs, state: UfwFileState): Promise<string[]> {
-  const fail = (problem: string, detail: { command: string; exitCode: number | null; stderr: string }) =>
-    new HardeningError(failureContext(ACTIVATION, inputs, "enabled"), `ufw was not switched on: ${problem}`, "nothing was changed by this step; check the file on the node (`pvecm status`)", detail);
-  const [conf] = await readFiles(session, [COROSYNC_CONF]);
-  const text = snapshotText(conf);
-  if (text === undefined) return [];
-  let nodes;
-  try {
-    nodes = parseCorosyncConf(text);
-  } catch (error) {
-    throw fail(`${COROSYNC_CONF} could not be read as a corosync configuration (${(error as Error).message}), so whether ufw would split the cluster cannot be told`, { command: `read ${COROSYNC_CONF}`, exitCode: 0, stderr: "" });
-  }
-  const self = await session.run(SELF_COMMAND, { description: SELF_COMMAND });
-  if (self.code !== 0) throw fail("could not read the node's name and addresses to find it in corosync.conf", { command: SELF_COMMAND, exitCode: self.code, stderr: self.stderr });
-  const [hostname = "", ...addressLines] = self.stdout.split("\n");
-  const local = new Set(addressLines.map((line) => /\sinet6?\s+([^/\s]+)/.exec(line)?.[1]).filter((address): address is string => !!address));
-  const isSelf = (node: { name: string; addresses: string[] }) => node.name === hostname.trim().split(".")[0] || node.addresses.some((address) => local.has(address));
-  const node = nodes.nodes.find(isSelf) ?? { name: hostname.trim() || inputs.connection.name, addresses: [] };
-  return corosyncCutProblems({
-    cluster: nodes.clusterName ?? "of this node",
-    node,
-    rules: { v4: state.tuplesV4, v6: state.tuplesV6 },
-    incoming: state.defaults.incoming,
-    peers: nodes.nodes.filter((member) => member !== node),
-  });
-}
-
-/**
- * Switches ufw on or off; before switching on, re-checks against the rules
- * really stored that neither this program's SSH nor the cluster's corosync
- * traffic would be cut.
+ * Switches ufw on or off. Before switching on, judges the rules really stored, with what the node
+ * tells now: the preflight judged the same before the first change, but ran only when its inputs
+ * changed (not when ufw was switched off by hand since, or rules stored by hand) and the node may
+ * have changed in between (a member joined its cluster), while this is the last moment before a
+ * lockout that no later step could undo.
  */
 async function activate(session: HostSession, inputs: ActivationInputs, state: UfwFileState) {
   if (state.enabled === inputs.enabled) return;
-  if (inputs.enabled && state.defaults.routed !== "allow" && (await bridgeNetfilter(session)) === true) {
-    // The routed policy may be the host's own (Debian ships DROP): switching ufw on applies it to bridged guests.
-    const problem = forwardPolicyProblem({ routed: state.defaults.routed, bridgeNfCallIptables: true, allowForwardDeny: inputs.guard.allowForwardDeny });
-    if (problem) throw new HardeningError(failureContext(ACTIVATION, inputs, "enabled"), `ufw was not switched on: ${problem}`, "nothing was changed by this step; set ufw.defaults.routed to allow, or opt in with ufw.defaults.allowForwardDeny");
-  }
   if (inputs.enabled) {
-    const guard = {
+    const facts = await readSwitchOnFacts(session);
+    if (state.defaults.routed !== "allow" && facts.bridgeNfCallIptables === true) {
+      // The routed policy may be the host's own (Debian ships DROP): switching ufw on applies it to bridged guests.
+      const problem = forwardPolicyProblem({ routed: state.defaults.routed, bridgeNfCallIptables: true, allowForwardDeny: inputs.guard.allowForwardDeny });
+      if (problem) throw new HardeningError(failureContext(ACTIVATION, inputs, "enabled"), `ufw was not switched on: ${problem}`, "nothing was changed by this step; set ufw.defaults.routed to allow, or opt in with ufw.defaults.allowForwardDeny");
+    }
+    const { ssh, cluster } = switchOnProblems({
       defaults: { incoming: state.defaults.incoming },
       rules: [],
       activation: inputs,
@@ -261,26 +226,16 @@ async function activate(session: HostSession, inputs: ActivationInputs, state: U
       sshAddressFamily: inputs.guard.sshAddressFamily,
       existing: { v4: state.tuplesV4, v6: state.tuplesV6 },
       ipv6: state.ipv6,
-    };
-    const sshSource = await session.endpoints();
-    const restrictedTo = sshRestrictedTo(guard);
-    if (!sshSource && restrictedTo.length > 0) {
-      // Without the source, SSH allowed only from some networks might not include this program.
+      facts,
+      nodeName: inputs.connection.name,
+    });
+    if (ssh.length > 0) {
+      throw new HardeningError(failureContext(ACTIVATION, inputs, "enabled"), `ufw was not switched on: ${ssh.join("; ")}`, "nothing was changed by this step; the host's stored rules differ from the program's: run `pulumi refresh` and check `ufw show added` on the host");
+    }
+    if (cluster.length > 0) {
       throw new HardeningError(
         failureContext(ACTIVATION, inputs, "enabled"),
-        `ufw was not switched on: SSH would be allowed only from ${restrictedTo.join(", ")}, and the host did not tell this program's source address ($SSH_CONNECTION was empty), so whether this connection stays open cannot be told`,
-        "nothing was changed by this step; allow SSH from anywhere, or check that sshd sets SSH_CONNECTION for the user's login shell",
-      );
-    }
-    const problems = lockoutProblems({ ...guard, sshSource });
-    if (problems.length > 0) {
-      throw new HardeningError(failureContext(ACTIVATION, inputs, "enabled"), `ufw was not switched on: ${problems.join("; ")}`, "the host's stored rules differ from the program's; run `pulumi refresh` and check `ufw show added` on the host");
-    }
-    const splits = await corosyncCutOnHost(session, inputs, state);
-    if (splits.length > 0) {
-      throw new HardeningError(
-        failureContext(ACTIVATION, inputs, "enabled"),
-        `ufw was not switched on: ${splits.join("; ")} (members as listed in the node's ${COROSYNC_CONF})`,
+        `ufw was not switched on: ${cluster.join("; ")}`,
         "nothing was changed by this step; allow corosync from every member's link address (ufw.clusterTraffic or a rule), then run `pulumi up` again",
       );
     }

@@ -5,6 +5,14 @@ import { test } from "node:test";
 import { Fail2banJail, referenceProxmoxJail, referenceSshdJail } from "../../providers/fail2ban/schema";
 import { factsScript, NodeFacts, parseFacts, preflightProblems, versionAtLeast } from "../../providers/preflight/logic";
 import { PreflightInputs, preflightInputsSchema } from "../../providers/preflight/schema";
+import { UfwRuleInput } from "../../providers/ufw/schema";
+import { ufwState } from "../fixtures/ufw/fixtures";
+
+const sshAndWebUi: UfwRuleInput[] = [
+  { action: "allow", protocol: "tcp", port: 22 },
+  { action: "allow", protocol: "tcp", port: 8006 },
+];
+const ufw = (extra: Record<string, unknown> = {}) => ({ enabled: true, rules: sshAndWebUi, ...extra });
 
 const inputs = (extra: Partial<Record<keyof PreflightInputs, unknown>> = {}): PreflightInputs =>
   preflightInputsSchema.parse({
@@ -12,14 +20,19 @@ const inputs = (extra: Partial<Record<keyof PreflightInputs, unknown>> = {}): Pr
     label: "pve1-preflight",
     owner: "proxmox-hardening/test",
     packages: { needed: ["ufw", "fail2ban", "python3-systemd"], install: true },
-    ufw: { enabled: true },
+    ufw: ufw(),
     jails: [referenceSshdJail, referenceProxmoxJail],
     ...extra,
   });
 
-// A default Proxmox VE 8 node: journald only, bridge netfilter on, nothing of ours installed yet.
+// A default Proxmox VE 8 node: journald only, bridge netfilter on, nothing of ours installed yet,
+// in no cluster; the program connects from 203.0.113.5.
 const pve8: NodeFacts = {
   bridgeNfCallIptables: true,
+  sshSource: { client: "203.0.113.5", server: "192.0.2.10" },
+  hostname: "pve1",
+  addresses: ["127.0.0.1", "192.0.2.10", "::1"],
+  ufwFiles: {},
   packages: { ufw: { candidate: "0.36.2-1" }, fail2ban: { candidate: "1.0.2-2" }, "python3-systemd": { candidate: "235-1+b2" } },
   aptLists: true,
   journald: true,
@@ -33,12 +46,12 @@ test("preflight: the default config (routed left out: allow where bridge netfilt
 });
 
 test("preflight: a routed deny where bridge netfilter is on or unknown is refused, unless opted in", () => {
-  const deny = inputs({ ufw: { enabled: true, routed: "deny" } });
+  const deny = inputs({ ufw: ufw({ routed: "deny" }) });
   assert.deepEqual(preflightProblems(deny, pve8).map((p) => p.field), ["ufw.defaults.routed"]);
   assert.match(preflightProblems(deny, pve8)[0].problem, /bridge netfilter on .* every VM's and container's new connections would be dropped/);
   assert.equal(preflightProblems(deny, { ...pve8, bridgeNfCallIptables: undefined }).length, 1);
   assert.deepEqual(preflightProblems(deny, { ...pve8, bridgeNfCallIptables: false }), []);
-  assert.deepEqual(preflightProblems(inputs({ ufw: { enabled: true, routed: "deny", allowForwardDeny: true } }), pve8), []);
+  assert.deepEqual(preflightProblems(inputs({ ufw: ufw({ routed: "deny", allowForwardDeny: true }) }), pve8), []);
 });
 
 test("preflight: packages must be installed or installable; without apt lists the install step decides", () => {
@@ -77,7 +90,9 @@ test("preflight: a jail whose backend finds neither its files nor the journal is
 
 test("preflight: the facts script reads this machine without changing it, and its output parses", { skip: !existsSync("/usr/bin/dpkg-query") && "not Debian" }, () => {
   const checked = inputs({ packages: { needed: ["dpkg", "no-such-package-xyz"], install: true }, jails: [Fail2banJail.parse({ name: "x", logpath: ["/etc/host*"] }), Fail2banJail.parse({ name: "y", logpath: ["/nonexistent/*.log"] })] });
-  const facts = parseFacts(execFileSync("sh", ["-c", factsScript(checked)], { encoding: "utf8" }), 2);
+  const facts = parseFacts(execFileSync("sh", ["-c", factsScript(checked), "sh", "203.0.113.5 50022 192.0.2.10 22"], { encoding: "utf8" }), 2);
+  assert.deepEqual(facts.sshSource, { client: "203.0.113.5", server: "192.0.2.10" });
+  assert.ok(facts.addresses.includes("127.0.0.1"), facts.addresses.join());
   assert.match(facts.packages.dpkg.installed ?? "", /^\d/);
   assert.deepEqual(facts.packages["no-such-package-xyz"], { installed: undefined, candidate: undefined });
   assert.deepEqual(facts.logpathExists, [true, false]);
@@ -86,6 +101,13 @@ test("preflight: the facts script reads this machine without changing it, and it
 test("preflight: facts as a node prints them, fail2ban's failing test included", () => {
   const output = [
     "bridge\t1",
+    "ssh-connection\t::ffff:203.0.113.5 50022 ::ffff:192.0.2.10 22",
+    "hostname\tpve1",
+    "address\t127.0.0.1/8",
+    "address\t192.0.2.10/24",
+    "address\t2001:db8::10/64",
+    `corosync\t${Buffer.from("totem {\n  cluster_name: prod\n}\n").toString("base64")}`,
+    `ufw-file\t/etc/ufw/ufw.conf\t${Buffer.from("ENABLED=no\n").toString("base64")}`,
     "package\tufw\tii  0.36.2-1\t0.36.2-1",
     "package\tfail2ban\t\t1.1.0-8",
     "package\tpython3-systemd\tun \t(none)",
@@ -100,6 +122,12 @@ test("preflight: facts as a node prints them, fail2ban's failing test included",
   ].join("\n");
   assert.deepEqual(parseFacts(output, 2), {
     bridgeNfCallIptables: true,
+    // sshd's IPv4-mapped form is what ufw's IPv4 rules see
+    sshSource: { client: "203.0.113.5", server: "192.0.2.10" },
+    hostname: "pve1",
+    addresses: ["127.0.0.1", "192.0.2.10", "2001:db8::10"],
+    corosyncConf: "totem {\n  cluster_name: prod\n}\n",
+    ufwFiles: { "/etc/ufw/ufw.conf": "ENABLED=no\n" },
     packages: { ufw: { installed: "0.36.2-1", candidate: "0.36.2-1" }, fail2ban: { installed: undefined, candidate: "1.1.0-8" }, "python3-systemd": { installed: undefined, candidate: undefined } },
     aptLists: true,
     journald: true,
@@ -108,6 +136,55 @@ test("preflight: facts as a node prints them, fail2ban's failing test included",
     fail2banTest: { ok: false, errors: ["Failed during configuration: Have not found any log file for sshd jail"] },
   });
   assert.equal(parseFacts("bridge\tunknown", 0).bridgeNfCallIptables, undefined);
+  assert.equal(parseFacts("ssh-connection\t", 0).sshSource, undefined, "no $SSH_CONNECTION: the source is unknown");
+});
+
+// What activation would refuse, judged before the first change on the node.
+const corosyncConf = (members: Array<[string, string]>) =>
+  `nodelist {\n${members.map(([name, address], i) => `  node {\n    name: ${name}\n    nodeid: ${i + 1}\n    quorum_votes: 1\n    ring0_addr: ${address}\n  }\n`).join("")}}\n\ntotem {\n  cluster_name: prod\n}\n`;
+const inCluster: NodeFacts = { ...pve8, corosyncConf: corosyncConf([["pve1", "192.0.2.10"], ["pve2", "192.0.2.11"]]) };
+const ufwFiles = (snapshot: string) => ({
+  "/etc/default/ufw": ufwState(snapshot, "default-ufw"),
+  "/etc/ufw/ufw.conf": ufwState(snapshot, "ufw.conf"),
+  "/etc/ufw/user.rules": ufwState(snapshot, "user.rules"),
+  "/etc/ufw/user6.rules": ufwState(snapshot, "user6.rules"),
+});
+
+test("preflight: SSH allowed only from a network this program's connection does not come from is refused; from inside it passes", () => {
+  const from = (network: string) => inputs({ ufw: ufw({ rules: [{ action: "allow", protocol: "tcp", port: 22, from: network }, sshAndWebUi[1]] }) });
+  const outside = preflightProblems(from("198.51.100.0/24"), pve8);
+  assert.deepEqual(outside.map((p) => p.field), ["ufw.rules"]);
+  assert.match(outside[0].problem, /comes from 203\.0\.113\.5 \(as the host sees it, connected to 192\.0\.2\.10 port 22\)/);
+  assert.deepEqual(preflightProblems(from("203.0.113.0/24"), pve8), []);
+  // the node did not tell the source: a restriction cannot be judged
+  const unknown = preflightProblems(from("203.0.113.0/24"), { ...pve8, sshSource: undefined });
+  assert.match(unknown[0].problem, /SSH would be allowed only from 203\.0\.113\.0\/24, and the host did not tell this program's source address/);
+  // nothing is judged when ufw stays off, or is on already (activation then switches nothing on)
+  assert.deepEqual(preflightProblems(inputs({ ufw: ufw({ enabled: false, rules: [] }) }), pve8), []);
+  // a-active allows corosync only from 10.10.10.0/24: its member at 192.0.2.11 would be cut, were ufw switched on here
+  assert.deepEqual(preflightProblems(inputs(), { ...inCluster, ufwFiles: ufwFiles("a-active") }), []);
+});
+
+test("preflight: the rules the node already stores come first", () => {
+  // a-rules-inactive stores an allow for 22 from anywhere: a config without one passes there, not on a fresh ufw
+  const noSsh = inputs({ ufw: ufw({ rules: [sshAndWebUi[1]] }) });
+  assert.deepEqual(preflightProblems(noSsh, { ...pve8, ufwFiles: ufwFiles("a-rules-inactive") }), []);
+  assert.match(preflightProblems(noSsh, pve8)[0].problem, /for that source no rule allows it and the incoming policy is "deny"/);
+  const broken = preflightProblems(inputs(), { ...pve8, ufwFiles: { "/etc/ufw/ufw.conf": "ENABLED=no\n" } });
+  assert.deepEqual(broken.map((p) => p.field), ["ufw"]);
+  assert.match(broken[0].problem, /^ufw's state could not be read: \/etc\/default\/ufw could not be read/);
+});
+
+test("preflight: a member of the node's cluster that the rules would cut off is refused, naming the node's corosync.conf", () => {
+  const problems = preflightProblems(inputs(), inCluster);
+  assert.deepEqual(problems.map((p) => p.field), ["ufw.clusterTraffic"]);
+  assert.match(problems[0].problem, /^ufw on pve1 would split cluster prod \(members pve1, pve2\): 5405-5412\/udp from pve2 \(192\.0\.2\.11\) would be cut/);
+  assert.match(problems[0].problem, /\(members as listed in the node's \/etc\/pve\/corosync\.conf\)$/);
+  const corosync = { action: "allow", protocol: "udp", port: "5405:5412", from: "192.0.2.0/24" };
+  assert.deepEqual(preflightProblems(inputs({ ufw: ufw({ rules: [...sshAndWebUi, corosync] }) }), inCluster), []);
+  // the node is found by its address when its name differs from corosync.conf's
+  assert.match(preflightProblems(inputs(), { ...inCluster, hostname: "other" })[0].problem, /ufw on pve1 would split/);
+  assert.match(preflightProblems(inputs(), { ...pve8, corosyncConf: "nodelist {\n" })[0].problem, /could not be read as a corosync configuration/);
 });
 
 test("preflight: a node that is already another host entry of this stack (renamed or listed twice) is refused, saying how to rename", () => {

@@ -1,0 +1,101 @@
+// The functional core of switching ufw on: what only the node can tell (bridge netfilter, this
+// program's source address, the node's cluster), read in one round trip, and the verdict over it.
+// Both the host's preflight (before the first change) and activation (just before `ufw enable`)
+// use it, so the two judge alike. No I/O.
+import { parseCorosyncConf } from "../proxmox/logic";
+import { LockoutInput, corosyncCutProblems, lockoutProblems, predictUserRules, sshRestrictedTo } from "./logic";
+
+/** The cluster's corosync.conf as Proxmox VE keeps it (shared by every member). */
+export const COROSYNC_CONF = "/etc/pve/corosync.conf";
+
+export interface SwitchOnFacts {
+  /** net.bridge.bridge-nf-call-iptables; undefined when unreadable (br_netfilter not loaded). */
+  bridgeNfCallIptables: boolean | undefined;
+  /** The connection as the host sees it ($SSH_CONNECTION): this program's address after any NAT, and the host's address it reached. */
+  sshSource?: { client: string; server: string };
+  hostname: string;
+  /** The node's own addresses, to find it in corosync.conf's nodelist. */
+  addresses: string[];
+  /** corosync.conf's text; undefined on a node in no cluster. */
+  corosyncConf?: string;
+}
+
+/**
+ * Lines `key<TAB>value` with the facts. Needs $SSH_CONNECTION as $1: the login shell passes it
+ * (RunOptions.passSshConnection), since sudo clears the environment.
+ */
+export const SWITCH_ON_FACTS_SCRIPT = [
+  `printf 'bridge\\t%s\\n' "$(cat /proc/sys/net/bridge/bridge-nf-call-iptables 2>/dev/null || echo unknown)"`,
+  `printf 'ssh-connection\\t%s\\n' "$1"`,
+  `printf 'hostname\\t%s\\n' "$(uname -n)"`,
+  `ip -o addr show 2>/dev/null | awk '{ print "address\\t" $4 }'`,
+  `if [ -f ${COROSYNC_CONF} ]; then printf 'corosync\\t%s\\n' "$(base64 -w0 ${COROSYNC_CONF})"; fi`,
+].join("\n");
+
+/** A dual-stack sshd reports an IPv4 peer as ::ffff:a.b.c.d; ufw sees it in its IPv4 rules. */
+const unmapped = (address: string) => address.replace(/^::ffff:(?=\d+\.\d+\.\d+\.\d+$)/i, "");
+
+/** Parses SWITCH_ON_FACTS_SCRIPT's lines out of a script's output; lines with other keys are skipped. */
+export function parseSwitchOnFacts(stdout: string): SwitchOnFacts {
+  const facts: SwitchOnFacts = { bridgeNfCallIptables: undefined, hostname: "", addresses: [] };
+  for (const line of stdout.split("\n")) {
+    const [key, value = ""] = line.split("\t");
+    if (key === "bridge") facts.bridgeNfCallIptables = value === "1" ? true : value === "0" ? false : undefined;
+    else if (key === "ssh-connection") {
+      const [client, , server] = value.trim().split(/\s+/);
+      if (client && server) facts.sshSource = { client: unmapped(client), server: unmapped(server) };
+    } else if (key === "hostname") facts.hostname = value.trim();
+    else if (key === "address" && value) facts.addresses.push(value.split("/")[0]);
+    else if (key === "corosync") facts.corosyncConf = Buffer.from(value, "base64").toString("utf8");
+  }
+  return facts;
+}
+
+export interface SwitchOnInput extends Omit<LockoutInput, "sshSource"> {
+  facts: SwitchOnFacts;
+  /** The node's name in the stack, when corosync.conf does not name it. */
+  nodeName: string;
+}
+
+/**
+ * Why switching ufw on with these rules (stored ones in `existing`, then `rules`) would cut this
+ * program's SSH connection (`ssh`) or split the node's cluster (`cluster`); both empty when it
+ * may go on. Members are read from the node's corosync.conf, so members this stack does not
+ * manage count too.
+ */
+export function switchOnProblems(input: SwitchOnInput): { ssh: string[]; cluster: string[] } {
+  if (!input.activation.enabled) return { ssh: [], cluster: [] };
+  const { facts } = input;
+  const restrictedTo = sshRestrictedTo(input);
+  const ssh =
+    !facts.sshSource && restrictedTo.length > 0
+      ? [
+          `SSH would be allowed only from ${restrictedTo.join(", ")}, and the host did not tell this program's source address ($SSH_CONNECTION was empty), so whether this connection stays open cannot be told; allow SSH from anywhere, or check that sshd sets SSH_CONNECTION for the user's login shell`,
+        ]
+      : lockoutProblems({ ...input, sshSource: facts.sshSource });
+  return { ssh, cluster: clusterProblems(input) };
+}
+
+function clusterProblems(input: SwitchOnInput): string[] {
+  const { facts } = input;
+  if (facts.corosyncConf === undefined) return [];
+  let conf;
+  try {
+    conf = parseCorosyncConf(facts.corosyncConf);
+  } catch (error) {
+    return [`${COROSYNC_CONF} could not be read as a corosync configuration (${(error as Error).message}), so whether ufw would split the cluster cannot be told; check the file on the node (\`pvecm status\`)`];
+  }
+  const local = new Set(facts.addresses);
+  const shortName = facts.hostname.split(".")[0];
+  const node = conf.nodes.find((member) => member.name === shortName || member.addresses.some((address) => local.has(address))) ?? {
+    name: facts.hostname || input.nodeName,
+    addresses: [],
+  };
+  return corosyncCutProblems({
+    cluster: conf.clusterName ?? "of this node",
+    node,
+    rules: predictUserRules(input.existing ?? { v4: [], v6: [] }, input.rules, { ipv6: input.ipv6 ?? true }),
+    incoming: input.defaults.incoming,
+    peers: conf.nodes.filter((member) => member !== node),
+  }).map((problem) => `${problem} (members as listed in the node's ${COROSYNC_CONF})`);
+}
