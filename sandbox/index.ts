@@ -1005,6 +1005,14 @@ export function hostPid(host: SandboxHost | string): number {
   throw new Error(`sandbox host ${h.name} is not running`);
 }
 
+/**
+ * bash without rc files. Our stdin is a socket (node's pipes are socketpairs), which makes Debian's
+ * bash take itself for an ssh session and source ~/.bashrc even with -c: in a client, which sees the
+ * machine's files, that ran the machine's own ~/.bashrc (pyenv init: 6-20 s under load), so probes
+ * bounded to 10 s were killed and read as "timeout" (issue 13, the attack suite's reachability).
+ */
+const BASH_C = ["/bin/bash", "--norc", "-c"];
+
 /** Runs `command` with /bin/bash as root inside the host's namespaces. */
 export async function hostExec(host: SandboxHost | string, command: string, opts: ExecOptions = {}): Promise<ExecResult> {
   const h = resolveHost(host);
@@ -1014,7 +1022,7 @@ export async function hostExec(host: SandboxHost | string, command: string, opts
   const dirs = h.kind === "node" ? ["-r", "-w"] : ["--wd=/"];
   return run(
     "nsenter",
-    ["-t", String(pid), "-m", "-u", "-i", "-n", "-p", "-C", ...dirs, "--", "/bin/bash", "-c", command],
+    ["-t", String(pid), "-m", "-u", "-i", "-n", "-p", "-C", ...dirs, "--", ...BASH_C, command],
     {
       ...opts,
       cwd: "/",
@@ -1079,7 +1087,7 @@ export async function removeClient(name: string): Promise<void> {
 export async function clientExec(client: SandboxClient | string, command: string, opts: ExecOptions = {}): Promise<ExecResult> {
   const c = typeof client === "string" ? readClients()[client] : client;
   if (!c) throw new Error(`no sandbox client ${String(client)}`);
-  return run("nsenter", [`--net=/run/netns/${c.netns}`, "--", "/bin/bash", "-c", command], {
+  return run("nsenter", [`--net=/run/netns/${c.netns}`, "--", ...BASH_C, command], {
     ...opts,
     env: { PATH: HOST_PATH, HOME: "/root", LANG: "C.UTF-8" },
   });
