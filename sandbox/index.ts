@@ -551,7 +551,7 @@ async function nodeRootfs(release: Release, mode: Mode, log: (line: string) => v
 const nodeUnit = (name: string) => `${PREFIX}${name}`;
 
 /** The cgroup2 hierarchy's mount point on the machine (/sys/fs/cgroup/unified on a hybrid one). */
-function cgroup2Root(): string | undefined {
+export function cgroup2Root(): string | undefined {
   for (const line of fs.readFileSync("/proc/self/mountinfo", "utf8").split("\n")) {
     const f = line.split(" ");
     if (f[f.indexOf("-") + 1] === "cgroup2") return f[4];
@@ -718,17 +718,49 @@ function rootInotifyInstances(): number {
   return count;
 }
 
+const INOTIFY_SYSCTL = "/proc/sys/fs/inotify/max_user_instances";
+/** Machine-wide (every sandbox's): the limit before a sandbox raised it, and the value it set ("128 1024"). */
+const INOTIFY_SAVED = "/run/proxmox-hardening-sandbox-inotify";
+
 /**
- * Refuses up front when the nodes would exhaust fs.inotify.max_user_instances: nodes share root's
- * budget with everything else root runs, and a systemd that gets none fails to boot half-way.
+ * Makes room for the nodes' inotify instances: nodes share root's fs.inotify.max_user_instances with
+ * everything else root runs, and a systemd that gets none fails to boot half-way. When they would not
+ * fit, the limit is raised for the run (runtime kernel state, not /etc); the first sandbox to raise it
+ * records the value it found, and the last `down` that leaves no node of any sandbox puts it back.
  */
-function checkInotifyBudget(nodes: number): void {
-  const max = Number(fs.readFileSync("/proc/sys/fs/inotify/max_user_instances", "utf8"));
-  const used = rootInotifyInstances();
-  if (used + nodes * NODE_INOTIFY > max) {
-    throw new Error(`${nodes} nodes need ~${nodes * NODE_INOTIFY} inotify instances; root holds ${used} of fs.inotify.max_user_instances = ${max}. ` +
-      `Start at most ${Math.max(0, Math.floor((max - used) / NODE_INOTIFY))} nodes, or raise that sysctl on the machine (e.g. to 1024).`);
-  }
+async function ensureInotifyBudget(nodes: number, log: (line: string) => void): Promise<void> {
+  await withMachineLock(async () => {
+    const max = Number(fs.readFileSync(INOTIFY_SYSCTL, "utf8"));
+    const needed = rootInotifyInstances() + nodes * NODE_INOTIFY;
+    if (needed <= max) return;
+    // Room for the user managers that root's SSH logins start in each node (3 instances each).
+    const raised = Math.max(1024, 2 * needed);
+    const original = fs.existsSync(INOTIFY_SAVED) ? fs.readFileSync(INOTIFY_SAVED, "utf8").split(" ")[0] : String(max);
+    fs.writeFileSync(INOTIFY_SAVED, `${original} ${raised}`);
+    fs.writeFileSync(INOTIFY_SYSCTL, String(raised));
+    log(`fs.inotify.max_user_instances raised from ${max} to ${raised} for ${nodes} nodes (down restores ${original})`);
+  });
+}
+
+/** Names of node cgroups of any sandbox (PREFIX + pveN) still on the machine. */
+function anyNodeCgroups(): string[] {
+  const root = cgroup2Root();
+  return root ? fs.readdirSync(root).filter((n) => /^[a-z]{2,5}-pve\d+$/.test(n)) : [];
+}
+
+/** Puts back the inotify limit a sandbox raised, once no sandbox has a node left, unless someone else changed it since. */
+async function restoreInotifyLimit(log: (line: string) => void): Promise<void> {
+  if (!fs.existsSync(INOTIFY_SAVED) || anyNodeCgroups().length) return;
+  await withMachineLock(async () => {
+    if (!fs.existsSync(INOTIFY_SAVED) || anyNodeCgroups().length) return;
+    const [original, raised] = fs.readFileSync(INOTIFY_SAVED, "utf8").split(" ");
+    const now = fs.readFileSync(INOTIFY_SYSCTL, "utf8").trim();
+    if (now === raised) {
+      fs.writeFileSync(INOTIFY_SYSCTL, original);
+      log(`fs.inotify.max_user_instances restored to ${original}`);
+    } else log(`fs.inotify.max_user_instances is ${now}, not the ${raised} the sandbox set: left as it is`);
+    fs.rmSync(INOTIFY_SAVED);
+  });
 }
 
 /** Starts the nodes, named pve{after+1}...; each cluster's /etc/pve is made before its members boot. */
@@ -786,7 +818,6 @@ export async function up(opts: UpOptions): Promise<Inventory> {
   if (process.getuid && process.getuid() !== 0) throw new Error("the sandbox needs root");
   if (nodes.length) {
     if (!cgroup2Root()) throw new Error("nodes need the machine's cgroup2 hierarchy mounted (down finds their cgroups there)");
-    checkInotifyBudget(nodes.length);
   }
   const t0 = Date.now();
   if (opts.installDeps !== false) {
@@ -826,6 +857,7 @@ export async function up(opts: UpOptions): Promise<Inventory> {
     throw e;
   }
   try {
+    if (nodes.length) await ensureInotifyBudget(nodes.length, log);
     hosts.push(...(await startNodes(nodes, count, network, authKey, opts.concurrency ?? 4, log)));
   } catch (e) {
     log("a node failed to start; removing what was started");
@@ -938,6 +970,7 @@ export async function down(opts: { log?: (line: string) => void } = {}): Promise
   fs.rmSync(CLUSTERS_DIR, { recursive: true, force: true });
   fs.rmSync(INVENTORY_PATH, { force: true });
   fs.rmSync(CLIENTS_PATH, { force: true });
+  await restoreInotifyLimit(log);
   if (namespaces.length || killed) log(`removed ${namespaces.length} namespaces, killed ${killed} processes`);
   return { killedProcesses: killed, namespaces, unmounted };
 }
@@ -1005,6 +1038,14 @@ export function hostPid(host: SandboxHost | string): number {
   throw new Error(`sandbox host ${h.name} is not running`);
 }
 
+/**
+ * bash without rc files. Our stdin is a socket (node's pipes are socketpairs), which makes Debian's
+ * bash take itself for an ssh session and source ~/.bashrc even with -c: in a client, which sees the
+ * machine's files, that ran the machine's own ~/.bashrc (pyenv init: 6-20 s under load), so probes
+ * bounded to 10 s were killed and read as "timeout" (issue 13, the attack suite's reachability).
+ */
+const BASH_C = ["/bin/bash", "--norc", "-c"];
+
 /** Runs `command` with /bin/bash as root inside the host's namespaces. */
 export async function hostExec(host: SandboxHost | string, command: string, opts: ExecOptions = {}): Promise<ExecResult> {
   const h = resolveHost(host);
@@ -1014,7 +1055,7 @@ export async function hostExec(host: SandboxHost | string, command: string, opts
   const dirs = h.kind === "node" ? ["-r", "-w"] : ["--wd=/"];
   return run(
     "nsenter",
-    ["-t", String(pid), "-m", "-u", "-i", "-n", "-p", "-C", ...dirs, "--", "/bin/bash", "-c", command],
+    ["-t", String(pid), "-m", "-u", "-i", "-n", "-p", "-C", ...dirs, "--", ...BASH_C, command],
     {
       ...opts,
       cwd: "/",
@@ -1079,7 +1120,7 @@ export async function removeClient(name: string): Promise<void> {
 export async function clientExec(client: SandboxClient | string, command: string, opts: ExecOptions = {}): Promise<ExecResult> {
   const c = typeof client === "string" ? readClients()[client] : client;
   if (!c) throw new Error(`no sandbox client ${String(client)}`);
-  return run("nsenter", [`--net=/run/netns/${c.netns}`, "--", "/bin/bash", "-c", command], {
+  return run("nsenter", [`--net=/run/netns/${c.netns}`, "--", ...BASH_C, command], {
     ...opts,
     env: { PATH: HOST_PATH, HOME: "/root", LANG: "C.UTF-8" },
   });

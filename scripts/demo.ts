@@ -1,17 +1,18 @@
-// npm run demo                 harden a local sandbox host with the real program, attack it, show the bans
+// npm run demo                 harden a local sandbox node (Debian 13) with the real program, attack it, show the bans
 // npm run demo -- --destroy    roll the demo back (pulumi destroy) and remove the sandbox
 //
-// Options: --stack NAME (default demo), --syslog (a syslog-style host instead of a journald-style
-// one like a default Proxmox VE 8), --help.
+// Options: --stack NAME (default demo), --debian12 (a Debian 12 node, Proxmox VE 8's base, instead
+// of Debian 13, Proxmox VE 9's), --syslog (rsyslog besides the journal), --help.
 //
-// Everything stays on this machine: the host is a sandbox (network and mount namespaces with real
-// OpenSSH, UFW, fail2ban and a pvesh stand-in, see sandbox/README.md), the Pulumi state is a local
+// Everything stays on this machine: the host is a sandbox node (a systemd-booted Debian in its own
+// namespaces, with real OpenSSH, UFW, fail2ban and stand-ins for pveproxy, pvedaemon and pvesh, see
+// sandbox/README.md), the Pulumi state is a local
 // file backend in .pulumi-state/ and config is encrypted with a demo-only passphrase. The sandbox
 // has its own name prefix and directory (PHS_PREFIX=demo-, PHS_SANDBOX_DIR=.sandbox-demo unless
-// set), so it never touches a test run's sandbox. A re-run replaces the sandbox host and the demo
-// stack; after a run the host stays up so you can look around.
+// set), so it never touches a test run's sandbox. A re-run replaces the sandbox node and the demo
+// stack; after a run the node stays up so you can look around.
 import { join, relative } from "node:path";
-import type { SandboxClient, SandboxHost } from "../sandbox";
+import type { Mode, Release, SandboxClient, SandboxHost } from "../sandbox";
 import { engineEnv, repoRoot, stateDir } from "./engine";
 import type { Reach } from "../test/support/attack";
 import { readmeCommands } from "./readme-commands";
@@ -27,19 +28,21 @@ const programSupport = () => import("./program-stack");
 interface Options {
   destroy: boolean;
   stack: string;
-  mode: "journald" | "syslog";
+  release: Release;
+  mode: Mode;
 }
 
 function parseArgs(argv: string[]): Options {
-  const options: Options = { destroy: false, stack: "demo", mode: "journald" };
+  const options: Options = { destroy: false, stack: "demo", release: "trixie", mode: "journald" };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
     if (arg === "--destroy") options.destroy = true;
     else if (arg === "--syslog") options.mode = "syslog";
+    else if (arg === "--debian12") options.release = "bookworm";
     else if (arg === "--stack" && argv[i + 1]) options.stack = argv[++i];
     else if (arg.startsWith("--stack=")) options.stack = arg.slice("--stack=".length);
     else {
-      console.log("usage: npm run demo [-- --destroy] [-- --stack NAME] [-- --syslog]");
+      console.log("usage: npm run demo [-- --destroy] [-- --stack NAME] [-- --debian12] [-- --syslog]");
       process.exit(arg === "--help" || arg === "-h" ? 0 : 2);
     }
   }
@@ -163,24 +166,24 @@ function destroyCommand(options: Options): string {
 
 async function demo(options: Options): Promise<void> {
   const sb = await sandbox();
-  const { bannedIps, bruteForceSsh, startListener, waitForBan } = await attack();
+  const { bannedIps, bruteForceSsh, failedWebLogin, startListener, waitForBan } = await attack();
   const { ProgramStack, sandboxConfig } = await programSupport();
   const steps = new Steps(9);
   say(paint("1", "proxmox-hardening demo: harden a Proxmox-VE-like host with the real Pulumi program, then attack it"));
-  say(`Everything runs on this machine: a sandbox host (${sandboxEnvLine()}), Pulumi state in ${relative(repoRoot, stateDir)}/ (a local file backend),`);
+  say(`Everything runs on this machine: a sandbox node (${sandboxEnvLine()}), Pulumi state in ${relative(repoRoot, stateDir)}/ (a local file backend),`);
   say(`config encrypted with a demo-only passphrase. Nothing is sent anywhere.`);
 
   let host!: SandboxHost;
   let attacker!: SandboxClient;
   let bystander!: SandboxClient;
-  await steps.run(`Start a sandbox host (${options.mode}-style${options.mode === "journald" ? ", like a default Proxmox VE 8" : ""})`, async () => {
-    const inventory = await sb.up({ count: 1, modes: [options.mode], log: (line) => say(`    ${line}`) });
+  const base = options.release === "trixie" ? "Debian 13, like Proxmox VE 9" : "Debian 12, like Proxmox VE 8";
+  await steps.run(`Start a sandbox node (${base}; ${options.mode === "journald" ? "journal only, as a default install" : "rsyslog too"})`, async () => {
+    const inventory = await sb.up({ count: 0, nodes: [{ release: options.release, mode: options.mode }], log: (line) => say(`    ${line}`) });
     host = inventory.hosts[0];
     say(`    ${host.name}: ${host.address} / ${host.address6}, ssh host key ${host.hostKeyFingerprint}`);
-    // No real Proxmox services in the sandbox: stand-ins listen where pveproxy and spiceproxy would.
-    await startListener(host, 8006, 3600);
+    // The node's pveproxy stand-in serves the web UI on 8006; spiceproxy has none: a listener takes 3128.
     await startListener(host, 3128, 3600);
-    say("    stand-in listeners on 8006 (pveproxy, the web UI) and 3128 (spiceproxy)");
+    say("    systemd runs ssh, fail2ban, pveproxy and pvedaemon (stand-ins) on 8006; a listener on 3128 (spiceproxy)");
     attacker = await sb.addClient("attacker");
     bystander = await sb.addClient("bystander");
     say(`    clients on the same network: attacker ${attacker.address}, bystander ${bystander.address}`);
@@ -190,13 +193,13 @@ async function demo(options: Options): Promise<void> {
     await probeAll(attacker, host, { 22: "open", 8006: "open", 3128: "open" });
     await hostShow(host, "ufw status");
     const ping = await sb.hostExec(host, "fail2ban-client ping", { timeoutMs: 10_000 });
-    say(`    fail2ban: ${ping.code === 0 ? "running with Debian's default config (an sshd jail on /var/log/auth.log)" : "not running (Debian's default sshd jail finds no /var/log/auth.log on a journald-only host)"}`);
+    say(`    fail2ban: ${ping.code === 0 ? "running with Debian's default config (an sshd jail)" : "not running (Debian 12's default sshd jail finds no /var/log/auth.log on a journal-only node)"}`);
   });
 
   const program = await steps.run(`Create the Pulumi stack "${options.stack}" for this host`, async () => {
     const earlier = await ProgramStack.select(options.stack);
     if (earlier) {
-      say(`    an earlier demo stack "${options.stack}" exists; its sandbox host was just replaced, so its state is dropped`);
+      say(`    an earlier demo stack "${options.stack}" exists; its sandbox node was just replaced, so its state is dropped`);
       await earlier.forget();
     }
     const created = await ProgramStack.create(options.stack, sandboxConfig([{ host }]));
@@ -249,9 +252,12 @@ async function demo(options: Options): Promise<void> {
   });
 
   await steps.run("Brute force on the web UI: three failed Proxmox logins from the attacker", async () => {
-    // pvedaemon logs every failed web-UI login; the sandbox writes the genuine line (syslog/journal).
-    for (let i = 0; i < 3; i++) await sb.writePvedaemonFailure(host, attacker.address);
-    say(`    pvedaemon[…]: authentication failure; rhost=${attacker.address} user=root@pam msg=Authentication failure  (×3)`);
+    // Real logins at the web UI: pvedaemon logs each failure in the journal, with the attacker's address.
+    const answers: number[] = [];
+    for (let i = 0; i < 3; i++) answers.push(await failedWebLogin(attacker, host));
+    say(`    ${attacker.name} → POST https://${host.address}:8006/api2/json/access/ticket as root@pam with a wrong password, 3 times: HTTP ${answers.join(", ")}`);
+    if (!answers.every((status) => status === 401)) throw new Error(`the logins were not all refused with 401: ${answers.join(", ")}`);
+    await hostShow(host, "journalctl -q -o short SYSLOG_IDENTIFIER=pvedaemon -p err -n 3 --no-pager");
     if (!(await waitForBan(host, "proxmox", attacker.address, 30_000))) throw new Error(`fail2ban did not ban ${attacker.address} in the proxmox jail within 30 s`);
     await hostShow(host, "fail2ban-client status proxmox");
     await probeAll(attacker, host, { 8006: "banned" });
@@ -276,9 +282,9 @@ async function demo(options: Options): Promise<void> {
   say(`  fail2ban banned the attacker ${attacker.address} after 3 failures, on ssh and on the web UI, for an hour`);
   say(`  (bantime 3600); the bystander ${bystander.address} still gets in; a second pulumi up changed nothing.`);
   say();
-  say(paint("1", "The sandbox host stays up so you can look around, e.g.:"));
+  say(paint("1", "The sandbox node stays up so you can look around, e.g.:"));
   say(`  ${sandboxEnvLine()} npm run sandbox -- exec ${host.name} 'fail2ban-client status sshd'`);
-  say(`  ${sandboxEnvLine()} npm run sandbox -- exec ${host.name} 'iptables -S f2b-sshd; ufw status numbered'`);
+  say(`  ${sandboxEnvLine()} npm run sandbox -- exec ${host.name} '${options.release === "trixie" ? "nft list table inet f2b-table" : "iptables -S f2b-sshd"}; ufw status numbered'`);
   say(`  ${engineEnvLine()}`);
   say(`  npx pulumi stack -s ${options.stack}            # the demo stack's resources (local state, demo passphrase)`);
   say(`  (sandbox network ${inv.network.ipv4}; inventory ${relative(repoRoot, sb.INVENTORY_PATH)})`);
@@ -310,7 +316,7 @@ async function destroyDemo(options: Options): Promise<void> {
     }
     let destroyError: unknown;
     if (!hostsRunning) {
-      say("    the demo's sandbox host is not running any more: dropping the stack's state without touching a host");
+      say("    the demo's sandbox node is not running any more: dropping the stack's state without touching a host");
     } else {
       const out = streamer();
       try {
@@ -342,7 +348,7 @@ async function destroyDemo(options: Options): Promise<void> {
 async function main(): Promise<number> {
   const options = parseArgs(process.argv.slice(2));
   if (process.platform !== "linux" || process.getuid?.() !== 0) {
-    console.error("The demo's sandbox host is made of Linux namespaces and needs root: run `sudo npm run demo` (or as root).");
+    console.error("The demo's sandbox node is made of Linux namespaces and needs root: run `sudo npm run demo` (or as root).");
     return 1;
   }
   const started = Date.now();

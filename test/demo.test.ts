@@ -58,13 +58,15 @@ test("npm run demo is set-up, then the demo script", { timeout: 60_000 }, () => 
   assert.equal(pkg.scripts.demo, "node scripts/setup.mjs && node --import tsx scripts/demo.ts");
 });
 
-test("npm run demo hardens a sandbox host, shows the firewall and the bans, and a second up changes nothing", { timeout: 420_000 }, async () => {
+test("npm run demo hardens a Debian 13 sandbox node, shows the firewall and the bans, and a second up changes nothing", { timeout: 420_000 }, async () => {
   const run = await runDemo(["--stack", stack], 400_000);
   const context = `exit ${run.code} after ${run.seconds} s; output:\n${run.output}`;
   assert.equal(run.code, 0, context);
   for (let step = 1; step <= 9; step++) assert.match(run.output, new RegExp(`^\\[${step}/9\\] `, "m"), `step ${step} announced; ${context}`);
   assert.equal((run.output.match(/^ {2}✔ .* \(\d+\.\d s\)$/gm) ?? []).length, 9, `9 steps done with their time; ${context}`);
   assert.doesNotMatch(run.output, /✘|The demo failed/, context);
+  // a Debian 13 node (Proxmox VE 9's base) by default, booted by systemd with its pveproxy stand-in
+  assert.match(run.output, /^ {4}pve1 up \(trixie node, journald\) at /m, context);
   // preview, up, the hardened host
   assert.match(run.output, /preview: \d+ resources to create/, context);
   assert.match(run.output, /│ Status: active$/m, context);
@@ -77,6 +79,9 @@ test("npm run demo hardens a sandbox host, shows the firewall and the bans, and 
   assert.ok(attacker, context);
   assert.match(run.output, new RegExp(`│ +\`- Banned IP list:\\s+${attacker.replace(/\./g, "\\.")}$`, "m"), context);
   assert.match(run.output, /attacker \([\d.]+\) → pve1:22 \(ssh\): (refused|no answer) \(banned/, context);
+  // real failed logins at the web UI, each refused by pvedaemon (HTTP 401) and logged to the journal
+  assert.match(run.output, /with a wrong password, 3 times: HTTP 401, 401, 401$/m, context);
+  assert.match(run.output, new RegExp(`│ .* pvedaemon\\[\\d+\\]: authentication failure; rhost=::ffff:${attacker.replace(/\./g, "\\.")} user=root@pam`, "m"), context);
   assert.match(run.output, /attacker \([\d.]+\) → pve1:8006 \(web UI\): (refused|no answer) \(banned/, context);
   assert.match(run.output, /bystander \([\d.]+\) → pve1:22 \(ssh\): connected/, context);
   assert.match(run.output, /no changes: \d+ resources unchanged/, context);

@@ -9,13 +9,17 @@ import { down, hostExec, Inventory, SandboxHost, up } from "../sandbox";
 import { HostState, hostState, run } from "./support/host-state";
 import { ProgramStack, sandboxConfig } from "../scripts/program-stack";
 
-// Issue 4's acceptance on the real engine: the program hardens a syslog-style
-// host as root and a journald-style host (Proxmox VE 8 default) through a sudo
-// user, in one stack, then survives drift, a config change and destroy.
+// Issue 4's acceptance on the real engine, on systemd-booted nodes of both releases (issue 13):
+// the program hardens a Debian 12 node with rsyslog as root (pve1: the file-log path), a Debian 13
+// node logging to the journal only through a sudo user (pve2: a default Proxmox VE 9) and a
+// Debian 12 node logging to the journal only as root (pve3: a default Proxmox VE 8, whose fail2ban
+// failed at boot), in one stack, then survives drift, a config change and destroy.
 
 let inventory: Inventory;
 let pve1: SandboxHost;
 let pve2: SandboxHost;
+let pve3: SandboxHost;
+const hosts = () => [pve1, pve2, pve3];
 let program: ProgramStack;
 const before_: Record<string, HostState> = {};
 /** Whether fail2ban answered on each host before the first up (the journald host's does not). */
@@ -31,10 +35,11 @@ const fail2banRunning = async (host: SandboxHost) => (await hostExec(host, "fail
 const sshdJail = async (host: SandboxHost, key: string) => (await run(host, `fail2ban-client get sshd ${key}`)).trim();
 
 /**
- * On pve2, python3-systemd (which a journald host needs) looks missing to dpkg, and apt-get is a
- * stand-in that logs its arguments and marks the package installed or purged in the host's own
- * dpkg database: the host's packages are the machine's, which a real purge would remove. What
- * is tested is which packages the program installs and purges.
+ * On the journal-only nodes, python3-systemd (which reading the journal needs) looks missing to
+ * dpkg, and apt-get is a stand-in that logs its arguments and marks the package installed or purged
+ * in the node's own dpkg database: nodes have no route to Debian's archive, so a real install could
+ * not fetch it again. What is tested is which packages the program installs and purges, on both
+ * releases.
  */
 const APT_LOG = "/run/prl-apt.log";
 const MARK = (status: string) => `perl -0pi -e 's/(Package: python3-systemd\\nStatus: )[^\\n]*/\${1}${status}/' /var/lib/dpkg/status`;
@@ -53,18 +58,21 @@ const packageStatus = async (host: SandboxHost) => (await run(host, "dpkg-query 
 
 before(async () => {
   await down();
-  inventory = await up({ count: 2, modes: ["syslog", "journald"] });
-  [pve1, pve2] = inventory.hosts;
+  inventory = await up({ count: 0, nodes: [{ release: "bookworm", mode: "syslog" }, { release: "trixie" }, { release: "bookworm" }] });
+  [pve1, pve2, pve3] = inventory.hosts;
   // What a user already has on pve1: their own jail.local, a rule of their own, the Proxmox firewall on.
   await run(pve1, `printf '%s' '${JAIL_LOCAL}' > /etc/fail2ban/jail.local && fail2ban-client reload`);
   await run(pve1, "ufw allow 2222/tcp comment 'made by hand'");
   await run(pve1, "pvesh set /cluster/firewall/options --enable 1");
-  await fakeMissingPackage(pve2);
-  assert.equal(await packageStatus(pve2), "rc", "python3-systemd looks missing on pve2");
-  before_.pve1 = await hostState(pve1);
-  before_.pve2 = await hostState(pve2);
-  for (const host of [pve1, pve2]) runningBefore[host.name] = await fail2banRunning(host);
-  program = await ProgramStack.create(`test-harden-${process.pid}`, sandboxConfig([{ host: pve1 }, { host: pve2, viaSudoUser: true }]));
+  for (const host of [pve2, pve3]) {
+    await fakeMissingPackage(host);
+    assert.equal(await packageStatus(host), "rc", `python3-systemd looks missing on ${host.name}`);
+  }
+  for (const host of hosts()) {
+    before_[host.name] = await hostState(host);
+    runningBefore[host.name] = await fail2banRunning(host);
+  }
+  program = await ProgramStack.create(`test-harden-${process.pid}`, sandboxConfig([{ host: pve1 }, { host: pve2, viaSudoUser: true }, { host: pve3 }]));
 }, { timeout: 300_000 });
 
 after(async () => {
@@ -85,14 +93,14 @@ test("preview lists every resource and opens no SSH connection", { timeout: 600_
   assert.deepEqual(program.sshActivity(), { connections: 0, commands: 0 });
 });
 
-test("up hardens both hosts to the reference end state, in parallel, one connection per host", { timeout: 600_000 }, async () => {
+test("up hardens every node to the reference end state, in parallel, one connection per node", { timeout: 600_000 }, async () => {
   const result = await program.stack.up();
   assert.equal(result.summary.result, "succeeded");
-  assert.equal(program.sshActivity().connections, 2);
+  assert.equal(program.sshActivity().connections, 3);
   // What the preview listed is exactly what up created (the stack and every host's resources).
   const created = (await program.stack.exportStack()).deployment.resources.filter((r: { type: string }) => !r.type.startsWith("pulumi:providers:")).map((r: { urn: string }) => r.urn);
   assert.deepEqual(created.sort(), previewed, "the preview listed every resource up created");
-  for (const host of [pve1, pve2]) {
+  for (const host of hosts()) {
     const options = JSON.parse(await run(host, "pvesh get /cluster/firewall/options --output-format json"));
     assert.equal(options.enable, 0, `${host.name}: Proxmox firewall off`);
     const status = await run(host, "ufw status verbose");
@@ -111,9 +119,11 @@ test("up hardens both hosts to the reference end state, in parallel, one connect
     assert.match(jails, /Jail list:\s+.*\bproxmox\b/);
     assert.match(jails, /Jail list:\s+.*\bsshd\b/);
   }
-  // The journald-style host reads the journal; the syslog host its files.
-  assert.match(await run(pve2, "cat /etc/fail2ban/jail.d/proxmox-hardening-jail-proxmox.local"), /^backend = systemd$/m);
-  assert.match(await run(pve2, "fail2ban-client status proxmox"), /Journal matches:\s+SYSLOG_IDENTIFIER=pvedaemon/);
+  // The journal-only nodes read the journal (both releases); the rsyslog node its files.
+  for (const host of [pve2, pve3]) {
+    assert.match(await run(host, "cat /etc/fail2ban/jail.d/proxmox-hardening-jail-proxmox.local"), /^backend = systemd$/m, host.name);
+    assert.match(await run(host, "fail2ban-client status proxmox"), /Journal matches:\s+SYSLOG_IDENTIFIER=pvedaemon/, host.name);
+  }
   assert.match(await run(pve1, "fail2ban-client status sshd"), /File list:\s+\/var\/log\/auth\.log/);
   // What the user had stays: their rule and their jail.local, whose [sshd] findtime stays in
   // effect; its [DEFAULT] bantime gives way to the program's, as the README says.
@@ -121,10 +131,12 @@ test("up hardens both hosts to the reference end state, in parallel, one connect
   assert.equal(await run(pve1, "cat /etc/fail2ban/jail.local"), JAIL_LOCAL);
   assert.equal(await sshdJail(pve1, "findtime"), "600", "the user's [sshd] findtime from jail.local");
   assert.equal(await sshdJail(pve1, "bantime"), "3600", "the program's [DEFAULT] bantime over jail.local's");
-  // Only the missing package was installed, only on the host that lacked it.
-  assert.match(await run(pve2, `cat ${APT_LOG}`), /install .*python3-systemd/);
-  assert.doesNotMatch(await run(pve2, `cat ${APT_LOG}`), /install .*\b(ufw|fail2ban)\b/);
-  assert.equal(await packageStatus(pve2), "ii");
+  // Only the missing package was installed, only on the nodes that lacked it.
+  for (const host of [pve2, pve3]) {
+    assert.match(await run(host, `cat ${APT_LOG}`), /install .*python3-systemd/, host.name);
+    assert.doesNotMatch(await run(host, `cat ${APT_LOG}`), /install .*\b(ufw|fail2ban)\b/, host.name);
+    assert.equal(await packageStatus(host), "ii", host.name);
+  }
 });
 
 test("a second up and a second preview change nothing", { timeout: 600_000 }, async () => {
@@ -155,7 +167,7 @@ test("a config change updates in place and replaces nothing", { timeout: 600_000
   const name = (urn: string) => urn.split("::").pop()!;
   const exporter = { action: "allow", protocol: "tcp", port: 9100, from: "203.0.113.0/24", comment: "node exporter" } as const;
   await program.configure(
-    sandboxConfig([{ host: pve1 }, { host: pve2, viaSudoUser: true }], {
+    sandboxConfig([{ host: pve1 }, { host: pve2, viaSudoUser: true }, { host: pve3 }], {
       fail2ban: { defaults: { maxretry: 5, ignoreip: ["127.0.0.1/8", "::1", "203.0.113.7"] } },
       ufw: { extraRules: [exporter] },
     }),
@@ -167,35 +179,37 @@ test("a config change updates in place and replaces nothing", { timeout: 600_000
     },
   });
   assert.deepEqual(Object.keys(planned).sort(), ["create", "update"], "nothing replaced or deleted");
-  assert.deepEqual(planned.create.sort(), ["pve1", "pve2"].map((host) => `${host}-ufw-${ruleName(UfwRule.parse(exporter))}`), "one new rule per host");
-  assert.deepEqual(planned.update.sort(), ["pve1", "pve2"].flatMap((host) => [`${host}-fail2ban-defaults`, `${host}-fail2ban-reload`]), "fail2ban defaults and reload per host");
+  assert.deepEqual(planned.create.sort(), ["pve1", "pve2", "pve3"].map((host) => `${host}-ufw-${ruleName(UfwRule.parse(exporter))}`), "one new rule per host");
+  assert.deepEqual(planned.update.sort(), ["pve1", "pve2", "pve3"].flatMap((host) => [`${host}-fail2ban-defaults`, `${host}-fail2ban-reload`]), "fail2ban defaults and reload per host");
   assert.equal(preview.changeSummary.replace, undefined);
   const result = await program.stack.up();
   assert.equal(result.summary.result, "succeeded");
-  for (const host of [pve1, pve2]) {
+  for (const host of hosts()) {
     assert.match(await run(host, "fail2ban-client get sshd maxretry"), /^5$/m);
     assert.match(await run(host, "fail2ban-client get sshd ignoreip"), /203\.0\.113\.7/);
     assert.match(await run(host, "ufw status"), /^9100\/tcp +ALLOW +203\.0\.113\.0\/24 +# node exporter$/m);
   }
 });
 
-test("destroy returns both hosts to exactly their previous state", { timeout: 600_000 }, async () => {
+test("destroy returns every node to exactly its previous state", { timeout: 600_000 }, async () => {
   const result = await program.stack.destroy();
   assert.equal(result.summary.result, "succeeded");
-  // fail2ban runs again where it ran, and is stopped again where it did not (the journald host).
-  assert.deepEqual({ ...runningBefore }, { pve1: true, pve2: false });
-  for (const host of [pve1, pve2]) assert.equal(await fail2banRunning(host), runningBefore[host.name], `${host.name}: fail2ban running as before`);
+  // fail2ban runs again where it ran, and is stopped again where it did not (Debian 12, journal only).
+  assert.deepEqual({ ...runningBefore }, { pve1: true, pve2: true, pve3: false });
+  for (const host of hosts()) assert.equal(await fail2banRunning(host), runningBefore[host.name], `${host.name}: fail2ban running as before`);
   // The package the program installed is purged, and only that one; the user's jail.local is in effect again.
-  assert.match(await run(pve2, `cat ${APT_LOG}`), /purge .*python3-systemd/);
-  assert.doesNotMatch(await run(pve2, `cat ${APT_LOG}`), /purge .*\b(ufw|fail2ban)\b/);
-  assert.equal(await packageStatus(pve2), "rc", "python3-systemd purged (as the stand-in marks it)");
+  for (const host of [pve2, pve3]) {
+    assert.match(await run(host, `cat ${APT_LOG}`), /purge .*python3-systemd/, host.name);
+    assert.doesNotMatch(await run(host, `cat ${APT_LOG}`), /purge .*\b(ufw|fail2ban)\b/, host.name);
+    assert.equal(await packageStatus(host), "rc", `${host.name}: python3-systemd purged (as the stand-in marks it)`);
+  }
   assert.equal(await sshdJail(pve1, "findtime"), "600");
   assert.equal(await sshdJail(pve1, "bantime"), "7200", "jail.local's [DEFAULT] bantime again");
-  for (const [name, host] of [["pve1", pve1], ["pve2", pve2]] as const) {
+  for (const host of hosts()) {
     const now = await hostState(host);
-    assert.deepEqual(now.files, before_[name].files, `${name}: every file byte-identical, same mode and owner`);
-    assert.equal(now.ufwStatus, before_[name].ufwStatus, `${name}: ufw as before`);
-    assert.deepEqual(now.pveshOptions, before_[name].pveshOptions, `${name}: Proxmox firewall options as before`);
+    assert.deepEqual(now.files, before_[host.name].files, `${host.name}: every file byte-identical, same mode and owner`);
+    assert.equal(now.ufwStatus, before_[host.name].ufwStatus, `${host.name}: ufw as before`);
+    assert.deepEqual(now.pveshOptions, before_[host.name].pveshOptions, `${host.name}: Proxmox firewall options as before`);
   }
   assert.match(before_.pve1.ufwStatus, /^Status: inactive$/m);
   assert.equal(before_.pve1.pveshOptions.enable, 1);

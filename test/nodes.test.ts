@@ -27,8 +27,10 @@ function machineState(): string {
     sh("iptables-save | grep -v '^#' | sed 's/ \\[[0-9:]*\\]$//'"),
     sh("ip6tables-save | grep -v '^#' | sed 's/ \\[[0-9:]*\\]$//'"),
     sh("nft list ruleset"),
-    // Without other sandboxes' node cgroups (another prefix): they come and go with their own runs.
-    sh(`find ${cgroup2} -maxdepth 1 -type d | sort`).split("\n").filter((dir) => !/\/[a-z]{2,5}-[^/]+$/.test(dir) || dir.includes(`/${PREFIX}`)).join("\n"),
+    // Other sandboxes' nodes (another PHS_PREFIX) come and go meanwhile: not ours to compare.
+    sh(`find ${cgroup2} -maxdepth 1 -type d | sort`).split("\n").filter((d) => !/\/[a-z]{2,5}-pve\d+$/.test(d) || d.startsWith(`${cgroup2}/${PREFIX}`)).join("\n"),
+    // up may raise it for the run; down puts it back.
+    sh("cat /proc/sys/fs/inotify/max_user_instances"),
     // Daemons in the machine's own mount namespace (a node's run in its own).
     sh(`for p in $(pgrep -x 'sshd|systemd|systemd-journal|fail2ban-server|corosync|dbus-daemon'); do [ "$(readlink /proc/$p/ns/mnt)" = "$(readlink /proc/self/ns/mnt)" ] && cat /proc/$p/comm; done | sort || true`),
   ].join("\n");

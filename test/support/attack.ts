@@ -113,26 +113,34 @@ export async function bannedIps(host: SandboxHost, jail: string): Promise<string
 }
 
 /**
- * Whether the jail lists `address` as banned and its REJECT rule is in the host's iptables (or
- * ip6tables) chain f2b-<jail>: fail2ban lists a ban a moment before its action has run.
+ * Whether the jail lists `address` as banned and its ban is in the host's firewall: fail2ban lists
+ * a ban a moment before its action has run.
  */
 export async function banInEffect(host: SandboxHost, jail: string, address: string): Promise<boolean> {
   return (await bannedIps(host, jail)).includes(address) && (await banRuleInPlace(host, jail, address));
 }
 
 /**
- * Whether neither the jail lists `address` nor its REJECT rule is left: fail2ban drops a ban from
- * its list a moment before its action has removed the rule.
+ * Whether neither the jail lists `address` nor its ban is left in the firewall: fail2ban drops a
+ * ban from its list a moment before its action has removed it.
  */
 export async function banLifted(host: SandboxHost, jail: string, address: string): Promise<boolean> {
   return !(await bannedIps(host, jail)).includes(address) && !(await banRuleInPlace(host, jail, address));
 }
 
-/** Whether the REJECT rule for `address` is in the host's iptables (ip6tables) chain f2b-<jail>. */
+/**
+ * Whether the ban of `address` is in the host's firewall, for either kind of ban action: the
+ * iptables ones (fail2ban's default, Debian 12) put a REJECT rule in the chain f2b-<jail>; the
+ * nftables ones (Debian 13's default) the address in the set addr-set-<jail> (addr6-set-<jail>)
+ * of table inet f2b-table, which a rule rejects.
+ */
 async function banRuleInPlace(host: SandboxHost, jail: string, address: string): Promise<boolean> {
   const v6 = address.includes(":");
-  const rules = await hostExec(host, `${v6 ? "ip6tables" : "iptables"} -w -S ${shellQuote(`f2b-${jail}`)}`, { timeoutMs: 10_000 });
-  return rules.code === 0 && rules.stdout.includes(`-s ${address}/${v6 ? 128 : 32} -j REJECT`);
+  const iptables = await hostExec(host, `${v6 ? "ip6tables" : "iptables"} -w -S ${shellQuote(`f2b-${jail}`)}`, { timeoutMs: 10_000 });
+  if (iptables.code === 0 && iptables.stdout.includes(`-s ${address}/${v6 ? 128 : 32} -j REJECT`)) return true;
+  const nft = await hostExec(host, `command -v nft >/dev/null && nft list set inet f2b-table ${shellQuote(`addr${v6 ? "6" : ""}-set-${jail}`)}`, { timeoutMs: 10_000 });
+  const elements = /elements = \{([^}]*)\}/.exec(nft.stdout)?.[1] ?? "";
+  return nft.code === 0 && elements.split(/[\s,]+/).includes(address);
 }
 
 /** Waits (bounded) until the ban of `address` is in effect (see banInEffect); true when it is. */
@@ -141,7 +149,23 @@ export function waitForBan(host: SandboxHost, jail: string, address: string, tim
 }
 
 /**
- * A TCP listener inside the host (there is no real pveproxy in the sandbox): python's http.server
+ * One failed web-UI login (POST /api2/json/access/ticket with a wrong password) from a client
+ * namespace to a node's pveproxy stand-in on 8006, over IPv4 or IPv6: pvedaemon logs it with the
+ * client's address as rhost (an IPv4 client as ::ffff:a.b.c.d, as the real daemon does). The
+ * HTTP status, 0 when no answer came (e.g. banned); bounded to 15 s.
+ */
+export async function failedWebLogin(client: SandboxClient, host: SandboxHost, ipv6 = false, user = "root@pam"): Promise<number> {
+  const address = ipv6 ? host.address6 : host.address;
+  await assertSandboxAddress(address);
+  const url = `https://${ipv6 ? `[${address}]` : address}:8006/api2/json/access/ticket`;
+  const command = ["curl", "-k", "-g", "-s", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", "10",
+    "--data-urlencode", `username=${user}`, "--data-urlencode", "password=not-the-password", url];
+  const r = await clientExec(client, commandLine(command), { timeoutMs: 15_000 });
+  return Number(r.stdout.trim() || 0);
+}
+
+/**
+ * A TCP listener inside the host, for ports no stand-in serves (e.g. spiceproxy's 3128): python's http.server
  * on all addresses (IPv4 and IPv6), ended by `timeout` after `lifetimeSeconds` at the latest.
  */
 export async function startListener(host: SandboxHost, port: number, lifetimeSeconds = 900): Promise<void> {
