@@ -1,6 +1,8 @@
 import { existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { LocalWorkspace, Stack } from "@pulumi/pulumi/automation";
+import { typeTokenOf } from "../providers/core/shim";
+import { preflightKind } from "../providers/preflight/kinds";
 import { SandboxHost } from "../sandbox";
 import { engineEnv, pulumiCommand, repoRoot, stateDir } from "./engine";
 
@@ -30,6 +32,12 @@ export function sandboxConfig(choices: HostChoice[], settings: Record<string, un
   );
   return { hosts, hostCredentials, privateKeyPath: choices[0].host.privateKeyPath, settings };
 }
+
+/**
+ * Whether a resource in state is a host's preflight: it only reads the host, so an up refused
+ * later may still save it with the new config it checked; "state unchanged" is about the rest.
+ */
+export const isPreflight = (resource: { type?: unknown }) => resource.type === typeTokenOf(preflightKind.name);
 
 export class ProgramStack {
   /** JSON lines of SSH events the providers record (see providers/ssh/transport.ts). */

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, test } from "node:test";
 import { repoRoot, stateDir } from "../scripts/engine";
@@ -53,9 +54,41 @@ after(async () => {
   if (!destroyed) await runDemo(["--destroy", "--stack", stack], 240_000);
 }, { timeout: 300_000 });
 
-test("npm run demo is set-up, then the demo script", { timeout: 60_000 }, () => {
-  const pkg = JSON.parse(readFileSync(join(repoRoot, "package.json"), "utf8")) as { scripts: Record<string, string> };
-  assert.equal(pkg.scripts.demo, "node scripts/setup.mjs && node --import tsx scripts/demo.ts");
+/** `npm run demo -- --help` (the demo only prints its usage), stdout and stderr in the order written. */
+function npmRunDemoHelp(env: Record<string, string>): Promise<{ code: number | null; output: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn("sh", ["-c", "npm run demo -- --help 2>&1"], { cwd: repoRoot, env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "inherit"], detached: true });
+    let output = "";
+    child.stdout.setEncoding("utf8").on("data", (d: string) => (output += d));
+    const timer = setTimeout(() => child.pid && process.kill(-child.pid, "SIGKILL"), 100_000);
+    child.on("error", reject);
+    child.on("close", (code) => {
+      clearTimeout(timer);
+      resolve({ code, output });
+    });
+  });
+}
+
+test("npm run demo runs the set-up first, and not the demo when the set-up fails", { timeout: 240_000 }, async () => {
+  const usage = "usage: npm run demo";
+  // The set-up's last step reports the toolchain (built, or found on PATH) before the demo starts.
+  const ready = await npmRunDemoHelp({});
+  assert.equal(ready.code, 0, ready.output);
+  const toolchain = ready.output.search(/^\[toolchain [\d.]+s\] (Pulumi \S+ (already built|installed) in|using the Pulumi CLI on PATH)/m);
+  assert.ok(toolchain >= 0, `the set-up ran: ${ready.output}`);
+  assert.ok(ready.output.indexOf(usage) > toolchain, `the demo ran after it: ${ready.output}`);
+  // A set-up that fails at once stops it: the toolchain step, told to build (not to take a pulumi
+  // on PATH), finds none built under a PULUMI_HOME that is a file, and cannot create one there.
+  const dir = mkdtempSync(join(tmpdir(), "phs-demo-home-"));
+  try {
+    writeFileSync(join(dir, "file"), "");
+    const failed = await npmRunDemoHelp({ PULUMI_HOME: join(dir, "file"), PROXMOX_HARDENING_BUILD_PULUMI: "1" });
+    assert.notEqual(failed.code, 0, failed.output);
+    assert.match(failed.output, /\[setup\] step "the Pulumi toolchain" failed/);
+    assert.ok(!failed.output.includes(usage), `the demo did not run: ${failed.output}`);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test("npm run demo hardens a Debian 13 sandbox node, shows the firewall and the bans, and a second up changes nothing", { timeout: 420_000 }, async () => {

@@ -180,7 +180,12 @@ test("a config change updates in place and replaces nothing", { timeout: 600_000
   });
   assert.deepEqual(Object.keys(planned).sort(), ["create", "update"], "nothing replaced or deleted");
   assert.deepEqual(planned.create.sort(), ["pve1", "pve2", "pve3"].map((host) => `${host}-ufw-${ruleName(UfwRule.parse(exporter))}`), "one new rule per host");
-  assert.deepEqual(planned.update.sort(), ["pve1", "pve2", "pve3"].flatMap((host) => [`${host}-fail2ban-defaults`, `${host}-fail2ban-reload`]), "fail2ban defaults and reload per host");
+  // The preflight checks the new rules too (it only reads the node), before anything changes.
+  assert.deepEqual(
+    planned.update.sort(),
+    ["pve1", "pve2", "pve3"].flatMap((host) => [`${host}-fail2ban-defaults`, `${host}-fail2ban-reload`, `${host}-preflight`]),
+    "fail2ban defaults and reload, and the preflight, per host",
+  );
   assert.equal(preview.changeSummary.replace, undefined);
   const result = await program.stack.up();
   assert.equal(result.summary.result, "succeeded");

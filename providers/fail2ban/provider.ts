@@ -1,4 +1,5 @@
 import { createHash } from "node:crypto";
+import { isDeepStrictEqual } from "node:util";
 import { z } from "zod";
 import { expectSuccess, failureContext, HardeningError } from "../core/errors";
 import { hostLog } from "../core/log";
@@ -42,14 +43,18 @@ function reloadFailure(kind: string, inputs: Labelled, script: string, result: R
  * record with its file). Without a record, a file that already carries our
  * header was written by this program (a cut create of a version without
  * records, or another stack): what the host had before it is "no file", so
- * that destroy removes it instead of putting our own content back.
+ * that destroy removes it instead of putting our own content back. A create
+ * (`creating`) whose file fails the test leaves no record either.
  */
-async function writeTested(session: HostSession, kind: string, inputs: Labelled & { owner: string }, path: string, content: string, field: string): Promise<FileSnapshot> {
+async function writeTested(session: HostSession, kind: string, inputs: Labelled & { owner: string }, path: string, content: string, field: string, creating: boolean): Promise<FileSnapshot> {
   const [before] = await readFiles(session, [path]);
   const seen = before.present && isManagedFile(snapshotText(before) ?? "") ? { path, present: false } : before;
   const [previous] = await rememberBefore(session, `${kind} ${inputs.label}`, inputs, [{ key: fileKey(path), what: path, before: seen }]);
   const result = await session.run(underHostLock(testedWriteScript(path, content, before)), { stdin: content, description: `write ${path} and run fail2ban-client -t` });
   if (result.code === TEST_FAILED_EXIT) {
+    // The file is back as this create found it, and no resource is saved: a record saying just
+    // that goes too. Left, it would outlive destroy and mark the file as this stack's to others.
+    if (creating && isDeepStrictEqual(previous, seen)) await forgetBefore(session, `${kind} ${inputs.label}`, inputs, [fileKey(path)]);
     throw new HardeningError(
       failureContext(kind, inputs, field),
       `fail2ban-client -t rejected the new ${path}; the previous ${path} was put back, fail2ban was not reloaded and keeps running on its previous configuration`,
@@ -141,7 +146,7 @@ export const fail2banFilter = implementation(fail2banFilterKind, {
     const target = filterTarget(inputs.filter.name, owner.stdout);
     const content = renderFilter(inputs.filter);
     await checkSamples(session, inputs, content, target.path);
-    const previous = await writeTested(session, FILTER, inputs, target.path, content, "filter");
+    const previous = await writeTested(session, FILTER, inputs, target.path, content, "filter", true);
     if (target.package) hostLog.info(inputs.connection.name, `${filterPath(inputs.filter.name)} belongs to the package ${target.package} and stays as it is; the filter went to ${target.path}, which overrides it`);
     // `observed` only when the .local was chosen: state of a .conf filter looks as before.
     const observed = target.package ? { observed: { path: target.path, package: target.package } } : {};
@@ -153,7 +158,7 @@ export const fail2banFilter = implementation(fail2banFilterKind, {
     const content = renderFilter(news.filter);
     const path = writtenFilterPath({ ...news, observed: olds.observed });
     await checkSamples(session, news, content, path);
-    await writeTested(session, FILTER, news, path, content, "filter");
+    await writeTested(session, FILTER, news, path, content, "filter", false);
     return { outs: { ...news, previous: olds.previous, digest: digestOf(content), written: new Date().toISOString(), ...(olds.observed ? { observed: olds.observed } : {}) } };
   },
   delete: async (_id, props) => restoreAndReload(await sessionFor(props.connection), FILTER, props, props.previous),
@@ -179,14 +184,14 @@ export const fail2banJail = implementation(fail2banJailKind, {
   async create(inputs) {
     const session = await sessionFor(inputs.connection);
     const { content, backend } = await renderJailFor(session, inputs);
-    const previous = await writeTested(session, JAIL, inputs, jailPath(inputs.jail.name), content, "jail");
+    const previous = await writeTested(session, JAIL, inputs, jailPath(inputs.jail.name), content, "jail", true);
     return { id: `${inputs.connection.name}/${jailPath(inputs.jail.name)}`, outs: { ...inputs, previous, digest: digestOf(content), written: new Date().toISOString(), observed: { backend } } };
   },
   read: async (id, props) => readFileResource(await sessionFor(props.connection), id, props, jailPath(props.jail.name)),
   async update(_id, olds, news) {
     const session = await sessionFor(news.connection);
     const { content, backend } = await renderJailFor(session, news);
-    await writeTested(session, JAIL, news, jailPath(news.jail.name), content, "jail");
+    await writeTested(session, JAIL, news, jailPath(news.jail.name), content, "jail", false);
     return { outs: { ...news, previous: olds.previous, digest: digestOf(content), written: new Date().toISOString(), observed: { backend } } };
   },
   delete: async (_id, props) => restoreAndReload(await sessionFor(props.connection), JAIL, props, props.previous),
@@ -202,14 +207,14 @@ export const fail2banDefaults = implementation(fail2banDefaultsKind, {
   async create(inputs) {
     const session = await sessionFor(inputs.connection);
     const content = renderDefaults(inputs.defaults, inputs.defaults.backend);
-    const previous = await writeTested(session, DEFAULTS, inputs, DEFAULTS_PATH, content, "defaults");
+    const previous = await writeTested(session, DEFAULTS, inputs, DEFAULTS_PATH, content, "defaults", true);
     return { id: `${inputs.connection.name}/${DEFAULTS_PATH}`, outs: { ...inputs, previous, digest: digestOf(content), written: new Date().toISOString() } };
   },
   read: async (id, props) => readFileResource(await sessionFor(props.connection), id, props, DEFAULTS_PATH),
   async update(_id, olds, news) {
     const session = await sessionFor(news.connection);
     const content = renderDefaults(news.defaults, news.defaults.backend);
-    await writeTested(session, DEFAULTS, news, DEFAULTS_PATH, content, "defaults");
+    await writeTested(session, DEFAULTS, news, DEFAULTS_PATH, content, "defaults", false);
     return { outs: { ...news, previous: olds.previous, digest: digestOf(content), written: new Date().toISOString() } };
   },
   delete: async (_id, props) => restoreAndReload(await sessionFor(props.connection), DEFAULTS, props, props.previous),

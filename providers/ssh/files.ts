@@ -80,9 +80,11 @@ export function atomicWriteScript(path: string, mode = "0644", owner = "root:roo
     "set -e",
     `mkdir -p ${shellQuote(dir)}`,
     `find ${shellQuote(dir)} -maxdepth 1 -type f -name '.proxmox-hardening.*' -delete`,
-    `tmp=$(mktemp ${shellQuote(`${dir}/.proxmox-hardening.XXXXXX`)})`,
+    // The traps first: a signal right after mktemp must not leave the temp file.
+    "tmp=",
     `trap 'rm -f "$tmp"' EXIT`,
     `trap 'exit 129' HUP INT TERM PIPE`,
+    `tmp=$(mktemp ${shellQuote(`${dir}/.proxmox-hardening.XXXXXX`)})`,
     `cat > "$tmp"`,
     ...check,
     `chown ${shellQuote(owner)} "$tmp"`,

@@ -1,7 +1,9 @@
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { Stack } from "@pulumi/pulumi/automation";
 import { assertSandboxAddress, hostExec, SandboxHost } from "../../sandbox";
-import { HostState, run } from "./host-state";
+import { shellQuote } from "../../providers/ssh/quote";
+import { BEFORE_DIR } from "../../providers/ssh/before";
+import { FILE_PROBES, fileMap, HostState, run } from "./host-state";
 
 // Fault injection and observation for the reliability suite (issue 8). Every
 // fault is injected inside a sandbox host (its own PID and network
@@ -31,6 +33,8 @@ export interface HostFingerprint extends HostState {
   leftovers: string[];
   /** ufw's stored rules (the tuple lines of user.rules and user6.rules), for messages. */
   ufwRules: string[];
+  /** The program's records of what the host had before (providers/ssh/before.ts): files and directories. */
+  records: string[];
 }
 
 const normalizeRuleset = (text: string) =>
@@ -46,20 +50,22 @@ const normalizeRuleset = (text: string) =>
  */
 export const LEFTOVERS_COMMAND = "set -o pipefail; { find /etc /var/tmp -name '.proxmox-hardening.*' && find /tmp -maxdepth 1 -name 'tmp.*'; } | sort";
 
-const WATCHED_DIRS = "/etc/ufw /etc/default/ufw /etc/fail2ban /etc/pve";
+// The records' top directory: destroy removes it once it has emptied it.
+const RECORDS_TOP = BEFORE_DIR.slice(0, BEFORE_DIR.lastIndexOf("/"));
+const RECORDS_PROBE = `[ ! -e ${RECORDS_TOP} ] || find ${RECORDS_TOP} -printf '%y %p\\n' | sort`;
 const SECTION = /=== prl-section (\d+) ===\n/;
 
 /**
  * Everything in one round trip into the host (the suite takes many): the same
  * file map as host-state.ts's hostState (path -> "mode owner:group sha256"),
- * ufw's view, the Proxmox options, the ruleset, leftovers and ufw's stored rules.
+ * ufw's view, the Proxmox options, the ruleset, leftovers, ufw's stored rules and
+ * the program's records.
  * Each probe's exit status is kept: one that fails throws, naming it, rather than
  * leaving an empty section that would compare equal on both sides.
  */
 export async function fingerprint(host: SandboxHost): Promise<HostFingerprint> {
   const parts = [
-    `find ${WATCHED_DIRS} -type f -print0 | sort -z | xargs -0 -r stat -c '%n %a %U:%G'`,
-    `find ${WATCHED_DIRS} -type f -print0 | sort -z | xargs -0 -r sha256sum`,
+    ...FILE_PROBES,
     "ufw status verbose",
     "pvesh get /cluster/firewall/options --output-format json",
     "iptables-save",
@@ -67,30 +73,22 @@ export async function fingerprint(host: SandboxHost): Promise<HostFingerprint> {
     LEFTOVERS_COMMAND,
     // grep's 1 is "no rule stored" (a host without ufw rules); 2 is an error.
     "grep -h '^### tuple' /etc/ufw/user.rules /etc/ufw/user6.rules; [ $? -le 1 ]",
+    RECORDS_PROBE,
   ];
   const script = ["set -o pipefail", ...parts.map((part) => `(${part}); echo "=== prl-section $? ==="`)].join("\n");
   const result = await hostExec(host, script, { timeoutMs: 60_000 });
   const pieces = result.stdout.split(SECTION);
   const failed = parts.filter((_, i) => pieces[2 * i + 1] !== "0");
   if (result.code !== 0 || failed.length > 0) throw new Error(`${host.name}: fingerprint probes failed (${failed.join(" | ") || `exit ${result.code}`}): ${result.stderr}`);
-  const [stats, sums, ufwStatus, pvesh, v4, v6, leftovers, tuples] = parts.map((_, i) => pieces[2 * i]);
-  const sumOf = new Map(sums.split("\n").filter(Boolean).map((line) => [line.slice(line.indexOf("  ") + 2), line.slice(0, line.indexOf("  "))]));
-  const files = Object.fromEntries(
-    stats
-      .split("\n")
-      .filter(Boolean)
-      .map((line) => {
-        const [path, mode, owner] = line.split(" ");
-        return [path, `${mode} ${owner} ${sumOf.get(path)}`];
-      }),
-  );
+  const [stats, sums, ufwStatus, pvesh, v4, v6, leftovers, tuples, records] = parts.map((_, i) => pieces[2 * i]);
   return {
-    files,
+    files: fileMap(stats, sums),
     ufwStatus,
     pveshOptions: JSON.parse(pvesh) as Record<string, unknown>,
     ruleset: { v4: normalizeRuleset(v4), v6: normalizeRuleset(v6) },
     leftovers: leftovers.split("\n").filter(Boolean),
     ufwRules: tuples.split("\n").filter(Boolean),
+    records: records.split("\n").filter(Boolean),
   };
 }
 
@@ -235,6 +233,80 @@ export async function hostSshCounter(host: SandboxHost): Promise<() => Promise<n
     counted = total;
     return since;
   };
+}
+
+// ------------------------------------------------------------------ the host lock, as the host saw it
+
+const LOCK_LOG = "/run/prl-lock.log";
+const LOCK_HOLDER = "/run/prl-lock.holder";
+const LOCK_GATE = "/run/prl-lock.gate";
+
+/** One line of the lock log: who (the script's shell, its SSH user) asked for or got the host lock, and whether the last holder's shell was still alive then. */
+export interface LockEvent {
+  at: number;
+  event: "request" | "acquired";
+  pid: number;
+  user: string;
+  /** The last holder's shell while it is alive (it holds the lock until it exits), else undefined. */
+  liveHolder?: number;
+}
+
+// The last holder's shell, unless it is gone or a zombie: a process's files (the lock's fd)
+// are closed before it turns into a zombie.
+const LIVE_HOLDER = `h=$(cat ${LOCK_HOLDER} 2>/dev/null); if [ -n "$h" ] && [ -r /proc/$h/stat ] && [ "$(cut -d' ' -f3 /proc/$h/stat)" != Z ]; then echo $h; else echo -; fi`;
+
+/**
+ * Logs inside the host every request for the program's host lock and every acquisition, with the
+ * time, the script's shell (which holds the lock until it exits), its SSH user (sudo's SUDO_USER,
+ * else the login user) and the last holder's shell if still alive: flock(1) is replaced by a
+ * wrapper around the real one. With `gated`, every request waits (at most `gateSeconds`) before
+ * the real flock until openLockGate: runs meant to overlap are seen waiting at once, then contend
+ * for the lock together, and flock's own wait (-w) has not started. The bind mount exists only in
+ * the host's own mount namespace; stopLockLog removes it.
+ */
+export async function startLockLog(host: SandboxHost, gateSeconds = 0): Promise<void> {
+  const wrapper = [
+    "#!/bin/sh",
+    `line() { echo "$(date +%s.%N) $1 $PPID \${SUDO_USER:-$(id -un)} $(${LIVE_HOLDER})" >> ${LOCK_LOG}; }`,
+    "line request",
+    `i=0; while [ -e ${LOCK_GATE} ] && [ $i -lt ${gateSeconds * 10} ]; do sleep 0.1; i=$((i+1)); done`,
+    '/run/prl-flock.real "$@" || exit $?',
+    "line acquired",
+    `echo $PPID > ${LOCK_HOLDER}`,
+  ].join("\n");
+  const gate = gateSeconds > 0 ? `touch ${LOCK_GATE}` : `rm -f ${LOCK_GATE}`;
+  await run(host, `cp /usr/bin/flock /run/prl-flock.real && printf '%s\\n' ${shellQuote(wrapper)} > /run/prl-flock && chmod 755 /run/prl-flock && : > ${LOCK_LOG} && rm -f ${LOCK_HOLDER} && ${gate} && mount --bind /run/prl-flock /usr/bin/flock`);
+}
+
+/** Lets the requests waiting at the gate (and every later one) go on to the real flock. */
+export async function openLockGate(host: SandboxHost): Promise<void> {
+  await run(host, `rm -f ${LOCK_GATE}`);
+}
+
+/** The lock log so far, in order. */
+export async function lockLog(host: SandboxHost): Promise<LockEvent[]> {
+  return (await run(host, `cat ${LOCK_LOG}`))
+    .split("\n")
+    .filter(Boolean)
+    .map((line) => {
+      const [at, event, pid, user, holder] = line.split(" ");
+      return { at: Number(at), event: event as LockEvent["event"], pid: Number(pid), user, ...(holder !== "-" ? { liveHolder: Number(holder) } : {}) };
+    });
+}
+
+/** Ends the lock log (and opens the gate); returns it. */
+export async function stopLockLog(host: SandboxHost): Promise<LockEvent[]> {
+  await openLockGate(host);
+  const events = await lockLog(host);
+  await run(host, `umount /usr/bin/flock && rm -f ${LOCK_LOG} ${LOCK_HOLDER} /run/prl-flock /run/prl-flock.real`);
+  return events;
+}
+
+/** Shells of `user` whose lock request is logged and that still run (waiting at the gate, or after). */
+export async function pendingLockRequests(host: SandboxHost, user: string): Promise<number[]> {
+  const pids = [...new Set((await lockLog(host)).filter((e) => e.event === "request" && e.user === user).map((e) => e.pid))];
+  const alive = await run(host, `for p in ${pids.join(" ")}; do [ -d /proc/$p ] && echo $p; done; true`);
+  return alive.split("\n").filter(Boolean).map(Number);
 }
 
 // ------------------------------------------------------------------ the providers' SSH metrics

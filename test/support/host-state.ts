@@ -18,13 +18,33 @@ export async function run(host: SandboxHost, command: string): Promise<string> {
   return result.stdout;
 }
 
+/**
+ * The two probes of every file under the watched directories, in path order: `path mode owner:group`
+ * and sha256sum's lines. Run with pipefail: a find, stat or sha256sum that fails (xargs exits
+ * non-zero) fails the probe instead of leaving files out on both sides.
+ */
+export const FILE_PROBES = [
+  `find ${WATCHED_DIRS.join(" ")} -type f -print0 | sort -z | xargs -0 -r stat -c '%n %a %U:%G'`,
+  `find ${WATCHED_DIRS.join(" ")} -type f -print0 | sort -z | xargs -0 -r sha256sum`,
+] as const;
+
+/** The file map (path -> "mode owner:group sha256") from FILE_PROBES' outputs. */
+export function fileMap(stats: string, sums: string): Record<string, string> {
+  const sumOf = new Map(sums.split("\n").filter(Boolean).map((line) => [line.slice(line.indexOf("  ") + 2), line.slice(0, line.indexOf("  "))]));
+  return Object.fromEntries(
+    stats
+      .split("\n")
+      .filter(Boolean)
+      .map((line) => {
+        const [path, mode, owner] = line.split(" ");
+        return [path, `${mode} ${owner} ${sumOf.get(path)}`];
+      }),
+  );
+}
+
 export async function hostState(host: SandboxHost): Promise<HostState> {
-  // pipefail: a find or stat that fails fails the probe instead of leaving files out on both sides.
-  const listing = await run(host, `set -o pipefail; find ${WATCHED_DIRS.join(" ")} -type f -exec stat -c '%n %a %U:%G' {} \\; -exec sha256sum {} \\; | paste - - | awk '{print $1, $2, $3, $4}' | sort`);
-  const files = Object.fromEntries(listing.trim().split("\n").filter(Boolean).map((line) => {
-    const [path, ...rest] = line.split(" ");
-    return [path, rest.join(" ")];
-  }));
+  const [stats, sums] = await Promise.all(FILE_PROBES.map((probe) => run(host, `set -o pipefail; ${probe}`)));
+  const files = fileMap(stats, sums);
   const ufwStatus = await run(host, "ufw status verbose");
   const pveshOptions = JSON.parse(await run(host, "pvesh get /cluster/firewall/options --output-format json"));
   return { files, ufwStatus, pveshOptions };

@@ -69,7 +69,7 @@ export const FAULT_PLAN: FaultPlan[] = [
   {
     id: "write-script",
     fault: "atomic write interrupted on the host",
-    injected: "the write script run inside the host with its input cut short, with no input, killed (SIGTERM) and killed outright (SIGKILL) while writing",
+    injected: "the write script run inside the host with its input cut short, with no input, killed (SIGTERM) and killed outright (SIGKILL) while writing, once its temp file exists",
     runs: 4,
     expected: "the target keeps its old content, mode and owner; no temp file left (after SIGKILL, the next write removes it)",
   },
@@ -78,7 +78,7 @@ export const FAULT_PLAN: FaultPlan[] = [
     fault: "fail2ban configuration that fails `fail2ban-client -t`",
     injected: "a jail whose stock filter file is missing on the host",
     runs: 1,
-    expected: "the jail file is rolled back; fail2ban still running and banning (an address is banned after failures)",
+    expected: "the jail file is rolled back and the create's record of it removed; fail2ban still running and banning (an address is banned after failures)",
   },
   {
     id: "samples",
@@ -97,9 +97,9 @@ export const FAULT_PLAN: FaultPlan[] = [
   {
     id: "two-stacks",
     fault: "a second stack on the host, both `up`s at once",
-    injected: "a second stack for the same host (its own rules and [DEFAULT] values), its `up` started with the first stack's adding rules and rewriting the fail2ban files",
+    injected: "a second stack for the same host (its own rules and [DEFAULT] values), its `up` started with the first stack's adding rules and rewriting the fail2ban files; the test holds the host lock until both wait for it",
     runs: 1,
-    expected: "the second is refused, naming the first stack, and changes nothing; every rule of the first present exactly once, each file its complete content; `fail2ban-client -t` passes",
+    expected: "two scripts of the first `up` and one of the second wait at the host lock at once, then each takes it only after the last holder ended; the second is refused, naming the first stack, and changes nothing; every rule of the first present exactly once, each file its complete content; `fail2ban-client -t` passes",
   },
   {
     id: "limit",
@@ -274,11 +274,13 @@ function checkedPart(figures: Figures): string {
     "## Destroy",
     "",
     "After every failure above, the host and the stack's state are checked against what they were before it: same files",
-    "(content, mode, owner), same ruleset, ufw status and Proxmox options, and the same resources in state. At the end,",
-    "`destroy` (with the `limit` rule still on) returns the host to its state before the suite: every file under /etc/ufw,",
-    "/etc/default/ufw, /etc/fail2ban and /etc/pve byte for byte with its mode and owner, `ufw status verbose` and the Proxmox",
-    "firewall options; the ruleset inside the host filters exactly as before (`ufw disable` leaves its emptied chains and the",
-    "jumps to them until the next boot, as on any host; they are compared by effect).",
+    "(content, mode, owner), same ruleset, ufw status, Proxmox options and records of what the host had before, and the same",
+    "resources in state (all but the host's read-only preflight, which an `up` refused later may still save with the config it",
+    "checked). At the end, `destroy` (with the `limit` rule still on) returns the host to its state before the suite: every",
+    "file under /etc/ufw, /etc/default/ufw, /etc/fail2ban and /etc/pve byte for byte with its mode and owner, `ufw status",
+    "verbose`, the Proxmox firewall options, no record or directory left under /var/lib/proxmox-hardening; the ruleset",
+    "inside the host filters exactly as before (`ufw disable` leaves its emptied chains and the jumps to them until the next",
+    "boot, as on any host; they are compared by effect).",
     "",
     "## Lost",
     "",
@@ -292,7 +294,8 @@ function checkedPart(figures: Figures): string {
     "",
     "- bad-input counts and categories, the lockout configs: `test/unit/reliability-input.test.ts` (every case refused by the parser or the provider's check, with the message a user reads)",
     "- engine previews, SSH connections the host saw during them, the host unchanged: `test/reliability-preview.test.ts` (connections counted inside the host by connection tracking, new TCP connections to port 22, refused ones included; the providers' metrics as a second count)",
-    "- fault runs, one SSH connection per operation (create, refresh, destroy, a changed host key; none for a no-op `up`; each refused attempt with sshd stopped), ufw's limit refusing nothing, the two stacks' `up`s overlapping (the host lock's takers and times, logged inside the host), secrets, file modes, destroy and the Lost table: `test/reliability.test.ts`",
+    "- fault runs, one SSH connection per operation (create, refresh, destroy, a changed host key; none for a no-op `up`; each refused attempt with sshd stopped), ufw's limit refusing nothing, the two stacks' `up`s overlapping and serialized by the host lock (every request for it and every taking of it, with the time and whether the last holder's shell still ran, logged inside the host), secrets, file modes, destroy and the Lost table: `test/reliability.test.ts`",
+    "- the cut points and what each leaves, the `up` that converges after them, destroy back to the state before (records included), a second stack refused: `test/ownership.test.ts`",
     "- the measurements below: the test named in each heading",
   ].join("\n");
 }
