@@ -10,6 +10,7 @@ import { ProgramStack, sandboxConfig } from "../scripts/program-stack";
 // never splits the cluster. A config without the cluster rules is refused before any node is
 // touched; with them, the cluster keeps quorum through `up`, a reboot of one node (which comes
 // back behind its own firewall, where only the rules let its peers' corosync in) and `destroy`.
+// A cluster in the middle of an upgrade from Proxmox VE 8 to 9: Debian 13 and 12 nodes together.
 
 let nodes: SandboxHost[];
 let network: string;
@@ -32,7 +33,7 @@ async function assertQuorate(when: string): Promise<void> {
 
 before(async () => {
   await down();
-  const inventory = await up({ count: 0, nodes: (["bookworm", "bookworm", "bookworm"] as const).map((release) => ({ release, cluster: "pve-test" })) });
+  const inventory = await up({ count: 0, nodes: (["trixie", "bookworm", "trixie"] as const).map((release) => ({ release, cluster: "pve-test" })) });
   nodes = inventory.hosts;
   network = inventory.network.ipv4;
   await assertQuorate("before anything");

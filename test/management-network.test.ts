@@ -8,14 +8,16 @@ import { ProgramStack, sandboxConfig } from "../scripts/program-stack";
 // connection comes from the machine's sandbox address; the node sees it in
 // $SSH_CONNECTION and judges the rules for exactly that source before the
 // first change on the node (and again before switching ufw on). Effects are checked as a user would: ufw's state, and
-// whether a TCP connection to port 22 really gets through from each side.
+// whether a TCP connection to port 22 really gets through from each side. On a systemd node of
+// each release (Debian 13 for Proxmox VE 9, Debian 12 for 8): sshd sets $SSH_CONNECTION on both.
 
 let inventory: Inventory;
-let pve1: SandboxHost;
+let nodes: SandboxHost[];
 let outsider: SandboxClient;
 let program: ProgramStack;
-let original: HostState;
+const original: Record<string, HostState> = {};
 
+const all = () => nodes.map((host) => ({ host }));
 const webUi = { action: "allow", protocol: "tcp", port: 8006, comment: "proxmox web ui" };
 
 /** Whether a TCP connection from the client to the host's SSH port opens (bounded by nc's timeout). */
@@ -27,12 +29,14 @@ async function sshReachableFrom(client: SandboxClient, host: SandboxHost): Promi
 
 before(async () => {
   await down();
-  inventory = await up({ count: 1, modes: ["journald"] });
-  [pve1] = inventory.hosts;
+  inventory = await up({ count: 0, nodes: [{ release: "trixie" }, { release: "bookworm" }] });
+  nodes = inventory.hosts;
   outsider = await addClient("outsider");
-  original = await hostState(pve1);
-  assert.equal(await sshReachableFrom(outsider, pve1), true, "the probe works on an open host");
-  program = await ProgramStack.create(`test-mgmt-${process.pid}`, sandboxConfig([{ host: pve1 }]));
+  for (const node of nodes) {
+    original[node.name] = await hostState(node);
+    assert.equal(await sshReachableFrom(outsider, node), true, `the probe works on an open host (${node.name})`);
+  }
+  program = await ProgramStack.create(`test-mgmt-${process.pid}`, sandboxConfig(all()));
 }, { timeout: 300_000 });
 
 after(async () => {
@@ -43,31 +47,37 @@ after(async () => {
 test("SSH from a network the program is not in: preview passes and says what it will check, up refuses before the first change on the node", { timeout: 600_000 }, async () => {
   // The outsider's address as a /32: a management network this machine is not part of.
   const rules = [{ action: "allow", protocol: "tcp", port: 22, from: outsider.address, comment: "admins" }, webUi];
-  await program.configure(sandboxConfig([{ host: pve1 }], { ufw: { rules } }));
+  await program.configure(sandboxConfig(all(), { ufw: { rules } }));
   const preview = await program.stack.preview();
-  assert.match(preview.stdout, new RegExp(`pve1: SSH \\(tcp port 22\\) will be allowed only from ${outsider.address.replace(/\./g, "\\.")}; before the first change on the host, the program checks there`));
+  for (const node of nodes) assert.match(preview.stdout, new RegExp(`${node.name}: SSH \\(tcp port 22\\) will be allowed only from ${outsider.address.replace(/\./g, "\\.")}; before the first change on the host, the program checks there`));
   await assert.rejects(program.stack.up(), (error: Error) => {
     assert.match(error.message, /refused before the first change on this host, so nothing was changed on it:\n +ufw\.rules: this program's SSH connection/);
-    assert.match(error.message, new RegExp(`comes from ${inventory.network.machineAddress.replace(/\./g, "\\.")} \\(as the host sees it, connected to ${pve1.address.replace(/\./g, "\\.")} port 22\\)`));
+    for (const node of nodes) {
+      assert.match(error.message, new RegExp(`comes from ${inventory.network.machineAddress.replace(/\./g, "\\.")} \\(as the host sees it, connected to ${node.address.replace(/\./g, "\\.")} port 22\\)`), node.name);
+    }
     return true;
   });
-  assert.deepEqual(await hostState(pve1), original, "the node untouched");
+  for (const node of nodes) assert.deepEqual(await hostState(node), original[node.name], `${node.name} untouched`);
 });
 
 test("SSH only from the program's network: ufw is on, the program keeps its access, others are shut out", { timeout: 600_000 }, async () => {
   const rules = [{ action: "allow", protocol: "tcp", port: 22, from: `${inventory.network.machineAddress}`, comment: "management" }, webUi];
-  await program.configure(sandboxConfig([{ host: pve1 }], { ufw: { rules } }));
+  await program.configure(sandboxConfig(all(), { ufw: { rules } }));
   const result = await program.stack.up();
   assert.equal(result.summary.result, "succeeded");
-  assert.match(await run(pve1, "ufw status verbose"), /^Status: active$/m);
-  assert.equal(await sshReachableFrom(outsider, pve1), false, "SSH from outside the management network is dropped");
+  for (const node of nodes) {
+    assert.match(await run(node, "ufw status verbose"), /^Status: active$/m, node.name);
+    assert.equal(await sshReachableFrom(outsider, node), false, `SSH from outside the management network is dropped (${node.name})`);
+  }
   // The program itself still gets in: a refresh reads every resource over SSH.
   const refreshed = await program.stack.refresh();
   assert.equal(refreshed.summary.result, "succeeded");
 });
 
-test("destroy puts the node back exactly as it was", { timeout: 600_000 }, async () => {
+test("destroy puts each node back exactly as it was", { timeout: 600_000 }, async () => {
   await program.stack.destroy();
-  assert.deepEqual(await hostState(pve1), original);
-  assert.equal(await sshReachableFrom(outsider, pve1), true);
+  for (const node of nodes) {
+    assert.deepEqual(await hostState(node), original[node.name], node.name);
+    assert.equal(await sshReachableFrom(outsider, node), true, node.name);
+  }
 });
