@@ -12,9 +12,10 @@
 // set), so it never touches a test run's sandbox. A re-run replaces the sandbox node and the demo
 // stack; after a run the node stays up so you can look around.
 import { join, relative } from "node:path";
+import { parseArgs } from "node:util";
 import type { Mode, Release, SandboxClient, SandboxHost } from "../sandbox";
 import { engineEnv, repoRoot, stateDir } from "./engine";
-import type { Reach } from "../test/support/attack";
+import type { Reach } from "../sandbox/attack";
 import { readmeCommands } from "./readme-commands";
 
 process.env.PHS_PREFIX ??= "demo-";
@@ -22,7 +23,7 @@ process.env.PHS_SANDBOX_DIR ??= join(repoRoot, ".sandbox-demo");
 
 // Loaded after the environment is set: the sandbox module reads PHS_PREFIX/PHS_SANDBOX_DIR once.
 const sandbox = () => import("../sandbox");
-const attack = () => import("../test/support/attack");
+const attack = () => import("../sandbox/attack");
 const programSupport = () => import("./program-stack");
 
 interface Options {
@@ -32,25 +33,34 @@ interface Options {
   mode: Mode;
 }
 
-function parseArgs(argv: string[]): Options {
-  const options: Options = { destroy: false, stack: "demo", release: "trixie", mode: "journald" };
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i];
-    if (arg === "--destroy") options.destroy = true;
-    else if (arg === "--syslog") options.mode = "syslog";
-    else if (arg === "--debian12") options.release = "bookworm";
-    else if (arg === "--stack" && argv[i + 1]) options.stack = argv[++i];
-    else if (arg.startsWith("--stack=")) options.stack = arg.slice("--stack=".length);
-    else {
-      console.log("usage: npm run demo [-- --destroy] [-- --stack NAME] [-- --debian12] [-- --syslog]");
-      process.exit(arg === "--help" || arg === "-h" ? 0 : 2);
-    }
-  }
-  if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$/.test(options.stack)) {
-    console.error(`--stack: not a stack name: ${options.stack}`);
+const USAGE = "usage: npm run demo [-- --destroy] [-- --stack NAME] [-- --debian12] [-- --syslog]";
+
+function parseCommandLine(argv: string[]): Options {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args: argv,
+      options: {
+        destroy: { type: "boolean", default: false },
+        stack: { type: "string", default: "demo" },
+        debian12: { type: "boolean", default: false },
+        syslog: { type: "boolean", default: false },
+        help: { type: "boolean", short: "h", default: false },
+      },
+    }));
+  } catch (error) {
+    console.error(`${(error as Error).message}\n${USAGE}`);
     process.exit(2);
   }
-  return options;
+  if (values.help) {
+    console.log(USAGE);
+    process.exit(0);
+  }
+  if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$/.test(values.stack)) {
+    console.error(`--stack: not a stack name: ${values.stack}`);
+    process.exit(2);
+  }
+  return { destroy: values.destroy, stack: values.stack, release: values.debian12 ? "bookworm" : "trixie", mode: values.syslog ? "syslog" : "journald" };
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -346,7 +356,7 @@ async function destroyDemo(options: Options): Promise<void> {
 }
 
 async function main(): Promise<number> {
-  const options = parseArgs(process.argv.slice(2));
+  const options = parseCommandLine(process.argv.slice(2));
   if (process.platform !== "linux" || process.getuid?.() !== 0) {
     console.error("The demo's sandbox node is made of Linux namespaces and needs root: run `sudo npm run demo` (or as root).");
     return 1;

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import { addClient, down, hostExec, Inventory, SandboxClient, SandboxHost, up, writePvedaemonFailure } from "../sandbox";
-import { banLifted, bannedIps, bruteForceSsh, clientProbe, failedWebLogin, hostRun, isBlocked, pollUntil, Reach, startListener, waitForBan } from "./support/attack";
+import { banLifted, bannedIps, bruteForceSsh, clientProbe, failedWebLogin, hostRun, isBlocked, pollUntil, Reach, startListener, waitForBan } from "../sandbox/attack";
 import { ProgramStack, sandboxConfig } from "../scripts/program-stack";
 
 // Issue 5: proof that the hardening stops attacks, on systemd-booted nodes of both releases

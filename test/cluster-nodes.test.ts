@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import { down, reboot, SandboxHost, up } from "../sandbox";
-import { pollUntil } from "./support/attack";
+import { pollUntil } from "../sandbox/attack";
 import { HostState, hostState, run } from "./support/host-state";
 import { ProgramStack, sandboxConfig } from "../scripts/program-stack";
 

@@ -7,7 +7,7 @@ import { down, hostExec, SandboxHost, SANDBOX_DIR, up, writePvedaemonFailure } f
 import { shellQuote } from "../providers/ssh/quote";
 import { BEFORE_DIR } from "../providers/ssh/before";
 import { AptRepoStandIn, enterpriseSource, repackInstalled } from "./support/apt-repo";
-import { pollUntil } from "./support/attack";
+import { pollUntil } from "../sandbox/attack";
 import { HostState, hostState, run, writesBetween, writeTraces } from "./support/host-state";
 import { ProgramStack, sandboxConfig } from "../scripts/program-stack";
 

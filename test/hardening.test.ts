@@ -150,6 +150,9 @@ test("a second up and a second preview change nothing", { timeout: 600_000 }, as
 test("drift made by hand shows in preview --refresh and the next up --refresh repairs it", { timeout: 600_000 }, async () => {
   await run(pve1, "ufw delete allow in proto tcp from any to any port 8006");
   await run(pve1, "sed -i 's/^bantime = 3600$/bantime = 60/' /etc/fail2ban/jail.d/proxmox-hardening-defaults.local");
+  // Loaded by hand too, as an admin would: fail2ban now bans for 60 s, and only a reload after the repair undoes that.
+  await run(pve1, "fail2ban-client reload");
+  assert.match(await run(pve1, "fail2ban-client get proxmox bantime"), /^60$/m);
   await run(pve1, "pvesh set /cluster/firewall/options --enable 1");
   const preview = await program.stack.preview({ refresh: true });
   assert.equal(preview.changeSummary.create, 1, "the deleted rule is created again");
@@ -159,7 +162,7 @@ test("drift made by hand shows in preview --refresh and the next up --refresh re
   assert.match(await run(pve1, "ufw status"), /^8006\/tcp +ALLOW +Anywhere/m);
   assert.match(await run(pve1, "cat /etc/fail2ban/jail.d/proxmox-hardening-defaults.local"), /^bantime = 3600$/m);
   assert.equal(JSON.parse(await run(pve1, "pvesh get /cluster/firewall/options --output-format json")).enable, 0);
-  assert.match(await run(pve1, "fail2ban-client get proxmox bantime"), /^3600$/m);
+  assert.match(await run(pve1, "fail2ban-client get proxmox bantime"), /^3600$/m, "the repaired file is what fail2ban runs");
 });
 
 test("a config change updates in place and replaces nothing", { timeout: 600_000 }, async () => {

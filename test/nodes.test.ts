@@ -4,7 +4,7 @@ import * as fs from "node:fs";
 import * as https from "node:https";
 import { after, before, test } from "node:test";
 import { down, hostExec, Inventory, INVENTORY_PATH, PREFIX, reboot, SandboxHost, SANDBOX_DIR, up, writePvedaemonFailure } from "../sandbox";
-import { pollUntil } from "./support/attack";
+import { pollUntil } from "../sandbox/attack";
 import { HostState, hostState, run } from "./support/host-state";
 import { ProgramStack, sandboxConfig } from "../scripts/program-stack";
 

@@ -38,7 +38,7 @@ import {
   waitFor,
   waitOutUfwLimit,
 } from "./support/faults";
-import { waitForBan } from "./support/attack";
+import { waitForBan } from "../sandbox/attack";
 import { run } from "./support/host-state";
 import { isPreflight, ProgramStack, sandboxConfig } from "../scripts/program-stack";
 import { CUT_AFTER_COMMANDS, FAULT_PLAN, writeFigures } from "./support/reliability-report";

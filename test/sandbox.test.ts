@@ -29,7 +29,7 @@ import {
   up,
   writePvedaemonFailure,
 } from "../sandbox";
-import { waitForBan } from "./support/attack";
+import { waitForBan } from "../sandbox/attack";
 
 const FIXTURES = path.join(__dirname, "fixtures", "sandbox");
 

@@ -52,6 +52,14 @@ function movedToAnotherMachine(olds: { connection?: Record<string, unknown> }, n
   return changed("name") || ((changed("address") || changed("port")) && changed("hostKey"));
 }
 
+/**
+ * True when the inputs are the same as the outputs say they were: an update then only repairs
+ * what a refresh found changed on the node (e.g. a file edited by hand).
+ */
+export function sameInputs(olds: Record<string, unknown>, news: Record<string, unknown>): boolean {
+  return !diffInputs(olds, news, [], bookkeepingKeys).changes;
+}
+
 /** True when nothing but how the node is reached (address, port, user, timeouts) changed: no command needs to run. */
 function onlyReachChanged(olds: Record<string, unknown>, news: Record<string, unknown>): boolean {
   return !diffInputs(olds, news, [], [...bookkeepingKeys, "connection"]).changes;

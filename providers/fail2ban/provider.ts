@@ -3,7 +3,7 @@ import { isDeepStrictEqual } from "node:util";
 import { z } from "zod";
 import { expectSuccess, failureContext, HardeningError } from "../core/errors";
 import { hostLog } from "../core/log";
-import { implementation, observedOnHost } from "../core/implementation";
+import { implementation, observedOnHost, sameInputs } from "../core/implementation";
 import { beforeKey, forgetBefore, RecordOwner, rememberBefore } from "../ssh/before";
 import { FileSnapshot, fileSnapshotSchema, readFiles, restoreIfChangedScript, restoreInput, snapshotText } from "../ssh/files";
 import { underHostLock } from "../ssh/lock";
@@ -86,6 +86,17 @@ async function restoreAndReload(session: HostSession, kind: string, inputs: Labe
   await forgetBefore(session, `${kind} ${inputs.label}`, inputs, [fileKey(snapshot.path)]);
 }
 
+/**
+ * After a file was put back as the program wrote it because it was edited on the host: the
+ * settings did not change, so the reload resource does not run, and fail2ban would go on with
+ * what it loaded from the edited file. Reloads it here, if it runs (tested first, as always).
+ */
+async function reloadRepaired(session: HostSession, kind: string, inputs: Labelled, olds: Record<string, unknown>, news: Record<string, unknown>) {
+  if (!sameInputs(olds, news)) return;
+  const result = await session.run(underHostLock(reloadIfRunningScript), { description: "fail2ban-client -t; reload (a file repaired)" });
+  if (result.code !== 0) throw reloadFailure(kind, inputs, "fail2ban-client -t && fail2ban-client reload", result);
+}
+
 /** read for a file resource: the live content's digest shows drift; a missing file is reported as gone. */
 async function readFileResource(session: HostSession, id: string, props: any, path: string) {
   const [live] = await readFiles(session, [path]);
@@ -159,6 +170,7 @@ export const fail2banFilter = implementation(fail2banFilterKind, {
     const path = writtenFilterPath({ ...news, observed: olds.observed });
     await checkSamples(session, news, content, path);
     await writeTested(session, FILTER, news, path, content, "filter", false);
+    await reloadRepaired(session, FILTER, news, olds, news);
     return { outs: { ...news, previous: olds.previous, digest: digestOf(content), written: new Date().toISOString(), ...(olds.observed ? { observed: olds.observed } : {}) } };
   },
   delete: async (_id, props) => restoreAndReload(await sessionFor(props.connection), FILTER, props, props.previous),
@@ -192,6 +204,7 @@ export const fail2banJail = implementation(fail2banJailKind, {
     const session = await sessionFor(news.connection);
     const { content, backend } = await renderJailFor(session, news);
     await writeTested(session, JAIL, news, jailPath(news.jail.name), content, "jail", false);
+    await reloadRepaired(session, JAIL, news, olds, news);
     return { outs: { ...news, previous: olds.previous, digest: digestOf(content), written: new Date().toISOString(), observed: { backend } } };
   },
   delete: async (_id, props) => restoreAndReload(await sessionFor(props.connection), JAIL, props, props.previous),
@@ -215,6 +228,7 @@ export const fail2banDefaults = implementation(fail2banDefaultsKind, {
     const session = await sessionFor(news.connection);
     const content = renderDefaults(news.defaults, news.defaults.backend);
     await writeTested(session, DEFAULTS, news, DEFAULTS_PATH, content, "defaults", false);
+    await reloadRepaired(session, DEFAULTS, news, olds, news);
     return { outs: { ...news, previous: olds.previous, digest: digestOf(content), written: new Date().toISOString() } };
   },
   delete: async (_id, props) => restoreAndReload(await sessionFor(props.connection), DEFAULTS, props, props.previous),

@@ -4,6 +4,7 @@ import { createHash } from "node:crypto";
 import { reloadTrigger, renderJail } from "../../providers/fail2ban/logic";
 import { digestOf, fail2banJail, fail2banReload } from "../../providers/fail2ban/provider";
 import { referenceSshdJail } from "../../providers/fail2ban/schema";
+import { sameInputs } from "../../providers/core/implementation";
 import { clusterFirewall } from "../../providers/proxmox/provider";
 import { ufwRule } from "../../providers/ufw/provider";
 import { UfwRule } from "../../providers/ufw/schema";
@@ -84,4 +85,10 @@ test("fail2ban reload: an unchanged config gives the trigger every stack since 0
   const changed = reloadTrigger({ ...settings, defaults: { bantime: "2h" } }, 4);
   assert.notEqual(changed, stored);
   assert.equal((await fail2banReload.diff("id", olds, { ...olds, configuration: changed })).changes, true);
+});
+
+test("sameInputs: outputs that differ only in bookkeeping (what the host had, a digest, the time written) are the same inputs", () => {
+  const outs = { connection, label: "j", jail: referenceSshdJail, observed: { backend: "systemd" }, digest: "0000000000000000", written: "2026-01-01T00:00:00Z", previous: { present: false } };
+  assert.equal(sameInputs(outs, { connection, label: "j", jail: referenceSshdJail }), true, "a file repaired after a hand edit");
+  assert.equal(sameInputs(outs, { connection, label: "j", jail: { ...referenceSshdJail, maxretry: 4 } }), false, "a changed setting");
 });

@@ -1,8 +1,8 @@
 import { chmodSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { assertSandboxAddress, clientExec, hostExec, SandboxClient, SandboxHost } from "../../sandbox";
-import { commandLine, shellQuote } from "../../providers/ssh/quote";
+import { assertSandboxAddress, clientExec, hostExec, SandboxClient, SandboxHost } from "./index";
+import { commandLine, shellQuote } from "../providers/ssh/quote";
 
 // Attacks on sandbox hosts, made from client namespaces, for the attack tests
 // and the demo. Every probe checks first that the address is routed into the
