@@ -166,6 +166,20 @@ test("renaming a host entry: up is refused before any change, saying how to rena
   for (const node of nodes) assert.deepEqual(writesBetween(traces[node.name], await writeTraces(node)), [], `${node.name}: nothing written by that up either`);
 });
 
+test("re-addressing both nodes (same host keys, now their IPv6 addresses): an update in place that writes nothing on them", { timeout: 900_000 }, async () => {
+  const traces = Object.fromEntries(await Promise.all(nodes.map(async (node) => [node.name, await writeTraces(node)] as const)));
+  const config = sandboxConfig(nodes.map((host) => ({ host })));
+  await program.configure({ ...config, hosts: config.hosts.map((host, index) => ({ ...host, address: nodes[index].address6 })) });
+  const preview = await program.stack.preview();
+  assert.equal(preview.changeSummary.replace ?? 0, 0, "nothing is replaced");
+  assert.equal(preview.changeSummary.delete ?? 0, 0, "nothing is deleted");
+  assert.ok((preview.changeSummary.update ?? 0) > 0, `the resources take the new addresses: ${JSON.stringify(preview.changeSummary)}`);
+  assert.equal((await program.stack.up()).summary.result, "succeeded");
+  for (const node of nodes) assert.deepEqual(writesBetween(traces[node.name], await writeTraces(node)), [], `${node.name}: nothing written by the re-addressing up`);
+  // The new addresses are used from now on: a refresh reads every resource through them, and destroy below goes there too.
+  assert.equal((await program.stack.refresh()).summary.result, "succeeded");
+});
+
 test("destroy: each node as before, fail2ban and python3-systemd purged again, the package's proxmox.conf as the package left it and no .local", { timeout: 900_000 }, async () => {
   const result = await program.stack.destroy();
   assert.equal(result.summary.result, "succeeded");
