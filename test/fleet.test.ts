@@ -10,6 +10,7 @@ import { AptRepoStandIn, enterpriseSource, repackInstalled } from "./support/apt
 import { pollUntil } from "../sandbox/attack";
 import { HostState, hostState, run, writesBetween, writeTraces } from "./support/host-state";
 import { ProgramStack, sandboxConfig } from "../scripts/program-stack";
+import { errorText } from "./support/faults";
 
 // Issue 14, points 3 to 5, on systemd nodes of Debian 13 (Proxmox VE 9's base) and Debian 12
 // (VE 8's), one stack over both, case after case:
@@ -178,6 +179,22 @@ test("re-addressing both nodes (same host keys, now their IPv6 addresses): an up
   for (const node of nodes) assert.deepEqual(writesBetween(traces[node.name], await writeTraces(node)), [], `${node.name}: nothing written by the re-addressing up`);
   // The new addresses are used from now on: a refresh reads every resource through them, and destroy below goes there too.
   assert.equal((await program.stack.refresh()).summary.result, "succeeded");
+});
+
+test("a second stack for the same nodes: its up is refused on each node, naming the stack that manages it, and writes nothing", { timeout: 900_000 }, async () => {
+  const traces = Object.fromEntries(await Promise.all(nodes.map(async (node) => [node.name, await writeTraces(node)] as const)));
+  const second = await ProgramStack.create(`test-fleet-second-${process.pid}`, sandboxConfig(nodes.map((host) => ({ host }))));
+  try {
+    // --continue-on-error: every node's refusal is reported, not only the first to fail.
+    const refused = await second.stack.up({ continueOnError: true }).then(() => "succeeded", errorText);
+    for (const node of nodes) {
+      assert.match(refused, new RegExp(`is managed by stack proxmox-hardening/${program.stack.name} \\(host entry ${node.name}\\)[^\\n]*: nothing was changed`), node.name);
+      assert.deepEqual(writesBetween(traces[node.name], await writeTraces(node)), [], `${node.name}: nothing written by the second stack`);
+    }
+  } finally {
+    await second.remove();
+  }
+  for (const node of nodes) assert.deepEqual(writesBetween(traces[node.name], await writeTraces(node)), [], `${node.name}: nor by removing that stack`);
 });
 
 test("destroy: each node as before, fail2ban and python3-systemd purged again, the package's proxmox.conf as the package left it and no .local", { timeout: 900_000 }, async () => {
