@@ -5,9 +5,9 @@ import { fail2banFilter, fail2banReload } from "../providers/fail2ban/provider";
 import { proxmoxFilterDefaults } from "../providers/fail2ban/schema";
 import { parseProgramConfig } from "../providers/host/config";
 import { clusterFirewall } from "../providers/proxmox/provider";
-import { configureCredentials } from "../providers/ssh/credentials";
+import { hostSessionsFor } from "../providers/ssh/credentials";
 import { HostConnection } from "../providers/ssh/schema";
-import { closeAllSessions, sessionFor } from "../providers/ssh/transport";
+import { HostSessions } from "../providers/ssh/transport";
 import { ufwActivation, ufwRule } from "../providers/ufw/provider";
 import { UfwRule } from "../providers/ufw/schema";
 import { down, hostExec, SandboxHost, up } from "../sandbox";
@@ -30,13 +30,18 @@ function connection(overrides: Partial<HostConnection> = {}): HostConnection {
   return { name: host.name, address: host.address, port: host.sshPort, user: "root", hostKey: host.hostPublicKey, connectTimeoutSeconds: CONNECT_TIMEOUT_SECONDS, commandTimeoutSeconds: 5, ...overrides };
 }
 
-function useCredentials(values: Record<string, string>): void {
-  configureCredentials({ get: (key) => values[key] });
+let sessions: HostSessions;
+
+/** The stack's credentials as the engine's configure step gives them to every provider used here. */
+async function useCredentials(values: Record<string, string>): Promise<void> {
+  const config = { get: (key: string) => values[key] };
+  sessions = hostSessionsFor(config);
+  for (const provider of [clusterFirewall, ufwRule, ufwActivation, fail2banFilter, fail2banReload]) await provider.configure({ config });
 }
 
 /** Runs `action`, expects a HardeningError, checks the parts every message must have, returns it. */
 async function failure(action: () => Promise<unknown>, parts: { resource: RegExp; problem: RegExp; next: RegExp; field?: string; remote?: boolean }): Promise<string> {
-  await closeAllSessions();
+  await sessions?.closeAll();
   const error = await action().then(
     () => assert.fail("expected a failure"),
     (caught: unknown) => caught,
@@ -61,14 +66,14 @@ before(async () => {
 }, { timeout: 300_000 });
 
 after(async () => {
-  await closeAllSessions();
+  await sessions?.closeAll();
   await down();
 }, { timeout: 300_000 });
 
 test("a changed host key is refused before any command runs", { timeout: 300_000 }, async () => {
-  useCredentials({ sshPrivateKeyPath: host.privateKeyPath });
+  await useCredentials({ sshPrivateKeyPath: host.privateKeyPath });
   const otherKey = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHVgV3Q0m2Fq1sVZ0xvHhWZ5nZ4mM0m2b3fQ1p0wQ3bZ";
-  await failure(() => sessionFor(connection({ hostKey: otherKey })), {
+  await failure(() => sessions.sessionFor(connection({ hostKey: otherKey })), {
     resource: /resource ssh root@/,
     field: "hostKey",
     problem: new RegExp(`presented key ${host.hostKeyFingerprint.replace(/[+/]/g, "\\$&")}, which is not the pinned key; no command was run`),
@@ -77,20 +82,20 @@ test("a changed host key is refused before any command runs", { timeout: 300_000
 });
 
 test("wrong credentials: authentication failed, with what to set", { timeout: 300_000 }, async () => {
-  useCredentials({ sshPassword: "not-the-password" });
-  const message = await failure(() => sessionFor(connection()), { resource: /resource ssh/, field: "credentials", problem: /SSH authentication failed for user root/, next: /sshPrivateKey/ });
+  await useCredentials({ sshPassword: "not-the-password" });
+  const message = await failure(() => sessions.sessionFor(connection()), { resource: /resource ssh/, field: "credentials", problem: /SSH authentication failed for user root/, next: /sshPrivateKey/ });
   assert.doesNotMatch(message, /not-the-password/);
 });
 
 test("nothing listening: the connection is given up after bounded retries", { timeout: 300_000 }, async () => {
-  useCredentials({ sshPrivateKeyPath: host.privateKeyPath });
+  await useCredentials({ sshPrivateKeyPath: host.privateKeyPath });
   const started = Date.now();
-  await failure(() => sessionFor(connection({ port: 2222 })), { resource: /resource ssh root@.*:2222/, problem: /could not open an SSH connection after 3 attempts/, next: /reachable.*ufw `limit` rule/ });
+  await failure(() => sessions.sessionFor(connection({ port: 2222 })), { resource: /resource ssh root@.*:2222/, problem: /could not open an SSH connection after 3 attempts/, next: /reachable.*ufw `limit` rule/ });
   assert.ok(Date.now() - started < 3 * CONNECT_TIMEOUT_SECONDS * 1000 + 5000, "within the connect timeouts and backoff");
 });
 
 test("a non-root user whose sudo password is wrong", { timeout: 300_000 }, async () => {
-  useCredentials({ sshPassword: host.sudoUser.password, sudoPassword: "wrong-sudo-secret" });
+  await useCredentials({ sshPassword: host.sudoUser.password, sudoPassword: "wrong-sudo-secret" });
   const message = await failure(
     () => clusterFirewall.create({ connection: connection({ user: host.sudoUser.name }), owner: OWNER, label: "c1", cluster: "c1", options: { enable: false } }),
     { resource: /resource ssh/, field: "sudoPassword", problem: /sudo refused to run commands as root for user ops/, next: /sudoPassword/, remote: true },
@@ -101,7 +106,7 @@ test("a non-root user whose sudo password is wrong", { timeout: 300_000 }, async
 });
 
 test("a remote step that hangs is stopped at the host's timeout", { timeout: 300_000 }, async () => {
-  useCredentials({ sshPrivateKeyPath: host.privateKeyPath });
+  await useCredentials({ sshPrivateKeyPath: host.privateKeyPath });
   await hostExec(host, "mkdir -p /run/lock && printf '#!/bin/sh\\nsleep 30\\n' > /run/pvesh-slow && chmod +x /run/pvesh-slow && mount --bind /run/pvesh-slow /usr/bin/pvesh");
   try {
     await failure(() => clusterFirewall.create({ connection: connection(), owner: OWNER, label: "c1", cluster: "c1", options: { enable: false } }), {

@@ -1,7 +1,6 @@
 import { isDeepStrictEqual } from "node:util";
 import * as pulumi from "@pulumi/pulumi";
 import { z } from "zod";
-import { configureCredentials } from "../ssh/credentials";
 import { diffInputs } from "./diff";
 import { goneForGoodHint, HardeningError, UnreachableNodeError } from "./errors";
 import { Kind } from "./kind";
@@ -33,7 +32,8 @@ export function observedOnHost(id: string, observed: Record<string, unknown>): p
 
 export interface Implementation<Name extends string = string> {
   readonly kind: Name;
-  configure(req: pulumi.dynamic.ConfigureRequest): Promise<void>;
+  /** The engine's configure step: the stack's config, with its secrets decrypted. */
+  configure(req: { config: ConfigSource }): Promise<void>;
   check(olds: any, news: any): Promise<pulumi.dynamic.CheckResult>;
   diff(id: string, olds: any, news: any): Promise<pulumi.dynamic.DiffResult>;
   create(inputs: any): Promise<pulumi.dynamic.CreateResult>;
@@ -65,7 +65,15 @@ function onlyReachChanged(olds: Record<string, unknown>, news: Record<string, un
   return !diffInputs(olds, news, [], [...bookkeepingKeys, "connection"]).changes;
 }
 
-export interface Lifecycle<S extends z.ZodType> {
+/** The stack's config as a provider's configure step gets it. */
+export interface ConfigSource {
+  get(key: string): string | undefined;
+}
+
+/** What a kind's methods reach its hosts with (C: the SSH sessions, providers/ssh), made from the stack's config. */
+export type Connect<C> = (config: ConfigSource) => C;
+
+export interface Lifecycle<S extends z.ZodType, C> {
   /** Input keys whose change needs delete + create rather than an update in place. */
   replaceKeys: readonly string[];
   /** Sub-keys of an object input whose change replaces it, e.g. { rule: ["port"] }. */
@@ -88,18 +96,21 @@ export interface Lifecycle<S extends z.ZodType> {
    * new in a release shows as a create on every stack an earlier release deployed.
    */
   createNote?(inputs: z.output<S>): string;
-  create(inputs: z.output<S>): Promise<pulumi.dynamic.CreateResult>;
-  read(id: string, props: any): Promise<pulumi.dynamic.ReadResult>;
-  update(id: string, olds: any, news: z.output<S>): Promise<pulumi.dynamic.UpdateResult>;
-  delete(id: string, props: any): Promise<void>;
+  create(inputs: z.output<S>, hosts: C): Promise<pulumi.dynamic.CreateResult>;
+  read(id: string, props: any, hosts: C): Promise<pulumi.dynamic.ReadResult>;
+  update(id: string, olds: any, news: z.output<S>, hosts: C): Promise<pulumi.dynamic.UpdateResult>;
+  delete(id: string, props: any, hosts: C): Promise<void>;
 }
 
-export function implementation<Name extends string, S extends z.ZodType>(kind: Kind<Name, S>, lifecycle: Lifecycle<S>): Implementation<Name> {
+export function implementation<Name extends string, S extends z.ZodType, C>(kind: Kind<Name, S>, lifecycle: Lifecycle<S, C>, connect: Connect<C>): Implementation<Name> {
   const resourceType = kind.name;
+  // Made by the engine's configure step from the stack's config, before any create, read, update or delete.
+  let hosts: C | undefined;
+  const connected = () => (hosts ??= connect({ get: () => undefined }));
   return {
     kind: kind.name,
     async configure(req) {
-      configureCredentials(req.config);
+      hosts = connect(req.config);
     },
     async check(olds, news) {
       const context = { host: String(news?.connection?.name ?? "(unknown host)"), resource: `${resourceType} ${String(news?.label ?? "")}`.trim() };
@@ -119,17 +130,17 @@ export function implementation<Name extends string, S extends z.ZodType>(kind: K
       const changes = result.changes || (lifecycle.drifted?.(olds, news) ?? false);
       return { ...result, changes, replaces, deleteBeforeReplace: replaces.length > 0 && (movedHost || !lifecycle.createBeforeReplace) };
     },
-    create: (inputs) => lifecycle.create(inputs),
-    read: (id, props) => lifecycle.read(id, props),
+    create: (inputs) => lifecycle.create(inputs, connected()),
+    read: (id, props) => lifecycle.read(id, props, connected()),
     async update(id, olds, news) {
       // A re-addressed node (or a new user or timeout) has nothing to change on it: the
       // outputs take the new way to reach it, and the next connection checks its pinned key.
       if (onlyReachChanged(olds, news) && !(lifecycle.drifted?.(olds, news) ?? false)) return { outs: { ...olds, connection: news.connection, label: news.label } };
-      return lifecycle.update(id, olds, news);
+      return lifecycle.update(id, olds, news, connected());
     },
     async delete(id, props) {
       try {
-        await lifecycle.delete(id, props);
+        await lifecycle.delete(id, props, connected());
       } catch (error) {
         // Every later up and destroy would fail the same way on a node that never answers again.
         if (error instanceof UnreachableNodeError) throw new HardeningError(error.context, error.problem, `${error.hint}; ${goneForGoodHint(error.context.host)}`, error.remote);

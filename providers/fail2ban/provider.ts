@@ -3,12 +3,13 @@ import { isDeepStrictEqual } from "node:util";
 import { z } from "zod";
 import { expectSuccess, failureContext, HardeningError } from "../core/errors";
 import { hostLog } from "../core/log";
-import { implementation, observedOnHost, sameInputs } from "../core/implementation";
+import { observedOnHost, sameInputs } from "../core/implementation";
+import { hostImplementation } from "../ssh/implementation";
 import { beforeKey, forgetBefore, RecordOwner, rememberBefore } from "../ssh/before";
 import { FileSnapshot, fileSnapshotSchema, readFiles, restoreIfChangedScript, restoreInput, snapshotText } from "../ssh/files";
 import { underHostLock } from "../ssh/lock";
 import { shellQuote } from "../ssh/quote";
-import { HostSession, RemoteResult, sessionFor } from "../ssh/transport";
+import { HostSession, HostSessions, RemoteResult } from "../ssh/transport";
 import { chooseBackend, DEFAULTS_PATH, FAIL2BAN_CONFIG_DIR, FILTER_REPLACE_KEYS, filterPath, filterTarget, isManagedFile, JAIL_REPLACE_KEYS, jailPath, owningPackageScript, renderDefaults, renderFilter, renderJail, sampleCheckArgs, sampleCheckProblems, samplesFileContent } from "./logic";
 import { parseRegexError, parseRegexMatches, parseServerStatus } from "./parse";
 import { ALREADY_FAILING_NOTE, backendFactsScript, parseBackendFacts, reloadExitMeaning, reloadIfRunningScript, reloadScript, runningScript, stopScript, TEST_FAILED_EXIT, testedWriteScript, WAS_RUNNING } from "./service";
@@ -146,12 +147,12 @@ async function checkSamples(session: HostSession, inputs: z.output<typeof fail2b
 /** The file a filter resource wrote: the .local when a package shipped the .conf (observed at create), else the .conf. */
 const writtenFilterPath = (props: { filter: { name: string }; observed?: { path?: string } }) => props.observed?.path ?? filterPath(props.filter.name);
 
-export const fail2banFilter = implementation(fail2banFilterKind, {
+export const fail2banFilter = hostImplementation(fail2banFilterKind, {
   replaceKeys: [],
   nestedReplaceKeys: { filter: FILTER_REPLACE_KEYS },
   drifted: (olds, news) => olds.digest !== digestOf(renderFilter(news.filter)),
-  async create(inputs) {
-    const session = await sessionFor(inputs.connection);
+  async create(inputs, hosts) {
+    const session = await hosts.sessionFor(inputs.connection);
     // Decided here, after the packages step: a fail2ban it installed may ship the .conf.
     const owner = await session.run(owningPackageScript(filterPath(inputs.filter.name)), { description: `dpkg-query -S ${filterPath(inputs.filter.name)}` });
     const target = filterTarget(inputs.filter.name, owner.stdout);
@@ -163,9 +164,9 @@ export const fail2banFilter = implementation(fail2banFilterKind, {
     const observed = target.package ? { observed: { path: target.path, package: target.package } } : {};
     return { id: `${inputs.connection.name}/${target.path}`, outs: { ...inputs, previous, digest: digestOf(content), written: new Date().toISOString(), ...observed } };
   },
-  read: async (id, props) => readFileResource(await sessionFor(props.connection), id, props, writtenFilterPath(props)),
-  async update(_id, olds, news) {
-    const session = await sessionFor(news.connection);
+  read: async (id, props, hosts) => readFileResource(await hosts.sessionFor(props.connection), id, props, writtenFilterPath(props)),
+  async update(_id, olds, news, hosts) {
+    const session = await hosts.sessionFor(news.connection);
     const content = renderFilter(news.filter);
     const path = writtenFilterPath({ ...news, observed: olds.observed });
     await checkSamples(session, news, content, path);
@@ -173,7 +174,7 @@ export const fail2banFilter = implementation(fail2banFilterKind, {
     await reloadRepaired(session, FILTER, news, olds, news);
     return { outs: { ...news, previous: olds.previous, digest: digestOf(content), written: new Date().toISOString(), ...(olds.observed ? { observed: olds.observed } : {}) } };
   },
-  delete: async (_id, props) => restoreAndReload(await sessionFor(props.connection), FILTER, props, props.previous),
+  delete: async (_id, props, hosts) => restoreAndReload(await hosts.sessionFor(props.connection), FILTER, props, props.previous),
 });
 
 // ---------------------------------------------------------------- jail
@@ -188,50 +189,50 @@ async function renderJailFor(session: HostSession, inputs: z.output<typeof fail2
   return { content: renderJail(jail, choice.backend), backend: choice.backend };
 }
 
-export const fail2banJail = implementation(fail2banJailKind, {
+export const fail2banJail = hostImplementation(fail2banJailKind, {
   replaceKeys: [],
   nestedReplaceKeys: { jail: JAIL_REPLACE_KEYS },
   // The backend chosen on the host at create is part of the file; a file edited by hand shows as a different digest.
   drifted: (olds, news) => olds.observed?.backend !== undefined && olds.digest !== digestOf(renderJail(news.jail, olds.observed.backend)),
-  async create(inputs) {
-    const session = await sessionFor(inputs.connection);
+  async create(inputs, hosts) {
+    const session = await hosts.sessionFor(inputs.connection);
     const { content, backend } = await renderJailFor(session, inputs);
     const previous = await writeTested(session, JAIL, inputs, jailPath(inputs.jail.name), content, "jail", true);
     return { id: `${inputs.connection.name}/${jailPath(inputs.jail.name)}`, outs: { ...inputs, previous, digest: digestOf(content), written: new Date().toISOString(), observed: { backend } } };
   },
-  read: async (id, props) => readFileResource(await sessionFor(props.connection), id, props, jailPath(props.jail.name)),
-  async update(_id, olds, news) {
-    const session = await sessionFor(news.connection);
+  read: async (id, props, hosts) => readFileResource(await hosts.sessionFor(props.connection), id, props, jailPath(props.jail.name)),
+  async update(_id, olds, news, hosts) {
+    const session = await hosts.sessionFor(news.connection);
     const { content, backend } = await renderJailFor(session, news);
     await writeTested(session, JAIL, news, jailPath(news.jail.name), content, "jail", false);
     await reloadRepaired(session, JAIL, news, olds, news);
     return { outs: { ...news, previous: olds.previous, digest: digestOf(content), written: new Date().toISOString(), observed: { backend } } };
   },
-  delete: async (_id, props) => restoreAndReload(await sessionFor(props.connection), JAIL, props, props.previous),
+  delete: async (_id, props, hosts) => restoreAndReload(await hosts.sessionFor(props.connection), JAIL, props, props.previous),
 });
 
 // ---------------------------------------------------------------- [DEFAULT]
 
 const DEFAULTS = fail2banDefaultsKind.name;
 
-export const fail2banDefaults = implementation(fail2banDefaultsKind, {
+export const fail2banDefaults = hostImplementation(fail2banDefaultsKind, {
   replaceKeys: [],
   drifted: (olds, news) => olds.digest !== digestOf(renderDefaults(news.defaults, news.defaults.backend)),
-  async create(inputs) {
-    const session = await sessionFor(inputs.connection);
+  async create(inputs, hosts) {
+    const session = await hosts.sessionFor(inputs.connection);
     const content = renderDefaults(inputs.defaults, inputs.defaults.backend);
     const previous = await writeTested(session, DEFAULTS, inputs, DEFAULTS_PATH, content, "defaults", true);
     return { id: `${inputs.connection.name}/${DEFAULTS_PATH}`, outs: { ...inputs, previous, digest: digestOf(content), written: new Date().toISOString() } };
   },
-  read: async (id, props) => readFileResource(await sessionFor(props.connection), id, props, DEFAULTS_PATH),
-  async update(_id, olds, news) {
-    const session = await sessionFor(news.connection);
+  read: async (id, props, hosts) => readFileResource(await hosts.sessionFor(props.connection), id, props, DEFAULTS_PATH),
+  async update(_id, olds, news, hosts) {
+    const session = await hosts.sessionFor(news.connection);
     const content = renderDefaults(news.defaults, news.defaults.backend);
     await writeTested(session, DEFAULTS, news, DEFAULTS_PATH, content, "defaults", false);
     await reloadRepaired(session, DEFAULTS, news, olds, news);
     return { outs: { ...news, previous: olds.previous, digest: digestOf(content), written: new Date().toISOString() } };
   },
-  delete: async (_id, props) => restoreAndReload(await sessionFor(props.connection), DEFAULTS, props, props.previous),
+  delete: async (_id, props, hosts) => restoreAndReload(await hosts.sessionFor(props.connection), DEFAULTS, props, props.previous),
 });
 
 // ---------------------------------------------------------------- reload
@@ -249,8 +250,8 @@ function failedBeforeOf(observed: string | undefined): string[] {
 }
 
 /** Reloads (or starts) fail2ban and waits for its jails. */
-async function reload(inputs: z.output<typeof fail2banReloadKind.inputs>, first: boolean): Promise<void> {
-  const session = await sessionFor(inputs.connection);
+async function reload(hosts: HostSessions, inputs: z.output<typeof fail2banReloadKind.inputs>, first: boolean): Promise<void> {
+  const session = await hosts.sessionFor(inputs.connection);
   const script = reloadScript(inputs.jails);
   const result = await session.run(underHostLock(script), { description: "fail2ban-client -t; reload (or start); status of each jail" });
   if (result.code !== 0) throw reloadFailure(RELOAD, inputs, "fail2ban-client -t && fail2ban-client reload && fail2ban-client status <jail>...", result, "jails");
@@ -278,34 +279,34 @@ function filesToRestore(props: { restoreOnDestroy?: string }): FileSnapshot[] {
   }
 }
 
-export const fail2banReload = implementation(fail2banReloadKind, {
+export const fail2banReload = hostImplementation(fail2banReloadKind, {
   replaceKeys: [],
-  async create(inputs) {
-    const session = await sessionFor(inputs.connection);
+  async create(inputs, hosts) {
+    const session = await hosts.sessionFor(inputs.connection);
     const running = await session.run(runningScript, { description: "is fail2ban running?" });
     const seen = { wasRunning: running.stdout.split("\n").includes(WAS_RUNNING) };
     // Recorded before the first reload: a cut create may already have started fail2ban.
     const [previous] = await rememberBefore(session, `${RELOAD} ${inputs.label}`, inputs, [{ key: SERVICE_KEY, what: "fail2ban running or stopped", before: seen }]);
-    await reload(inputs, true);
+    await reload(hosts, inputs, true);
     return { id: `${inputs.connection.name}/fail2ban/reload`, outs: { ...inputs, previous } };
   },
-  async read(id, props) {
-    const session = await sessionFor(props.connection);
+  async read(id, props, hosts) {
+    const session = await hosts.sessionFor(props.connection);
     const result = await session.run("fail2ban-client status", { description: "fail2ban-client status" });
     // A fail2ban that does not run has no jails running.
     const running = result.code === 0 ? parseServerStatus(result.stdout).jails : [];
     return observedOnHost(id, { ...props, jails: props.jails.filter((jail: string) => running.includes(jail)) });
   },
-  async update(_id, olds, news) {
-    await reload(news, false);
+  async update(_id, olds, news, hosts) {
+    await reload(hosts, news, false);
     return { outs: { ...news, previous: olds.previous } };
   },
-  async delete(_id, props) {
+  async delete(_id, props, hosts) {
     // Deleted first on destroy (it depends on every fail2ban file): puts all
     // the files back, then one reload (or a stop, if fail2ban was not running
     // before) instead of one reload per file. The files' own deletes then
     // find them as before.
-    const session = await sessionFor(props.connection);
+    const session = await hosts.sessionFor(props.connection);
     for (const snapshot of filesToRestore(props)) {
       const result = await session.run(underHostLock(restoreIfChangedScript(snapshot)), { stdin: restoreInput(snapshot), description: `restore ${snapshot.path} (unless it is as before)` });
       expectSuccess(result, failureContext(RELOAD, props, "restoreOnDestroy"), `restore ${snapshot.path}`, "put the file back by hand from `pulumi stack export` (the resource's previous), then run destroy again");

@@ -1,9 +1,10 @@
 import { expectSuccess, failureContext, HardeningError } from "../core/errors";
 import { hostLog } from "../core/log";
-import { implementation, observedOnHost } from "../core/implementation";
+import { observedOnHost } from "../core/implementation";
+import { hostImplementation } from "../ssh/implementation";
 import { forgetBefore, rememberBefore } from "../ssh/before";
 import { underHostLock } from "../ssh/lock";
-import { HostSession, sessionFor } from "../ssh/transport";
+import { HostSession, HostSessions } from "../ssh/transport";
 import { aptFetchFailures, describeFetchFailure, installedFrom, installScript, missingPackages, purgeScript, queryScript, sourcesFilesFrom, sourcesFilesScript, UPDATE_SCRIPT } from "./logic";
 import { PackagesInputs } from "./schema";
 import { packagesKind } from "./kinds";
@@ -52,8 +53,8 @@ async function install(session: HostSession, inputs: PackagesInputs, missing: re
  * this stack first tried, as recorded on the node before any install (a cut
  * create may have installed some of them already).
  */
-async function ensure(inputs: PackagesInputs): Promise<string[]> {
-  const session = await sessionFor(inputs.connection);
+async function ensure(hosts: HostSessions, inputs: PackagesInputs): Promise<string[]> {
+  const session = await hosts.sessionFor(inputs.connection);
   const present = await installed(session, inputs.packages);
   const entries = inputs.packages.map((name) => ({ key: packageKey(name), what: `package ${name}`, before: { installed: present.has(name) } }));
   const recorded = await rememberBefore(session, `${RESOURCE} ${inputs.label}`, inputs, entries);
@@ -62,28 +63,28 @@ async function ensure(inputs: PackagesInputs): Promise<string[]> {
   return inputs.packages.filter((_name, i) => !recorded[i].installed);
 }
 
-export const packages = implementation(packagesKind, {
+export const packages = hostImplementation(packagesKind, {
   replaceKeys: [],
-  async create(inputs) {
-    const installedByUs = await ensure(inputs);
+  async create(inputs, hosts) {
+    const installedByUs = await ensure(hosts, inputs);
     return { id: `${inputs.connection.name}/packages`, outs: { ...inputs, previous: { installedByUs } } };
   },
-  async read(id, props) {
-    const session = await sessionFor(props.connection);
+  async read(id, props, hosts) {
+    const session = await hosts.sessionFor(props.connection);
     const present = await installed(session, props.packages);
     const observed = { ...props, packages: props.packages.filter((name: string) => present.has(name)) };
     return observedOnHost(id, observed);
   },
-  async update(_id, olds, news) {
-    const installedByUs = [...new Set([...(olds.previous?.installedByUs ?? []), ...(await ensure(news))])];
+  async update(_id, olds, news, hosts) {
+    const installedByUs = [...new Set([...(olds.previous?.installedByUs ?? []), ...(await ensure(hosts, news))])];
     // A package no longer wanted that was there before needs its record no more (one we installed is purged on delete).
     const dropped = olds.packages.filter((name: string) => !news.packages.includes(name) && !installedByUs.includes(name));
-    await forgetBefore(await sessionFor(news.connection), `${RESOURCE} ${news.label}`, news, dropped.map(packageKey));
+    await forgetBefore(await hosts.sessionFor(news.connection), `${RESOURCE} ${news.label}`, news, dropped.map(packageKey));
     return { outs: { ...news, previous: { installedByUs } } };
   },
-  async delete(_id, props) {
+  async delete(_id, props, hosts) {
     const ours: string[] = props.previous?.installedByUs ?? [];
-    const session = await sessionFor(props.connection);
+    const session = await hosts.sessionFor(props.connection);
     if (props.removeOnDestroy && ours.length > 0) {
       const script = purgeScript(ours);
       const result = await session.run(underHostLock(script), { description: script });

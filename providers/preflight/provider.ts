@@ -1,7 +1,8 @@
 import { failureContext, HardeningError } from "../core/errors";
 import { hostLog } from "../core/log";
-import { implementation } from "../core/implementation";
-import { sessionFor } from "../ssh/transport";
+import { hostImplementation } from "../ssh/implementation";
+import { HostSessions } from "../ssh/transport";
+
 import { factsScript, parseFacts, preflightProblems } from "./logic";
 import { PreflightInputs, PreflightObserved } from "./schema";
 import { preflightKind } from "./kinds";
@@ -16,8 +17,8 @@ const RESOURCE = preflightKind.name;
 export const PREFLIGHT_CREATE_NOTE =
   "hostPreflight is created: a read-only check of this node before any change, which changes nothing on it (new in 0.2.0: a stack deployed by 0.1.0 gets it on its first up after upgrading)";
 
-async function check(inputs: PreflightInputs): Promise<PreflightObserved> {
-  const session = await sessionFor(inputs.connection);
+async function check(hosts: HostSessions, inputs: PreflightInputs): Promise<PreflightObserved> {
+  const session = await hosts.sessionFor(inputs.connection);
   const result = await session.run(factsScript(inputs), {
     passSshConnection: true,
     description: "read what the hardening needs from the node (bridge netfilter, packages, fail2ban, logs, ufw, this program's source address, corosync.conf)",
@@ -38,17 +39,17 @@ async function check(inputs: PreflightInputs): Promise<PreflightObserved> {
   return { fail2banTestErrors: facts.fail2banTest?.errors ?? [] };
 }
 
-export const preflight = implementation(preflightKind, {
+export const preflight = hostImplementation(preflightKind, {
   replaceKeys: [],
   createNote: () => PREFLIGHT_CREATE_NOTE,
-  async create(inputs) {
-    const observed = await check(inputs);
+  async create(inputs, hosts) {
+    const observed = await check(hosts, inputs);
     return { id: `${inputs.connection.name}/preflight`, outs: { ...inputs, observed } };
   },
   // Nothing on the host belongs to it: refresh keeps it as it is.
   read: async (id, props) => ({ id, props }),
-  async update(_id, _olds, news) {
-    return { outs: { ...news, observed: await check(news) } };
+  async update(_id, _olds, news, hosts) {
+    return { outs: { ...news, observed: await check(hosts, news) } };
   },
   delete: async () => undefined,
 });

@@ -1,9 +1,10 @@
 import { expectSuccess, failureContext, HardeningError } from "../core/errors";
-import { implementation, observedOnHost } from "../core/implementation";
+import { observedOnHost } from "../core/implementation";
+import { hostImplementation } from "../ssh/implementation";
 import { forgetBefore, rememberBefore } from "../ssh/before";
 import { underHostLock } from "../ssh/lock";
 import { commandLine } from "../ssh/quote";
-import { sessionFor, HostSession } from "../ssh/transport";
+import { HostSession } from "../ssh/transport";
 import { desiredValues, keysToSet, OPTIONS_PATH, optionsFromLive, parseOptionsJson, previousValues, restoreArgs, setArgs } from "./logic";
 import { ClusterFirewallInputs } from "./schema";
 import { clusterFirewallKind } from "./kinds";
@@ -46,34 +47,34 @@ async function apply(session: HostSession, inputs: ClusterFirewallInputs, live: 
   expectSuccess(result, failureContext(RESOURCE, inputs, `options.${toSet[0]}`), commandLine(argv), "check the value against `pvesh usage /cluster/firewall/options -v`");
 }
 
-export const clusterFirewall = implementation(clusterFirewallKind, {
+export const clusterFirewall = hostImplementation(clusterFirewallKind, {
   replaceKeys: ["cluster"],
   sharedByCluster: true,
-  async create(inputs) {
-    const session = await sessionFor(inputs.connection);
+  async create(inputs, hosts) {
+    const session = await hosts.sessionFor(inputs.connection);
     const live = await readLive(session, inputs);
     const previous = await rememberPrevious(session, inputs, live);
     await apply(session, inputs, live);
     return { id: `${inputs.cluster}/cluster-firewall`, outs: { ...inputs, previous } };
   },
-  async read(id, props) {
-    const session = await sessionFor(props.connection);
+  async read(id, props, hosts) {
+    const session = await hosts.sessionFor(props.connection);
     const live = await readLive(session, props);
     const observed = { ...props, options: optionsFromLive(props.options, live) };
     return observedOnHost(id, observed);
   },
-  async update(_id, olds, news) {
-    const session = await sessionFor(news.connection);
+  async update(_id, olds, news, hosts) {
+    const session = await hosts.sessionFor(news.connection);
     const live = await readLive(session, news);
     // Keys managed for the first time get their pre-change value remembered too.
     const previous = { ...(await rememberPrevious(session, news, live)), ...olds.previous };
     await apply(session, news, live);
     return { outs: { ...news, previous } };
   },
-  async delete(_id, props) {
+  async delete(_id, props, hosts) {
     const argv = restoreArgs(props.previous ?? {});
     if (!argv) return;
-    const session = await sessionFor(props.connection);
+    const session = await hosts.sessionFor(props.connection);
     const result = await session.run(underHostLock(commandLine(argv)), { description: commandLine(argv) });
     expectSuccess(result, failureContext(RESOURCE, props), commandLine(argv), "set the options back by hand with the command above, then `pulumi state delete` this resource");
     await forgetBefore(session, `${RESOURCE} ${props.label}`, props, Object.keys(props.previous).map((key) => optionKey(props, key)));

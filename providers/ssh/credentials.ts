@@ -1,6 +1,7 @@
+import { createHash } from "node:crypto";
 import { z } from "zod";
 import { Credentials, credentialsSchema } from "./schema";
-import { setCredentials } from "./transport";
+import { HostSessions } from "./transport";
 
 // Credentials live only in the stack's secret config. The dynamic providers
 // read them in their configure step, so they are never inputs of our
@@ -65,8 +66,22 @@ export function credentialsFromConfig(config: ConfigSource): { lookup: (host: st
   return { lookup: (host) => ({ ...shared, ...perHost[host] }), secrets };
 }
 
-/** The configure step every provider shares. */
-export function configureCredentials(config: ConfigSource): void {
-  const { lookup, secrets } = credentialsFromConfig(config);
-  setCredentials(lookup, secrets);
+/** Sessions per set of credentials: the engine configures every resource kind with the same config. */
+const sessionsByCredentials = new Map<string, HostSessions>();
+
+/**
+ * The SSH sessions for the stack's credentials, made in each provider's configure step. Every
+ * resource kind is configured with the same config, so they get the same sessions, and so one
+ * connection per host; the credentials stay inside them.
+ */
+export function hostSessionsFor(config: ConfigSource): HostSessions {
+  // A digest, so that no second copy of the credentials is kept as a key.
+  const key = createHash("sha256").update(JSON.stringify(Object.keys(credentialConfigKeys).map((name) => config.get(name) ?? null))).digest("hex");
+  let sessions = sessionsByCredentials.get(key);
+  if (!sessions) {
+    const { lookup, secrets } = credentialsFromConfig(config);
+    sessions = new HostSessions(lookup, secrets);
+    sessionsByCredentials.set(key, sessions);
+  }
+  return sessions;
 }

@@ -48,47 +48,51 @@ const CHANNEL_REFUSED = /Channel open failure/i;
 const CHANNEL_OPEN_ATTEMPTS = 5; // 0.2 + 0.4 + 0.8 + 1.6 s of backoff at most
 
 type CredentialLookup = (hostName: string) => Credentials;
-let lookupCredentials: CredentialLookup = () => ({ agent: true });
-let knownSecrets: string[] = [];
 
 /**
- * Called from the dynamic providers' configure step with the stack's
- * (decrypted) config. The engine configures each resource kind separately,
- * with the same config, so open sessions are kept.
+ * The SSH sessions of a provider process, made with the stack's credentials: one connection
+ * per host, shared by every resource of a deployment (the engine calls provider methods for
+ * many resources at once in one process, and ufw's `limit` rule allows only 6 new connections
+ * in 30 s per source). Messages it makes never carry one of the credentials.
  */
-export function setCredentials(lookup: CredentialLookup, secrets: string[]): void {
-  lookupCredentials = lookup;
-  knownSecrets = secrets.filter((secret) => secret.length > 0);
-}
+export class HostSessions {
+  private readonly sessions = new Map<string, Promise<HostSession>>();
+  private readonly secrets: string[];
 
-/** Removes every secret the transport knows of from a text meant for a person or a log. */
-export function redactSecrets(text: string): string {
-  return redact(text, knownSecrets);
-}
-
-const sessions = new Map<string, Promise<HostSession>>();
-
-/** The shared session for a host, opened on first use. */
-export function sessionFor(conn: HostConnection): Promise<HostSession> {
-  const key = `${conn.user}@${conn.address}:${conn.port}#${conn.hostKey}`;
-  let session = sessions.get(key);
-  if (!session) {
-    session = HostSession.open(conn, lookupCredentials(conn.name));
-    sessions.set(key, session);
-    // A failed opening (after its retries) stands for the rest of this deployment: every
-    // other resource of the host gets the same error at once instead of connecting again,
-    // so a wrong host key is presented to only one handshake and a host behind ufw's
-    // `limit` (6 new connections in 30 s) is not pushed over it by retries.
-    session.catch(() => undefined);
+  constructor(
+    private readonly lookup: CredentialLookup,
+    secrets: readonly string[],
+  ) {
+    this.secrets = secrets.filter((secret) => secret.length > 0);
   }
-  return session;
-}
 
-/** Closes every open connection (end of a test, or of a CLI run). */
-export async function closeAllSessions(): Promise<void> {
-  const open = [...sessions.values()];
-  sessions.clear();
-  await Promise.all(open.map((s) => s.then((session) => session.close(), () => undefined)));
+  /** Removes every credential from a text meant for a person or a log. */
+  redact(text: string): string {
+    return redact(text, this.secrets);
+  }
+
+  /** The shared session for a host, opened on first use. */
+  sessionFor(conn: HostConnection): Promise<HostSession> {
+    const key = `${conn.user}@${conn.address}:${conn.port}#${conn.hostKey}`;
+    let session = this.sessions.get(key);
+    if (!session) {
+      session = HostSession.open(conn, this.lookup(conn.name), (text) => this.redact(text));
+      this.sessions.set(key, session);
+      // A failed opening (after its retries) stands for the rest of this deployment: every
+      // other resource of the host gets the same error at once instead of connecting again,
+      // so a wrong host key is presented to only one handshake and a host behind ufw's
+      // `limit` (6 new connections in 30 s) is not pushed over it by retries.
+      session.catch(() => undefined);
+    }
+    return session;
+  }
+
+  /** Closes every open connection (end of a test, or of a CLI run). */
+  async closeAll(): Promise<void> {
+    const open = [...this.sessions.values()];
+    this.sessions.clear();
+    await Promise.all(open.map((s) => s.then((session) => session.close(), () => undefined)));
+  }
 }
 
 function connectConfig(conn: HostConnection, creds: Credentials, onKey: (key: Buffer) => boolean): ConnectConfig {
@@ -119,9 +123,10 @@ export class HostSession {
     readonly conn: HostConnection,
     private readonly client: Client,
     private readonly sudoPassword: string | undefined,
+    private readonly redactSecrets: (text: string) => string,
   ) {}
 
-  static async open(conn: HostConnection, creds: Credentials): Promise<HostSession> {
+  static async open(conn: HostConnection, creds: Credentials, redactSecrets: (text: string) => string): Promise<HostSession> {
     const context = { host: conn.name, resource: `ssh ${conn.user}@${conn.address}:${conn.port}` };
     // connectTimeoutSeconds bounds the whole opening, retries included.
     const started = Date.now();
@@ -146,7 +151,7 @@ export class HostSession {
         });
         recordMetric("connect", conn.name);
         hostLog.debug(conn.name, `connected to ${conn.user}@${conn.address}:${conn.port}, host key ${fingerprintOf(presented!)}`);
-        return new HostSession(conn, client, creds.sudoPassword ?? creds.password);
+        return new HostSession(conn, client, creds.sudoPassword ?? creds.password, redactSecrets);
       } catch (error) {
         lastError = error;
         if (presented && !hostKeyMatches(conn.hostKey, presented)) {
@@ -212,14 +217,14 @@ export class HostSession {
     await this.acquire();
     try {
       recordMetric("command", this.conn.name);
-      hostLog.debug(this.conn.name, `run: ${redactSecrets(options.description ?? script).split("\n")[0]}`);
+      hostLog.debug(this.conn.name, `run: ${this.redactSecrets(options.description ?? script).split("\n")[0]}`);
       const result = await this.exec(command, input, options.description ?? script);
       if (!asRoot && result.code !== 0 && SUDO_REFUSED.test(result.stderr)) {
         throw new HardeningError(
           { host: this.conn.name, resource: "ssh", field: "sudoPassword" },
           `sudo refused to run commands as root for user ${this.conn.user}`,
           "set the user's password with `pulumi config set --secret sudoPassword` (or in hostCredentials), and check the user may use sudo (`sudo -l` on the host)",
-          { command: `sudo -k -S -- sh -c ${redactSecrets(options.description ?? script).split("\n")[0]}`, exitCode: result.code, stderr: result.stderr },
+          { command: `sudo -k -S -- sh -c ${this.redactSecrets(options.description ?? script).split("\n")[0]}`, exitCode: result.code, stderr: result.stderr },
         );
       }
       return result;
@@ -248,7 +253,7 @@ export class HostSession {
           { host: this.conn.name, resource: "ssh" },
           `could not start a remote command: ${message}${attempt > 1 ? ` (after ${attempt} attempts)` : ""}`,
           CHANNEL_REFUSED.test(message) ? "sshd refused another session on this connection: raise MaxSessions in the host's sshd_config or lower --parallel" : "the SSH connection was lost; run the command again",
-          { command: redactSecrets(description), exitCode: null, stderr: "" },
+          { command: this.redactSecrets(description), exitCode: null, stderr: "" },
         );
       }
     }
@@ -267,7 +272,7 @@ export class HostSession {
             { host: this.conn.name, resource: "ssh" },
             `a remote step did not finish within ${this.conn.commandTimeoutSeconds} s`,
             "raise commandTimeoutSeconds for this host or find out why the host is slow (apt lock, ufw on a large ruleset)",
-            { command: redactSecrets(description), exitCode: null, stderr: redactSecrets(Buffer.concat(stderr).toString()) },
+            { command: this.redactSecrets(description), exitCode: null, stderr: this.redactSecrets(Buffer.concat(stderr).toString()) },
           ),
         );
       }, timeoutMs);
@@ -275,7 +280,7 @@ export class HostSession {
       channel.stderr.on("data", (chunk: Buffer) => stderr.push(chunk));
       channel.on("close", (code: number | null | undefined, signal?: string) => {
         clearTimeout(timer);
-        const errorText = redactSecrets(Buffer.concat(stderr).toString());
+        const errorText = this.redactSecrets(Buffer.concat(stderr).toString());
         if (typeof code !== "number") {
           // No exit status: the command was killed or the connection dropped mid-way.
           reject(
@@ -283,7 +288,7 @@ export class HostSession {
               { host: this.conn.name, resource: "ssh" },
               `the remote command ended without an exit status${signal ? ` (signal ${signal})` : ""}`,
               "the SSH connection was cut or the command was killed; run `pulumi up` again, every step is idempotent",
-              { command: redactSecrets(description), exitCode: null, stderr: errorText },
+              { command: this.redactSecrets(description), exitCode: null, stderr: errorText },
             ),
           );
           return;

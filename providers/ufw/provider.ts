@@ -1,13 +1,14 @@
 import { z } from "zod";
 import { expectSuccess, failureContext, HardeningError } from "../core/errors";
 import { hostLog } from "../core/log";
-import { implementation, observedOnHost } from "../core/implementation";
+import { observedOnHost } from "../core/implementation";
+import { hostImplementation } from "../ssh/implementation";
 import { isDeepStrictEqual } from "node:util";
 import { beforeKey, forgetBefore, rememberBefore } from "../ssh/before";
 import { FileSnapshot, readFiles, restoreInput, restoreScript, snapshotText } from "../ssh/files";
 import { underHostLock } from "../ssh/lock";
 import { commandLine } from "../ssh/quote";
-import { HostSession, sessionFor } from "../ssh/transport";
+import { HostSession } from "../ssh/transport";
 import {
   activationArgs,
   defaultsArgs,
@@ -73,12 +74,12 @@ function storedMatches(rule: z.output<typeof UfwRule>, state: UfwFileState) {
 /** A rule's record is keyed by its match (what ufw takes for the same rule), not its action or comment. */
 const ruleKey = (rule: z.output<typeof UfwRule>) => beforeKey("ufw-rule", JSON.stringify(UFW_RULE_REPLACE_KEYS.map((key) => rule[key] ?? null)));
 
-export const ufwRule = implementation(ufwRuleKind, {
+export const ufwRule = hostImplementation(ufwRuleKind, {
   replaceKeys: [],
   nestedReplaceKeys: { rule: UFW_RULE_REPLACE_KEYS },
   createBeforeReplace: true,
-  async create(inputs) {
-    const session = await sessionFor(inputs.connection);
+  async create(inputs, hosts) {
+    const session = await hosts.sessionFor(inputs.connection);
     const matches = storedMatches(inputs.rule, await readState(session, RULE, inputs));
     const seen: RulePrevious = { stored: matches.map((match) => match.found ?? null) };
     const what = `ufw rule ${commandLine(ruleToArgs(inputs.rule))}`;
@@ -91,8 +92,8 @@ export const ufwRule = implementation(ufwRuleKind, {
     else await runUfw(session, RULE, inputs, [ruleToArgs(inputs.rule)], "rule");
     return { id: `${inputs.connection.name}/ufw/${commandLine(ruleToArgs(inputs.rule))}`, outs: { ...inputs, previous } };
   },
-  async read(id, props) {
-    const session = await sessionFor(props.connection);
+  async read(id, props, hosts) {
+    const session = await hosts.sessionFor(props.connection);
     const matches = storedMatches(props.rule, await readState(session, RULE, props));
     const found = matches.find((match) => match.found)?.found;
     // Gone from the host: report it gone, so the next up adds it again.
@@ -100,14 +101,14 @@ export const ufwRule = implementation(ufwRuleKind, {
     const rule = { ...props.rule, action: found.action, comment: found.comment || undefined };
     return observedOnHost(id, { ...props, rule });
   },
-  async update(_id, olds, news) {
-    const session = await sessionFor(news.connection);
+  async update(_id, olds, news, hosts) {
+    const session = await hosts.sessionFor(news.connection);
     await runUfw(session, RULE, news, [ruleToArgs(news.rule)], "rule");
     return { outs: { ...news, previous: olds.previous } };
   },
-  async delete(_id, props) {
+  async delete(_id, props, hosts) {
     const stored: (UfwTuple | null)[] = props.previous?.stored ?? [];
-    const session = await sessionFor(props.connection);
+    const session = await hosts.sessionFor(props.connection);
     const before = stored.find((tuple): tuple is UfwTuple => tuple !== null);
     // Without a stored tuple the rule is removed; one that was there before gets its action and comment back and stays.
     const original = before && { ...props.rule, action: before.action, comment: before.comment || undefined };
@@ -137,31 +138,31 @@ async function applyDefaults(session: HostSession, inputs: DefaultsInputs, state
   await runUfw(session, DEFAULTS, inputs, defaultsArgs({ ...inputs.defaults, routed }, state), "defaults");
 }
 
-export const ufwDefaults = implementation(ufwDefaultsKind, {
+export const ufwDefaults = hostImplementation(ufwDefaultsKind, {
   replaceKeys: [],
-  async create(inputs) {
-    const session = await sessionFor(inputs.connection);
+  async create(inputs, hosts) {
+    const session = await hosts.sessionFor(inputs.connection);
     const state = await readState(session, DEFAULTS, inputs);
     const [previous] = await rememberBefore(session, `${DEFAULTS} ${inputs.label}`, inputs, [{ key: DEFAULTS_KEY, what: "ufw's default policies and logging", before: { ...state.defaults, logging: state.logging } }]);
     await applyDefaults(session, inputs, state);
     return { id: `${inputs.connection.name}/ufw/defaults`, outs: { ...inputs, previous } };
   },
-  async read(id, props) {
-    const session = await sessionFor(props.connection);
+  async read(id, props, hosts) {
+    const session = await hosts.sessionFor(props.connection);
     const state = await readState(session, DEFAULTS, props);
     const defaults = { ...props.defaults };
     for (const key of ["incoming", "outgoing", "routed"] as const) if (defaults[key] !== undefined) defaults[key] = state.defaults[key];
     if (defaults.logging !== undefined && defaults.logging !== "on") defaults.logging = state.logging;
     return observedOnHost(id, { ...props, defaults });
   },
-  async update(_id, olds, news) {
-    const session = await sessionFor(news.connection);
+  async update(_id, olds, news, hosts) {
+    const session = await hosts.sessionFor(news.connection);
     await applyDefaults(session, news, await readState(session, DEFAULTS, news));
     return { outs: { ...news, previous: olds.previous } };
   },
-  async delete(_id, props) {
+  async delete(_id, props, hosts) {
     if (!props.previous) return;
-    const session = await sessionFor(props.connection);
+    const session = await hosts.sessionFor(props.connection);
     const state = await readState(session, DEFAULTS, props);
     const { logging, ...policies } = props.previous;
     await runUfw(session, DEFAULTS, props, defaultsArgs({ ...policies, logging, allowForwardDeny: true }, state));
@@ -174,28 +175,28 @@ export const ufwDefaults = implementation(ufwDefaultsKind, {
 const ACTIVATION = ufwActivationKind.name;
 const ACTIVATION_KEY = "ufw-activation";
 
-export const ufwActivation = implementation(ufwActivationKind, {
+export const ufwActivation = hostImplementation(ufwActivationKind, {
   replaceKeys: [],
-  async create(inputs) {
-    const session = await sessionFor(inputs.connection);
+  async create(inputs, hosts) {
+    const session = await hosts.sessionFor(inputs.connection);
     const state = await readState(session, ACTIVATION, inputs);
     const [previous] = await rememberBefore(session, `${ACTIVATION} ${inputs.label}`, inputs, [{ key: ACTIVATION_KEY, what: "ufw on or off", before: { enabled: state.enabled } }]);
     await activate(session, inputs, state);
     return { id: `${inputs.connection.name}/ufw/activation`, outs: { ...inputs, previous } };
   },
-  async read(id, props) {
-    const session = await sessionFor(props.connection);
+  async read(id, props, hosts) {
+    const session = await hosts.sessionFor(props.connection);
     const state = await readState(session, ACTIVATION, props);
     return observedOnHost(id, { ...props, enabled: state.enabled });
   },
-  async update(_id, olds, news) {
-    const session = await sessionFor(news.connection);
+  async update(_id, olds, news, hosts) {
+    const session = await hosts.sessionFor(news.connection);
     await activate(session, news, await readState(session, ACTIVATION, news));
     return { outs: { ...news, previous: olds.previous } };
   },
-  async delete(_id, props) {
+  async delete(_id, props, hosts) {
     if (props.previous === undefined) return;
-    const session = await sessionFor(props.connection);
+    const session = await hosts.sessionFor(props.connection);
     const state = await readState(session, ACTIVATION, props);
     if (state.enabled !== props.previous.enabled) await runUfw(session, ACTIVATION, props, [activationArgs(props.previous.enabled)]);
     await forgetBefore(session, `${ACTIVATION} ${props.label}`, props, [ACTIVATION_KEY]);
@@ -265,10 +266,10 @@ function meaningOf(snapshots: FileSnapshot[]): UfwFileState | undefined {
  * they were and puts those bytes back when the meaning is the same again; if
  * someone changed ufw by hand meanwhile, their change is kept.
  */
-export const ufwBaseline = implementation(ufwBaselineKind, {
+export const ufwBaseline = hostImplementation(ufwBaselineKind, {
   replaceKeys: [],
-  async create(inputs) {
-    const session = await sessionFor(inputs.connection);
+  async create(inputs, hosts) {
+    const session = await hosts.sessionFor(inputs.connection);
     const seen = await readFiles(session, Object.values(UFW_FILES));
     // Recorded too: the files as this stack first found them, before any of its ufw changes.
     const [previous] = await rememberBefore(session, `${BASELINE} ${inputs.label}`, inputs, [{ key: BASELINE_KEY, what: "ufw's files", before: seen }]);
@@ -276,9 +277,9 @@ export const ufwBaseline = implementation(ufwBaselineKind, {
   },
   read: async (id, props) => ({ id, props }),
   update: async (_id, olds, news) => ({ outs: { ...news, previous: olds.previous } }),
-  async delete(_id, props) {
+  async delete(_id, props, hosts) {
     const previous: FileSnapshot[] = props.previous ?? [];
-    const session = await sessionFor(props.connection);
+    const session = await hosts.sessionFor(props.connection);
     const current = await readFiles(session, previous.map((snapshot) => snapshot.path));
     const before = meaningOf(previous);
     if (before && isDeepStrictEqual(before, meaningOf(current))) {

@@ -9,7 +9,7 @@ import { hostComponentType } from "../../providers/host/names";
 import { clusterFirewall } from "../../providers/proxmox/provider";
 import { probeHostKey } from "../../providers/ssh/probe";
 import { fail2banReload } from "../../providers/fail2ban/provider";
-import { closeAllSessions } from "../../providers/ssh/transport";
+import { hostSessionsFor } from "../../providers/ssh/credentials";
 
 // Retiring a node: the plan over a stack's state (pure), the probe against an
 // in-process sshd on loopback, and the way out that a failed delete names.
@@ -113,7 +113,7 @@ test("a delete that cannot reach the node names the way out next to today's advi
   assert.ok(error instanceof HardeningError);
   assert.match(error.message, /\[host pve9, resource ssh root@127\.0\.0\.1:\d+\] could not open an SSH connection/);
   assert.match(error.message, /next: check that 127\.0\.0\.1:\d+ is reachable from this machine and sshd runs there.*; if pve9 is gone for good or was reinstalled: `npm run retire -- pve9`/);
-  await closeAllSessions();
+  await hostSessionsFor({ get: () => undefined }).closeAll();
 });
 
 // ------------------------------------------------------------------ the probe, against loopback

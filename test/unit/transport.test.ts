@@ -3,15 +3,16 @@ import { AddressInfo } from "node:net";
 import { after, before, beforeEach, test } from "node:test";
 import { Server, utils } from "ssh2";
 import { HardeningError } from "../../providers/core/errors";
-import { configureCredentials } from "../../providers/ssh/credentials";
+import { hostSessionsFor } from "../../providers/ssh/credentials";
 import { HostConnection } from "../../providers/ssh/schema";
-import { closeAllSessions, sessionFor } from "../../providers/ssh/transport";
+
 
 // An in-process sshd stand-in: it answers every command with "ok\n" and exit
 // status 0 without running anything, and refuses session channels on demand
 // the way OpenSSH does when MaxSessions is reached.
 
 const PASSWORD = "transport-test-password";
+const sessions = hostSessionsFor({ get: (key: string) => (key === "sshPassword" ? PASSWORD : undefined) });
 const hostKey = utils.generateKeyPairSync("ed25519");
 const seen = { sessions: 0, execs: 0 };
 let refusals = 0;
@@ -47,7 +48,6 @@ function connection(overrides: Partial<HostConnection> = {}): HostConnection {
 
 before(async () => {
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  configureCredentials({ get: (key) => ({ sshPassword: PASSWORD })[key] });
 });
 
 beforeEach(() => {
@@ -56,13 +56,13 @@ beforeEach(() => {
 });
 
 after(async () => {
-  await closeAllSessions();
+  await sessions.closeAll();
   await new Promise((resolve) => server.close(resolve));
 });
 
 test("a refused channel is retried: the command runs once sshd has room again", async () => {
   refusals = 2;
-  const session = await sessionFor(connection());
+  const session = await sessions.sessionFor(connection());
   const result = await session.run("true");
   assert.equal(result.code, 0);
   assert.equal(result.stdout, "ok\n");
@@ -71,7 +71,7 @@ test("a refused channel is retried: the command runs once sshd has room again", 
 
 test("a channel refused every time ends in one message naming the host and what to change", async () => {
   refusals = Infinity;
-  const session = await sessionFor(connection());
+  const session = await sessions.sessionFor(connection());
   const error = await session.run("true").then(
     () => assert.fail("expected a failure"),
     (caught: unknown) => caught,
@@ -85,7 +85,7 @@ test("a channel refused every time ends in one message naming the host and what 
 test("a wrong host key is refused before any command", async () => {
   refusals = 0;
   const other = utils.generateKeyPairSync("ed25519");
-  const error = await sessionFor(connection({ hostKey: other.public })).then(
+  const error = await sessions.sessionFor(connection({ hostKey: other.public })).then(
     () => assert.fail("expected a failure"),
     (caught: unknown) => caught,
   );
