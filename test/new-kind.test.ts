@@ -47,7 +47,11 @@ after(async () => {
 
 test("the new kind type-checks with nothing but its folder and its registry entry", { timeout: 600_000 }, () => {
   // tsc's own include list: the copy's program, providers (the new folder among them).
-  execFileSync(join(repoRoot, "node_modules", ".bin", "tsc"), ["--noEmit", "-p", copy], { stdio: "pipe", timeout: 540_000 });
+  try {
+    execFileSync(join(repoRoot, "node_modules", ".bin", "tsc"), ["--noEmit", "-p", copy], { stdio: "pipe", timeout: 540_000 });
+  } catch (error) {
+    assert.fail(`tsc on the copy with the new kind:\n${String((error as { stdout?: Buffer }).stdout ?? error)}`);
+  }
 });
 
 test("the new kind runs through the engine: up reads the node, a second preview changes nothing, destroy removes it", { timeout: 600_000 }, async () => {
