@@ -28,7 +28,7 @@ import {
 } from "./logic";
 import { UfwRule } from "./schema";
 import { ufwActivationKind, ufwBaselineKind, ufwDefaultsKind, ufwRuleKind } from "./kinds";
-import { parseSwitchOnFacts, SWITCH_ON_FACTS_SCRIPT, SwitchOnFacts, switchOnProblems } from "./switch-on";
+import { BRIDGE_NETFILTER_FACT, parseSwitchOnFacts, SWITCH_ON_FACTS_SCRIPT, SwitchOnFacts, switchOnProblems } from "./switch-on";
 
 // UFW as four resource kinds: each rule, the default policies with logging, activation, and
 // the baseline that gives ufw's files back byte for byte on destroy. All read ufw's state files
@@ -129,7 +129,7 @@ export async function readSwitchOnFacts(session: HostSession): Promise<SwitchOnF
 }
 
 async function applyDefaults(session: HostSession, inputs: DefaultsInputs, state: UfwFileState) {
-  const bridgeNfCallIptables = inputs.defaults.routed === "allow" ? undefined : (await readSwitchOnFacts(session)).bridgeNfCallIptables;
+  const bridgeNfCallIptables = inputs.defaults.routed === "allow" ? undefined : parseSwitchOnFacts((await session.run(BRIDGE_NETFILTER_FACT, { description: "read net.bridge.bridge-nf-call-iptables" })).stdout).bridgeNfCallIptables;
   const routed = routedPolicyFor(inputs.defaults.routed, bridgeNfCallIptables);
   if (inputs.defaults.routed !== undefined) {
     const problem = forwardPolicyProblem({ routed: inputs.defaults.routed, bridgeNfCallIptables, allowForwardDeny: inputs.defaults.allowForwardDeny });

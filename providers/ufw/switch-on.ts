@@ -20,12 +20,15 @@ export interface SwitchOnFacts {
   corosyncConf?: string;
 }
 
+/** The line of the facts that tells bridge netfilter, alone enough for the routed policy. */
+export const BRIDGE_NETFILTER_FACT = `printf 'bridge\\t%s\\n' "$(cat /proc/sys/net/bridge/bridge-nf-call-iptables 2>/dev/null || echo unknown)"`;
+
 /**
  * Lines `key<TAB>value` with the facts. Needs $SSH_CONNECTION as $1: the login shell passes it
  * (RunOptions.passSshConnection), since sudo clears the environment.
  */
 export const SWITCH_ON_FACTS_SCRIPT = [
-  `printf 'bridge\\t%s\\n' "$(cat /proc/sys/net/bridge/bridge-nf-call-iptables 2>/dev/null || echo unknown)"`,
+  BRIDGE_NETFILTER_FACT,
   `printf 'ssh-connection\\t%s\\n' "$1"`,
   `printf 'hostname\\t%s\\n' "$(uname -n)"`,
   `ip -o addr show 2>/dev/null | awk '{ print "address\\t" $4 }'`,
