@@ -5,6 +5,7 @@ import { chooseBackend } from "../fail2ban/logic";
 import { JOURNALD_CONDITION, logpathExistsCondition, PYTHON_SYSTEMD_CONDITION } from "../fail2ban/service";
 import { parseConfigTest } from "../fail2ban/parse";
 import { BEFORE_DIR } from "../ssh/before";
+import { fileDumpScript, parseFileDump, snapshotText } from "../ssh/files";
 import { commandLine, shellQuote } from "../ssh/quote";
 import { forwardPolicyProblem, parseUfwFiles, routedPolicyFor, UFW_FILES, UfwFileState } from "../ufw/logic";
 import { parseSwitchOnFacts, SWITCH_ON_FACTS_SCRIPT, SwitchOnFacts, switchOnProblems } from "../ufw/switch-on";
@@ -40,7 +41,8 @@ export function factsScript(inputs: PreflightInputs): string {
   const yesNo = (key: string, condition: string) => `if ${condition}; then echo '${key}${TAB}yes'; else echo '${key}${TAB}no'; fi`;
   return [
     SWITCH_ON_FACTS_SCRIPT,
-    `for f in ${commandLine(Object.values(UFW_FILES))}; do if [ -f "$f" ]; then printf 'ufw-file${TAB}%s${TAB}%s\\n' "$f" "$(base64 -w0 "$f")"; fi; done`,
+    // In a subshell: the dump sets the positional parameters, and $1 is the SSH connection.
+    `(${fileDumpScript(Object.values(UFW_FILES))})`,
     ...inputs.packages.needed.map((name) => {
       const quoted = commandLine([name]);
       return `printf 'package${TAB}%s${TAB}%s${TAB}%s\\n' ${quoted} "$(dpkg-query -W -f='\${db:Status-Abbrev} \${Version}' ${quoted} 2>/dev/null)" "$(apt-cache policy ${quoted} 2>/dev/null | sed -n 's/^ *Candidate: //p')"`;
@@ -60,14 +62,15 @@ export function parseFacts(stdout: string, jailCount: number): NodeFacts {
   const lines = stdout.split("\n");
   // fail2ban's test output, last, is not ours to read as facts.
   const testAt = lines.findIndex((line) => line.startsWith(`fail2ban-test${TAB}`));
+  const factLines = lines.slice(0, testAt === -1 ? undefined : testAt).join("\n");
   const facts: NodeFacts = {
-    ...parseSwitchOnFacts(lines.slice(0, testAt === -1 ? undefined : testAt).join("\n")),
+    ...parseSwitchOnFacts(factLines),
     packages: {},
     aptLists: false,
     journald: false,
     pythonSystemd: false,
     logpathExists: Array(jailCount).fill(false),
-    ufwFiles: {},
+    ufwFiles: Object.fromEntries(parseFileDump(factLines).flatMap((file) => (file.present ? [[file.path, snapshotText(file) ?? ""]] : []))),
   };
   for (const [index, line] of lines.entries()) {
     const [key, ...values] = line.split(TAB);
@@ -80,7 +83,6 @@ export function parseFacts(stdout: string, jailCount: number): NodeFacts {
     else if (key === "python3-systemd") facts.pythonSystemd = values[0] === "yes";
     else if (key === "logpath") facts.logpathExists[Number(values[0])] = values[1] === "yes";
     else if (key === "record-host") (facts.recordHosts ??= []).push(values[0]);
-    else if (key === "ufw-file") facts.ufwFiles[values[0]] = Buffer.from(values[1] ?? "", "base64").toString("utf8");
     else if (key === "fail2ban-test") {
       const test = parseConfigTest(values[0] === "ok" ? 0 : 1, values[0] === "ok" ? "OK: configuration test is successful" : "", lines.slice(index + 1).join("\n"));
       // fail2ban's closing "ERROR: test configuration failed" says nothing the other errors do not.
