@@ -13,7 +13,8 @@ import { validate } from "./validate";
 
 /**
  * Keys that never count as a change by themselves: our bookkeeping (what the
- * host had before, facts observed on it, a written file's digest and time, the lockout
+ * host had before, facts observed on it, a written file's digest (and the time it was written,
+ * kept in state by earlier versions, which nothing read), the lockout
  * guard's copy of the rules, the stack that keeps records on the host: state
  * written before it existed must not update on upgrade), and the serialized provider the SDK adds to
  * every dynamic resource (it changes with the program's path, not the host).

@@ -162,7 +162,7 @@ export const fail2banFilter = hostImplementation(fail2banFilterKind, {
     if (target.package) hostLog.info(inputs.connection.name, `${filterPath(inputs.filter.name)} belongs to the package ${target.package} and stays as it is; the filter went to ${target.path}, which overrides it`);
     // `observed` only when the .local was chosen: state of a .conf filter looks as before.
     const observed = target.package ? { observed: { path: target.path, package: target.package } } : {};
-    return { id: `${inputs.connection.name}/${target.path}`, outs: { ...inputs, previous, digest: digestOf(content), written: new Date().toISOString(), ...observed } };
+    return { id: `${inputs.connection.name}/${target.path}`, outs: { ...inputs, previous, digest: digestOf(content), ...observed } };
   },
   read: async (id, props, hosts) => readFileResource(await hosts.sessionFor(props.connection), id, props, writtenFilterPath(props)),
   async update(_id, olds, news, hosts) {
@@ -172,7 +172,7 @@ export const fail2banFilter = hostImplementation(fail2banFilterKind, {
     await checkSamples(session, news, content, path);
     await writeTested(session, FILTER, news, path, content, "filter", false);
     await reloadRepaired(session, FILTER, news, olds, news);
-    return { outs: { ...news, previous: olds.previous, digest: digestOf(content), written: new Date().toISOString(), ...(olds.observed ? { observed: olds.observed } : {}) } };
+    return { outs: { ...news, previous: olds.previous, digest: digestOf(content), ...(olds.observed ? { observed: olds.observed } : {}) } };
   },
   delete: async (_id, props, hosts) => restoreAndReload(await hosts.sessionFor(props.connection), FILTER, props, props.previous),
 });
@@ -198,7 +198,7 @@ export const fail2banJail = hostImplementation(fail2banJailKind, {
     const session = await hosts.sessionFor(inputs.connection);
     const { content, backend } = await renderJailFor(session, inputs);
     const previous = await writeTested(session, JAIL, inputs, jailPath(inputs.jail.name), content, "jail", true);
-    return { id: `${inputs.connection.name}/${jailPath(inputs.jail.name)}`, outs: { ...inputs, previous, digest: digestOf(content), written: new Date().toISOString(), observed: { backend } } };
+    return { id: `${inputs.connection.name}/${jailPath(inputs.jail.name)}`, outs: { ...inputs, previous, digest: digestOf(content), observed: { backend } } };
   },
   read: async (id, props, hosts) => readFileResource(await hosts.sessionFor(props.connection), id, props, jailPath(props.jail.name)),
   async update(_id, olds, news, hosts) {
@@ -206,7 +206,7 @@ export const fail2banJail = hostImplementation(fail2banJailKind, {
     const { content, backend } = await renderJailFor(session, news);
     await writeTested(session, JAIL, news, jailPath(news.jail.name), content, "jail", false);
     await reloadRepaired(session, JAIL, news, olds, news);
-    return { outs: { ...news, previous: olds.previous, digest: digestOf(content), written: new Date().toISOString(), observed: { backend } } };
+    return { outs: { ...news, previous: olds.previous, digest: digestOf(content), observed: { backend } } };
   },
   delete: async (_id, props, hosts) => restoreAndReload(await hosts.sessionFor(props.connection), JAIL, props, props.previous),
 });
@@ -222,7 +222,7 @@ export const fail2banDefaults = hostImplementation(fail2banDefaultsKind, {
     const session = await hosts.sessionFor(inputs.connection);
     const content = renderDefaults(inputs.defaults, inputs.defaults.backend);
     const previous = await writeTested(session, DEFAULTS, inputs, DEFAULTS_PATH, content, "defaults", true);
-    return { id: `${inputs.connection.name}/${DEFAULTS_PATH}`, outs: { ...inputs, previous, digest: digestOf(content), written: new Date().toISOString() } };
+    return { id: `${inputs.connection.name}/${DEFAULTS_PATH}`, outs: { ...inputs, previous, digest: digestOf(content) } };
   },
   read: async (id, props, hosts) => readFileResource(await hosts.sessionFor(props.connection), id, props, DEFAULTS_PATH),
   async update(_id, olds, news, hosts) {
@@ -230,7 +230,7 @@ export const fail2banDefaults = hostImplementation(fail2banDefaultsKind, {
     const content = renderDefaults(news.defaults, news.defaults.backend);
     await writeTested(session, DEFAULTS, news, DEFAULTS_PATH, content, "defaults", false);
     await reloadRepaired(session, DEFAULTS, news, olds, news);
-    return { outs: { ...news, previous: olds.previous, digest: digestOf(content), written: new Date().toISOString() } };
+    return { outs: { ...news, previous: olds.previous, digest: digestOf(content) } };
   },
   delete: async (_id, props, hosts) => restoreAndReload(await hosts.sessionFor(props.connection), DEFAULTS, props, props.previous),
 });
