@@ -4,7 +4,7 @@ import { Fail2banDefaultsResource, Fail2banFilterResource, Fail2banJailResource,
 import { PackagesResource } from "../packages/resource";
 import { PreflightResource } from "../preflight/resource";
 import { ClusterFirewallResource } from "../proxmox/resource";
-import { HostConnection } from "../ssh/schema";
+import { HostConnection, hostConnectionSchema } from "../ssh/schema";
 import { addressFamilyOf } from "../ufw/address";
 import { sshRestrictedTo } from "../ufw/logic";
 import { UfwActivationResource, UfwBaselineResource, UfwDefaultsResource, UfwRuleResource } from "../ufw/resource";
@@ -43,16 +43,9 @@ export interface HardenedHostArgs {
   preflights: { host: PreflightResource; cluster: pulumi.Resource[] };
 }
 
+/** The entry's connection fields (the connection schema's keys), without its cluster settings. */
 export function connectionOf(host: HostEntry): HostConnection {
-  return {
-    name: host.name,
-    address: host.address,
-    port: host.port,
-    user: host.user,
-    hostKey: host.hostKey,
-    connectTimeoutSeconds: host.connectTimeoutSeconds,
-    commandTimeoutSeconds: host.commandTimeoutSeconds,
-  };
+  return Object.fromEntries(Object.keys(hostConnectionSchema.shape).map((key) => [key, host[key as keyof HostConnection]])) as HostConnection;
 }
 
 /** The Debian packages the hardening uses: python3-systemd only for jails that may read the journal. */
