@@ -25,7 +25,7 @@ const packageKey = (name: string) => `package-${name}`;
  * repository and what to do about it.
  */
 async function install(session: HostSession, inputs: PackagesInputs, missing: readonly string[]) {
-  const context = { host: inputs.connection.name, resource: `${RESOURCE} ${inputs.label}`, field: "packages" };
+  const context = failureContext(RESOURCE, inputs, "packages");
   const update = await session.run(underHostLock(UPDATE_SCRIPT), { description: UPDATE_SCRIPT });
   const failures = update.code === 0 ? [] : aptFetchFailures(`${update.stdout}\n${update.stderr}`);
   if (update.code !== 0 && failures.length === 0) expectSuccess(update, context, UPDATE_SCRIPT, "run `apt-get update` on the host and fix what it reports");
