@@ -6,7 +6,11 @@
  * npm run sandbox -- status
  * npm run sandbox -- exec <host> <command...>
  */
-import { down, getHost, hostExec, hostMemory, INVENTORY_PATH, Mode, NodeSpec, readInventory, reboot, Release, up } from "./index";
+import { hostExec, hostMemory } from "./exec";
+import { getHost, Mode, readInventory, Release } from "./inventory";
+import { INVENTORY_PATH } from "./layout";
+import { down, up } from "./lifecycle";
+import { NodeSpec, reboot } from "./nodes";
 import { writeSandboxStackConfig } from "./stack-config";
 
 const log = (line: string) => console.log(`[sandbox] ${line}`);
