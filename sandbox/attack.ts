@@ -1,7 +1,10 @@
 import { chmodSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { assertSandboxAddress, clientExec, hostExec, SandboxClient, SandboxHost } from "./index";
+import { clientExec, SandboxClient } from "./clients";
+import { hostExec } from "./exec";
+import type { SandboxHost } from "./inventory";
+import { assertSandboxAddress } from "./network";
 import { commandLine, shellQuote } from "../providers/ssh/quote";
 
 // Attacks on sandbox hosts, made from client namespaces, for the attack tests

@@ -6,49 +6,34 @@
  * npm run sandbox -- status
  * npm run sandbox -- exec <host> <command...>
  */
-import { down, getHost, hostExec, hostMemory, INVENTORY_PATH, Mode, NodeSpec, readInventory, reboot, Release, up } from "./index";
+import { Command, parseCommandLine, USAGE, UsageError } from "./command-line";
+import { hostExec, hostMemory } from "./exec";
+import { getHost, readInventory } from "./inventory";
+import { INVENTORY_PATH } from "./layout";
+import { down, up } from "./lifecycle";
+import { reboot } from "./nodes";
 import { writeSandboxStackConfig } from "./stack-config";
 
 const log = (line: string) => console.log(`[sandbox] ${line}`);
 
-function usage(): never {
-  console.error(
-    "usage: npm run sandbox -- up N [--journald] [--mode syslog|journald[,...]] [--concurrency K]\n" +
-      "       npm run sandbox -- up [N] --nodes debian13|debian12[:syslog][,...] [--cluster NAME]\n" +
-      "       npm run sandbox -- down | status | reboot NODE | exec HOST COMMAND...",
-  );
-  process.exit(2);
+/** The command to run; on a wrong command line, what is wrong and the usage (exit 2). */
+function commandOf(argv: string[]): Command {
+  try {
+    return parseCommandLine(argv);
+  } catch (error) {
+    if (!(error instanceof UsageError)) throw error;
+    console.error(`${error.message}\n${USAGE}`);
+    process.exit(2);
+  }
 }
 
 async function main(argv: string[]): Promise<number> {
-  const [cmd, ...rest] = argv;
-  switch (cmd) {
+  const cmd = commandOf(argv);
+  switch (cmd.name) {
+    case "help":
+      console.log(USAGE);
+      return 0;
     case "up": {
-      let count: number | undefined;
-      let nodes: NodeSpec[] = [];
-      let cluster: string | undefined;
-      let journald = false;
-      let modes: Mode[] | undefined;
-      let concurrency: number | undefined;
-      for (let i = 0; i < rest.length; i++) {
-        const a = rest[i];
-        if (a === "--journald") journald = true;
-        else if (a === "--mode" || a.startsWith("--mode=")) {
-          const v = a.includes("=") ? a.split("=")[1] : rest[++i];
-          const list = (v ?? "").split(",");
-          if (!list.every((m) => m === "syslog" || m === "journald")) usage();
-          modes = list as Mode[];
-        } else if (a === "--nodes") nodes = (rest[++i] ?? "").split(",").map(parseNode);
-        else if (a === "--cluster") cluster = rest[++i] ?? usage();
-        else if (a === "--concurrency") concurrency = Number(rest[++i]);
-        else if (/^\d+$/.test(a)) count = Number(a);
-        else usage();
-      }
-      // Without N only the nodes; with neither, one namespace host as before.
-      count ??= nodes.length ? 0 : 1;
-      if (cluster) nodes = nodes.map((n) => ({ ...n, cluster }));
-      // With a single --mode value, every host gets it.
-      if (modes && modes.length === 1) modes = Array<Mode>(count).fill(modes[0]);
       let interrupted = false;
       const onSignal = () => {
         if (interrupted) return;
@@ -58,7 +43,7 @@ async function main(argv: string[]): Promise<number> {
       };
       process.on("SIGINT", onSignal);
       process.on("SIGTERM", onSignal);
-      const inv = await up({ count, nodes, journald, modes, concurrency, log });
+      const inv = await up({ ...cmd.up, log });
       for (const h of inv.hosts) log(`${h.name}\t${h.address}\t${h.address6}\t${h.kind} ${h.release}\t${h.mode}\tpid ${h.pid}`);
       log(`stack config for these hosts: ${writeSandboxStackConfig(inv)} (see README: "Try it on the sandbox")`);
       return 0;
@@ -88,31 +73,18 @@ async function main(argv: string[]): Promise<number> {
       return 0;
     }
     case "reboot": {
-      if (rest.length !== 1) usage();
       const t0 = Date.now();
-      const h = await reboot(rest[0]);
+      const h = await reboot(cmd.node);
       log(`${h.name} rebooted and answers SSH in ${((Date.now() - t0) / 1000).toFixed(1)} s (pid ${h.pid})`);
       return 0;
     }
     case "exec": {
-      const [host, ...command] = rest;
-      if (!host || !command.length) usage();
-      const r = await hostExec(getHost(host), command.join(" "));
+      const r = await hostExec(getHost(cmd.host), cmd.command);
       process.stdout.write(r.stdout);
       process.stderr.write(r.stderr);
       return r.code ?? 1;
     }
-    default:
-      usage();
   }
-}
-
-/** "debian13" or "debian12", optionally ":syslog" (rsyslog besides the journal). */
-function parseNode(spec: string): NodeSpec {
-  const m = /^debian(12|13)(?::(syslog|journald))?$/.exec(spec);
-  if (!m) usage();
-  const release: Release = m[1] === "12" ? "bookworm" : "trixie";
-  return { release, mode: (m[2] as Mode | undefined) ?? "journald" };
 }
 
 main(process.argv.slice(2)).then(

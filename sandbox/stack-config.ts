@@ -1,7 +1,8 @@
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { stringify } from "yaml";
-import { Inventory, REPO_ROOT } from "./index";
+import type { Inventory } from "./inventory";
+import { REPO_ROOT } from "./layout";
 
 /** Where `pulumi -s sandbox` finds its config; git-ignored, rewritten by every `up`. */
 export const SANDBOX_STACK_CONFIG = join(REPO_ROOT, "Pulumi.sandbox.yaml");

@@ -11,11 +11,13 @@
 // has its own name prefix and directory (PHS_PREFIX=demo-, PHS_SANDBOX_DIR=.sandbox-demo unless
 // set), so it never touches a test run's sandbox. A re-run replaces the sandbox node and the demo
 // stack; after a run the node stays up so you can look around.
+import { readFileSync } from "node:fs";
 import { join, relative } from "node:path";
 import { parseArgs } from "node:util";
 import type { Mode, Release, SandboxClient, SandboxHost } from "../sandbox";
 import { engineEnv, repoRoot, stateDir } from "./engine";
 import type { Reach } from "../sandbox/attack";
+import type { ProgramStack } from "./program-stack";
 import { readmeCommands } from "./readme-commands";
 
 process.env.PHS_PREFIX ??= "demo-";
@@ -97,6 +99,19 @@ function streamer(): { write: (chunk: string) => void; flush: () => void } {
   };
 }
 
+/** A Pulumi operation with its output streamed under the step, whole lines as they come. */
+async function streamed<T>(operation: (onOutput: (chunk: string) => void) => Promise<T>): Promise<T> {
+  const out = streamer();
+  try {
+    return await operation(out.write);
+  } finally {
+    out.flush();
+  }
+}
+
+/** Pulumi's own colours when the demo's output is a terminal. */
+const color = tty ? "always" : "never";
+
 const seconds = (since: number) => ((Date.now() - since) / 1000).toFixed(1);
 
 class Steps {
@@ -172,119 +187,140 @@ function destroyCommand(options: Options): string {
 }
 
 // ------------------------------------------------------------------------------------------------
-// The demo
+// The demo: one function per step, in the order they run.
+
+/** A sandbox node to harden, and two clients on its network: one attacks it, one only watches. */
+interface Scene {
+  host: SandboxHost;
+  attacker: SandboxClient;
+  bystander: SandboxClient;
+}
 
 async function demo(options: Options): Promise<void> {
-  const sb = await sandbox();
-  const { bannedIps, bruteForceSsh, failedWebLogin, startListener, waitForBan } = await attack();
-  const { ProgramStack, sandboxConfig } = await programSupport();
   const steps = new Steps(9);
+  introduce();
+  const scene = await steps.run(`Start a sandbox node (${nodeDescription(options)})`, () => startScene(options));
+  await steps.run("Before hardening: what anyone on the network reaches", () => showBefore(scene));
+  const program = await steps.run(`Create the Pulumi stack "${options.stack}" for this host`, () => createStack(options.stack, scene.host));
+  await steps.run("pulumi preview: what would change (opens no SSH connection)", () => preview(program));
+  await steps.run("pulumi up: harden the host", () => harden(program));
+  await steps.run("The host after hardening", () => showHardened(scene));
+  await steps.run("Brute force on SSH: the attacker tries three wrong passwords", () => attackSsh(scene));
+  await steps.run("Brute force on the web UI: three failed Proxmox logins from the attacker", () => attackWebUi(scene));
+  await steps.run("pulumi up again: nothing to change", () => upAgain(program));
+  await showWhatNext(options, scene);
+}
+
+function introduce(): void {
   say(paint("1", "proxmox-hardening demo: harden a Proxmox-VE-like host with the real Pulumi program, then attack it"));
   say(`Everything runs on this machine: a sandbox node (${sandboxEnvLine()}), Pulumi state in ${relative(repoRoot, stateDir)}/ (a local file backend),`);
   say(`config encrypted with a demo-only passphrase. Nothing is sent anywhere.`);
+}
 
-  let host!: SandboxHost;
-  let attacker!: SandboxClient;
-  let bystander!: SandboxClient;
+function nodeDescription(options: Options): string {
   const base = options.release === "trixie" ? "Debian 13, like Proxmox VE 9" : "Debian 12, like Proxmox VE 8";
-  await steps.run(`Start a sandbox node (${base}; ${options.mode === "journald" ? "journal only, as a default install" : "rsyslog too"})`, async () => {
-    const inventory = await sb.up({ count: 0, nodes: [{ release: options.release, mode: options.mode }], log: (line) => say(`    ${line}`) });
-    host = inventory.hosts[0];
-    say(`    ${host.name}: ${host.address} / ${host.address6}, ssh host key ${host.hostKeyFingerprint}`);
-    // The node's pveproxy stand-in serves the web UI on 8006; spiceproxy has none: a listener takes 3128.
-    await startListener(host, 3128, 3600);
-    say("    systemd runs ssh, fail2ban, pveproxy and pvedaemon (stand-ins) on 8006; a listener on 3128 (spiceproxy)");
-    attacker = await sb.addClient("attacker");
-    bystander = await sb.addClient("bystander");
-    say(`    clients on the same network: attacker ${attacker.address}, bystander ${bystander.address}`);
-  });
+  return `${base}; ${options.mode === "journald" ? "journal only, as a default install" : "rsyslog too"}`;
+}
 
-  await steps.run("Before hardening: what anyone on the network reaches", async () => {
-    await probeAll(attacker, host, { 22: "open", 8006: "open", 3128: "open" });
-    await hostShow(host, "ufw status");
-    const ping = await sb.hostExec(host, "fail2ban-client ping", { timeoutMs: 10_000 });
-    say(`    fail2ban: ${ping.code === 0 ? "running with Debian's default config (an sshd jail)" : "not running (Debian 12's default sshd jail finds no /var/log/auth.log on a journal-only node)"}`);
-  });
+async function startScene(options: Options): Promise<Scene> {
+  const sb = await sandbox();
+  const { startListener } = await attack();
+  const inventory = await sb.up({ count: 0, nodes: [{ release: options.release, mode: options.mode }], log: (line) => say(`    ${line}`) });
+  const host = inventory.hosts[0];
+  say(`    ${host.name}: ${host.address} / ${host.address6}, ssh host key ${host.hostKeyFingerprint}`);
+  // The node's pveproxy stand-in serves the web UI on 8006; spiceproxy has none: a listener takes 3128.
+  await startListener(host, 3128, 3600);
+  say("    systemd runs ssh, fail2ban, pveproxy and pvedaemon (stand-ins) on 8006; a listener on 3128 (spiceproxy)");
+  const attacker = await sb.addClient("attacker");
+  const bystander = await sb.addClient("bystander");
+  say(`    clients on the same network: attacker ${attacker.address}, bystander ${bystander.address}`);
+  return { host, attacker, bystander };
+}
 
-  const program = await steps.run(`Create the Pulumi stack "${options.stack}" for this host`, async () => {
-    const earlier = await ProgramStack.select(options.stack);
-    if (earlier) {
-      say(`    an earlier demo stack "${options.stack}" exists; its sandbox node was just replaced, so its state is dropped`);
-      await earlier.forget();
-    }
-    const created = await ProgramStack.create(options.stack, sandboxConfig([{ host }]));
-    const { readFileSync } = await import("node:fs");
-    say(`    Pulumi.${options.stack}.yaml (the host, its pinned host key, the sandbox's SSH key; everything else is the reference procedure's default):`);
-    show(readFileSync(join(repoRoot, `Pulumi.${options.stack}.yaml`), "utf8"));
-    return created;
-  });
-  const color = tty ? "always" : "never";
+async function showBefore({ host, attacker }: Scene): Promise<void> {
+  const { hostExec } = await sandbox();
+  await probeAll(attacker, host, { 22: "open", 8006: "open", 3128: "open" });
+  await hostShow(host, "ufw status");
+  const ping = await hostExec(host, "fail2ban-client ping", { timeoutMs: 10_000 });
+  say(`    fail2ban: ${ping.code === 0 ? "running with Debian's default config (an sshd jail)" : "not running (Debian 12's default sshd jail finds no /var/log/auth.log on a journal-only node)"}`);
+}
 
-  await steps.run("pulumi preview: what would change (opens no SSH connection)", async () => {
-    const out = streamer();
-    const preview = await program.stack.preview({ onOutput: out.write, color });
-    out.flush();
-    const creates = preview.changeSummary.create ?? 0;
-    if (creates === 0) throw new Error(`preview plans no creates: ${JSON.stringify(preview.changeSummary)}`);
-    say(`    preview: ${creates} resources to create`);
-  });
+async function createStack(stack: string, host: SandboxHost): Promise<ProgramStack> {
+  const { ProgramStack, sandboxConfig } = await programSupport();
+  const earlier = await ProgramStack.select(stack);
+  if (earlier) {
+    say(`    an earlier demo stack "${stack}" exists; its sandbox node was just replaced, so its state is dropped`);
+    await earlier.forget();
+  }
+  const created = await ProgramStack.create(stack, sandboxConfig([{ host }]));
+  say(`    Pulumi.${stack}.yaml (the host, its pinned host key, the sandbox's SSH key; everything else is the reference procedure's default):`);
+  show(readFileSync(join(repoRoot, `Pulumi.${stack}.yaml`), "utf8"));
+  return created;
+}
 
-  await steps.run("pulumi up: harden the host", async () => {
-    const out = streamer();
-    const result = await program.stack.up({ onOutput: out.write, color });
-    out.flush();
-    if (result.summary.result !== "succeeded") throw new Error(`pulumi up: ${result.summary.result}`);
-  });
+async function preview(program: ProgramStack): Promise<void> {
+  const result = await streamed((onOutput) => program.stack.preview({ onOutput, color }));
+  const creates = result.changeSummary.create ?? 0;
+  if (creates === 0) throw new Error(`preview plans no creates: ${JSON.stringify(result.changeSummary)}`);
+  say(`    preview: ${creates} resources to create`);
+}
 
-  await steps.run("The host after hardening", async () => {
-    const ufw = await hostShow(host, "ufw status verbose");
-    if (!/^Status: active$/m.test(ufw) || !/^Default: deny \(incoming\)/m.test(ufw)) throw new Error("ufw is not active with incoming deny");
-    const jails = await hostShow(host, "fail2ban-client status");
-    if (!/Jail list:.*\bproxmox\b/.test(jails) || !/Jail list:.*\bsshd\b/.test(jails)) throw new Error("the sshd and proxmox jails are not running");
-    await hostShow(host, "fail2ban-client status sshd");
-    await hostShow(host, "fail2ban-client status proxmox");
-    await hostShow(host, "pvesh get /cluster/firewall/options");
-    say("    Reachability now:");
-    await probeAll(attacker, host, { 22: "open", 8006: "open", 3128: "dropped" });
-  });
+async function harden(program: ProgramStack): Promise<void> {
+  const result = await streamed((onOutput) => program.stack.up({ onOutput, color }));
+  if (result.summary.result !== "succeeded") throw new Error(`pulumi up: ${result.summary.result}`);
+}
 
-  await steps.run("Brute force on SSH: the attacker tries three wrong passwords", async () => {
-    const attempts = await bruteForceSsh(attacker, host, 3);
-    say(`    ${attacker.name} → ssh root@${host.address} with a wrong password, 3 times: ${attempts.join(", ")}`);
-    if (!attempts.every((a) => a === "denied")) throw new Error(`the logins did not all reach the password check: ${attempts.join(", ")}`);
-    if (!(await waitForBan(host, "sshd", attacker.address, 30_000))) throw new Error(`fail2ban did not ban ${attacker.address} within 30 s`);
-    // The ban also rejects the last packets of the attacker's closing SSH connections, which uses up
-    // the kernel's ICMP allowance for that address (1/s); after a moment the refusal is visible.
-    await new Promise((resolve) => setTimeout(resolve, 2_000));
-    await hostShow(host, "fail2ban-client status sshd");
-    await probeAll(attacker, host, { 22: "banned", 8006: "open" });
-    await probeAll(bystander, host, { 22: "open" });
-  });
+async function showHardened({ host, attacker }: Scene): Promise<void> {
+  const ufw = await hostShow(host, "ufw status verbose");
+  if (!/^Status: active$/m.test(ufw) || !/^Default: deny \(incoming\)/m.test(ufw)) throw new Error("ufw is not active with incoming deny");
+  const jails = await hostShow(host, "fail2ban-client status");
+  if (!/Jail list:.*\bproxmox\b/.test(jails) || !/Jail list:.*\bsshd\b/.test(jails)) throw new Error("the sshd and proxmox jails are not running");
+  await hostShow(host, "fail2ban-client status sshd");
+  await hostShow(host, "fail2ban-client status proxmox");
+  await hostShow(host, "pvesh get /cluster/firewall/options");
+  say("    Reachability now:");
+  await probeAll(attacker, host, { 22: "open", 8006: "open", 3128: "dropped" });
+}
 
-  await steps.run("Brute force on the web UI: three failed Proxmox logins from the attacker", async () => {
-    // Real logins at the web UI: pvedaemon logs each failure in the journal, with the attacker's address.
-    const answers: number[] = [];
-    for (let i = 0; i < 3; i++) answers.push(await failedWebLogin(attacker, host));
-    say(`    ${attacker.name} → POST https://${host.address}:8006/api2/json/access/ticket as root@pam with a wrong password, 3 times: HTTP ${answers.join(", ")}`);
-    if (!answers.every((status) => status === 401)) throw new Error(`the logins were not all refused with 401: ${answers.join(", ")}`);
-    await hostShow(host, "journalctl -q -o short SYSLOG_IDENTIFIER=pvedaemon -p err -n 3 --no-pager");
-    if (!(await waitForBan(host, "proxmox", attacker.address, 30_000))) throw new Error(`fail2ban did not ban ${attacker.address} in the proxmox jail within 30 s`);
-    await hostShow(host, "fail2ban-client status proxmox");
-    await probeAll(attacker, host, { 8006: "banned" });
-    await probeAll(bystander, host, { 8006: "open" });
-    if (!(await bannedIps(host, "sshd")).includes(attacker.address)) throw new Error("the SSH ban is gone");
-  });
+async function attackSsh({ host, attacker, bystander }: Scene): Promise<void> {
+  const { bruteForceSsh, waitForBan } = await attack();
+  const attempts = await bruteForceSsh(attacker, host, 3);
+  say(`    ${attacker.name} → ssh root@${host.address} with a wrong password, 3 times: ${attempts.join(", ")}`);
+  if (!attempts.every((a) => a === "denied")) throw new Error(`the logins did not all reach the password check: ${attempts.join(", ")}`);
+  if (!(await waitForBan(host, "sshd", attacker.address, 30_000))) throw new Error(`fail2ban did not ban ${attacker.address} within 30 s`);
+  // The ban also rejects the last packets of the attacker's closing SSH connections, which uses up
+  // the kernel's ICMP allowance for that address (1/s); after a moment the refusal is visible.
+  await new Promise((resolve) => setTimeout(resolve, 2_000));
+  await hostShow(host, "fail2ban-client status sshd");
+  await probeAll(attacker, host, { 22: "banned", 8006: "open" });
+  await probeAll(bystander, host, { 22: "open" });
+}
 
-  await steps.run("pulumi up again: nothing to change", async () => {
-    const out = streamer();
-    const result = await program.stack.up({ onOutput: out.write, color });
-    out.flush();
-    const changes = result.summary.resourceChanges ?? {};
-    const changed = Object.entries(changes).filter(([op, n]) => op !== "same" && (n ?? 0) > 0);
-    if (result.summary.result !== "succeeded" || changed.length > 0) throw new Error(`the second up changed something: ${JSON.stringify(changes)}`);
-    say(`    no changes: ${changes.same ?? 0} resources unchanged`);
-  });
+async function attackWebUi({ host, attacker, bystander }: Scene): Promise<void> {
+  const { bannedIps, failedWebLogin, waitForBan } = await attack();
+  // Real logins at the web UI: pvedaemon logs each failure in the journal, with the attacker's address.
+  const answers: number[] = [];
+  for (let i = 0; i < 3; i++) answers.push(await failedWebLogin(attacker, host));
+  say(`    ${attacker.name} → POST https://${host.address}:8006/api2/json/access/ticket as root@pam with a wrong password, 3 times: HTTP ${answers.join(", ")}`);
+  if (!answers.every((status) => status === 401)) throw new Error(`the logins were not all refused with 401: ${answers.join(", ")}`);
+  await hostShow(host, "journalctl -q -o short SYSLOG_IDENTIFIER=pvedaemon -p err -n 3 --no-pager");
+  if (!(await waitForBan(host, "proxmox", attacker.address, 30_000))) throw new Error(`fail2ban did not ban ${attacker.address} in the proxmox jail within 30 s`);
+  await hostShow(host, "fail2ban-client status proxmox");
+  await probeAll(attacker, host, { 8006: "banned" });
+  await probeAll(bystander, host, { 8006: "open" });
+  if (!(await bannedIps(host, "sshd")).includes(attacker.address)) throw new Error("the SSH ban is gone");
+}
 
+async function upAgain(program: ProgramStack): Promise<void> {
+  const result = await streamed((onOutput) => program.stack.up({ onOutput, color }));
+  const changes = result.summary.resourceChanges ?? {};
+  const changed = Object.entries(changes).filter(([op, n]) => op !== "same" && (n ?? 0) > 0);
+  if (result.summary.result !== "succeeded" || changed.length > 0) throw new Error(`the second up changed something: ${JSON.stringify(changes)}`);
+  say(`    no changes: ${changes.same ?? 0} resources unchanged`);
+}
+
+async function showWhatNext(options: Options, { host, attacker, bystander }: Scene): Promise<void> {
+  const sb = await sandbox();
   const inv = sb.readInventory();
   say();
   say(paint("1", "What this showed:"));
@@ -307,52 +343,59 @@ async function demo(options: Options): Promise<void> {
   say("  pulumi preview && pulumi up                    # pulumi destroy puts every host back as it was");
 }
 
+// ------------------------------------------------------------------------------------------------
+// --destroy: roll the stack back, then remove the sandbox even when the rollback failed.
+
 async function destroyDemo(options: Options): Promise<void> {
-  const sb = await sandbox();
-  const { ProgramStack } = await programSupport();
   const steps = new Steps(2);
   let failure: unknown;
-  await steps.run(`pulumi destroy: roll back the demo stack "${options.stack}"`, async () => {
-    const program = await ProgramStack.select(options.stack);
-    if (!program) {
-      say(`    no stack "${options.stack}": nothing to roll back`);
-      return;
-    }
-    let hostsRunning = false;
-    try {
-      hostsRunning = sb.readInventory().hosts.every((host) => sb.hostPid(host) > 0);
-    } catch {
-      hostsRunning = false;
-    }
-    let destroyError: unknown;
-    if (!hostsRunning) {
-      say("    the demo's sandbox node is not running any more: dropping the stack's state without touching a host");
-    } else {
-      const out = streamer();
-      try {
-        const result = await program.stack.destroy({ onOutput: out.write, color: tty ? "always" : "never" });
-        out.flush();
-        if (result.summary.result !== "succeeded") throw new Error(`pulumi destroy: ${result.summary.result}`);
-      } catch (error) {
-        out.flush();
-        // The sandbox goes away next anyway: drop the state so that the next demo starts clean.
-        destroyError = error;
-        say("    destroy failed; dropping the stack's state anyway, the sandbox is removed next");
-      }
-    }
-    await program.forget();
-    say(`    stack ${options.stack} removed (its state and Pulumi.${options.stack}.yaml)`);
-    if (destroyError) throw destroyError;
-  }).catch((error: unknown) => {
+  await steps.run(`pulumi destroy: roll back the demo stack "${options.stack}"`, () => rollBack(options.stack)).catch((error: unknown) => {
     failure = error;
   });
-  await steps.run("Remove the sandbox", async () => {
-    const report = await sb.down();
-    say(`    ${report.namespaces.length} namespaces removed, ${report.killedProcesses} processes ended`);
-  });
+  await steps.run("Remove the sandbox", removeSandbox);
   if (failure) throw failure;
   say();
   say("The demo is rolled back and its sandbox is gone. `npm run demo` starts it again.");
+}
+
+async function rollBack(stack: string): Promise<void> {
+  const { ProgramStack } = await programSupport();
+  const program = await ProgramStack.select(stack);
+  if (!program) {
+    say(`    no stack "${stack}": nothing to roll back`);
+    return;
+  }
+  let destroyError: unknown;
+  if (!(await sandboxRunning())) {
+    say("    the demo's sandbox node is not running any more: dropping the stack's state without touching a host");
+  } else {
+    try {
+      const result = await streamed((onOutput) => program.stack.destroy({ onOutput, color }));
+      if (result.summary.result !== "succeeded") throw new Error(`pulumi destroy: ${result.summary.result}`);
+    } catch (error) {
+      // The sandbox goes away next anyway: drop the state so that the next demo starts clean.
+      destroyError = error;
+      say("    destroy failed; dropping the stack's state anyway, the sandbox is removed next");
+    }
+  }
+  await program.forget();
+  say(`    stack ${stack} removed (its state and Pulumi.${stack}.yaml)`);
+  if (destroyError) throw destroyError;
+}
+
+/** Whether every host of the demo's sandbox still runs (false without a sandbox). */
+async function sandboxRunning(): Promise<boolean> {
+  const sb = await sandbox();
+  try {
+    return sb.readInventory().hosts.every((host) => sb.hostPid(host) > 0);
+  } catch {
+    return false;
+  }
+}
+
+async function removeSandbox(): Promise<void> {
+  const report = await (await sandbox()).down();
+  say(`    ${report.namespaces.length} namespaces removed, ${report.killedProcesses} processes ended`);
 }
 
 async function main(): Promise<number> {
