@@ -1,18 +1,18 @@
-import { createHash } from "node:crypto";
-import { isDeepStrictEqual } from "node:util";
 import { z } from "zod";
+import { configFiles, Labelled } from "../configfile/host";
+import { digestOf } from "../configfile/logic";
 import { expectSuccess, failureContext, HardeningError } from "../core/errors";
 import { hostLog } from "../core/log";
 import { observedOnHost, sameInputs } from "../core/implementation";
 import { hostImplementation } from "../ssh/implementation";
-import { beforeKey, forgetBefore, RecordOwner, rememberBefore } from "../ssh/before";
-import { FileSnapshot, fileSnapshotSchema, readFiles, restoreIfChangedScript, restoreInput, snapshotText } from "../ssh/files";
+import { forgetBefore, rememberBefore } from "../ssh/before";
+import { FileSnapshot, fileSnapshotSchema, restoreIfChangedScript, restoreInput } from "../ssh/files";
 import { underHostLock } from "../ssh/lock";
 import { shellQuote } from "../ssh/quote";
 import { HostSession, HostSessions, RemoteResult } from "../ssh/transport";
 import { chooseBackend, DEFAULTS_PATH, FAIL2BAN_CONFIG_DIR, FILTER_REPLACE_KEYS, filterPath, filterTarget, isManagedFile, JAIL_REPLACE_KEYS, jailPath, owningPackageScript, renderDefaults, renderFilter, renderJail, sampleCheckArgs, sampleCheckProblems, samplesFileContent } from "./logic";
 import { parseRegexError, parseRegexMatches, parseServerStatus } from "./parse";
-import { ALREADY_FAILING_NOTE, backendFactsScript, parseBackendFacts, reloadExitMeaning, reloadIfRunningScript, reloadScript, runningScript, stopScript, TEST_FAILED_EXIT, testedWriteScript, WAS_RUNNING } from "./service";
+import { backendFactsScript, parseBackendFacts, reloadExitMeaning, reloadIfRunningScript, reloadScript, runningScript, stopScript, WAS_RUNNING } from "./service";
 import { fail2banDefaultsKind, fail2banFilterKind, fail2banJailKind, fail2banReloadKind } from "./kinds";
 
 // fail2ban as one resource per file (filter, jail, [DEFAULT]) plus one reload
@@ -20,10 +20,6 @@ import { fail2banDefaultsKind, fail2banFilterKind, fail2banJailKind, fail2banRel
 // `fail2ban-client -t` under the host lock; a failing test puts the previous
 // file back, so fail2ban never reloads a broken configuration and keeps
 // running (and banning) on the one it has.
-
-type Labelled = RecordOwner & { label: string };
-
-export const digestOf = (content: string) => createHash("sha256").update(content).digest("hex").slice(0, 16);
 
 /** A meaning for reloadScript's exit codes, for the user. */
 function reloadFailure(kind: string, inputs: Labelled, script: string, result: RemoteResult, field?: string): HardeningError {
@@ -36,56 +32,18 @@ function reloadFailure(kind: string, inputs: Labelled, script: string, result: R
 }
 
 /**
- * Writes one fail2ban file and tests the whole configuration, under the host
- * lock (testedWriteScript): a file that breaks the test is taken back, so
- * fail2ban never reloads a broken configuration. Returns the file as it was
- * before this stack first wrote it, for delete: recorded on the host before
- * the first write (a create whose answer a cut connection lost leaves the
- * record with its file). Without a record, a file that already carries our
- * header was written by this program (a cut create of a version without
- * records, or another stack): what the host had before it is "no file", so
- * that destroy removes it instead of putting our own content back. A create
- * (`creating`) whose file fails the test leaves no record either.
+ * fail2ban's files: each tested with `fail2ban-client -t` as it is written. On
+ * destroy the host's reload resource has put every file back already (with
+ * one reload for all), so a file's own restore finds it as before and does
+ * nothing; it restores and reloads when only that resource goes (a jail
+ * removed from the config).
  */
-async function writeTested(session: HostSession, kind: string, inputs: Labelled & { owner: string }, path: string, content: string, field: string, creating: boolean): Promise<FileSnapshot> {
-  const [before] = await readFiles(session, [path]);
-  const seen = before.present && isManagedFile(snapshotText(before) ?? "") ? { path, present: false } : before;
-  const [previous] = await rememberBefore(session, `${kind} ${inputs.label}`, inputs, [{ key: fileKey(path), what: path, before: seen }]);
-  const result = await session.run(underHostLock(testedWriteScript(path, content, before)), { stdin: content, description: `write ${path} and run fail2ban-client -t` });
-  if (result.code === TEST_FAILED_EXIT) {
-    // The file is back as this create found it, and no resource is saved: a record saying just
-    // that goes too. Left, it would outlive destroy and mark the file as this stack's to others.
-    if (creating && isDeepStrictEqual(previous, seen)) await forgetBefore(session, `${kind} ${inputs.label}`, inputs, [fileKey(path)]);
-    throw new HardeningError(
-      failureContext(kind, inputs, field),
-      `fail2ban-client -t rejected the new ${path}; the previous ${path} was put back, fail2ban was not reloaded and keeps running on its previous configuration`,
-      "fix the value; `fail2ban-client -t` on the host shows the same error",
-      { command: `fail2ban-client -t (after writing ${path})`, exitCode: result.code, stderr: result.stderr },
-    );
-  }
-  expectSuccess(result, failureContext(kind, inputs, field), `write ${path}`, "check the disk and permissions under /etc/fail2ban");
-  if (result.stderr.includes(ALREADY_FAILING_NOTE)) {
-    // Not a new problem: the preflight reported the configuration as found, and the reload tests the result.
-    hostLog.debug(inputs.connection.name, `${path} written; fail2ban's configuration still fails its test, as it did before this run; the reload tests it again once every file is written`);
-  }
-  return previous;
-}
-
-const fileKey = (path: string) => beforeKey("fail2ban-file", path);
-
-/**
- * A file resource's delete: puts the file back as it was and reloads fail2ban
- * if it runs. On destroy the host's reload resource has put every file back
- * already (with one reload for all), so this finds the file as before and
- * does nothing; it restores when only this resource goes (a jail removed from
- * the config).
- */
-async function restoreAndReload(session: HostSession, kind: string, inputs: Labelled, snapshot: FileSnapshot) {
-  const script = underHostLock(restoreIfChangedScript(snapshot, reloadIfRunningScript));
-  const result = await session.run(script, { stdin: restoreInput(snapshot), description: `restore ${snapshot.path} and reload fail2ban (unless it is as before)` });
-  if (result.code !== 0) throw reloadFailure(kind, inputs, `restore ${snapshot.path}; fail2ban-client reload`, result);
-  await forgetBefore(session, `${kind} ${inputs.label}`, inputs, [fileKey(snapshot.path)]);
-}
+const files = configFiles({
+  recordKind: "fail2ban-file",
+  test: { argv: ["fail2ban-client", "-t"], keeps: "fail2ban was not reloaded and keeps running on its previous configuration", retestPrevious: { lastWord: "the reload tests it again once every file is written" } },
+  ours: isManagedFile,
+  afterRestore: { script: reloadIfRunningScript, what: "reload fail2ban", command: "fail2ban-client reload", failure: reloadFailure },
+});
 
 /**
  * After a file was put back as the program wrote it because it was edited on the host: the
@@ -96,14 +54,6 @@ async function reloadRepaired(session: HostSession, kind: string, inputs: Labell
   if (!sameInputs(olds, news)) return;
   const result = await session.run(underHostLock(reloadIfRunningScript), { description: "fail2ban-client -t; reload (a file repaired)" });
   if (result.code !== 0) throw reloadFailure(kind, inputs, "fail2ban-client -t && fail2ban-client reload", result);
-}
-
-/** read for a file resource: the live content's digest shows drift; a missing file is reported as gone. */
-async function readFileResource(session: HostSession, id: string, props: any, path: string) {
-  const [live] = await readFiles(session, [path]);
-  if (!live.present) return {};
-  const digest = digestOf(Buffer.from(live.contentBase64 ?? "", "base64").toString("utf8"));
-  return { id, props: { ...props, digest } };
 }
 
 // ---------------------------------------------------------------- filter
@@ -158,23 +108,23 @@ export const fail2banFilter = hostImplementation(fail2banFilterKind, {
     const target = filterTarget(inputs.filter.name, owner.stdout);
     const content = renderFilter(inputs.filter);
     await checkSamples(session, inputs, content, target.path);
-    const previous = await writeTested(session, FILTER, inputs, target.path, content, "filter", true);
+    const previous = await files.write(session, { kind: FILTER, inputs, field: "filter", path: target.path, content, creating: true });
     if (target.package) hostLog.info(inputs.connection.name, `${filterPath(inputs.filter.name)} belongs to the package ${target.package} and stays as it is; the filter went to ${target.path}, which overrides it`);
     // `observed` only when the .local was chosen: state of a .conf filter looks as before.
     const observed = target.package ? { observed: { path: target.path, package: target.package } } : {};
     return { id: `${inputs.connection.name}/${target.path}`, outs: { ...inputs, previous, digest: digestOf(content), ...observed } };
   },
-  read: async (id, props, hosts) => readFileResource(await hosts.sessionFor(props.connection), id, props, writtenFilterPath(props)),
+  read: async (id, props, hosts) => files.read(await hosts.sessionFor(props.connection), id, props, writtenFilterPath(props)),
   async update(_id, olds, news, hosts) {
     const session = await hosts.sessionFor(news.connection);
     const content = renderFilter(news.filter);
     const path = writtenFilterPath({ ...news, observed: olds.observed });
     await checkSamples(session, news, content, path);
-    await writeTested(session, FILTER, news, path, content, "filter", false);
+    await files.write(session, { kind: FILTER, inputs: news, field: "filter", path, content, creating: false });
     await reloadRepaired(session, FILTER, news, olds, news);
     return { outs: { ...news, previous: olds.previous, digest: digestOf(content), ...(olds.observed ? { observed: olds.observed } : {}) } };
   },
-  delete: async (_id, props, hosts) => restoreAndReload(await hosts.sessionFor(props.connection), FILTER, props, props.previous),
+  delete: async (_id, props, hosts) => files.restore(await hosts.sessionFor(props.connection), FILTER, props, props.previous),
 });
 
 // ---------------------------------------------------------------- jail
@@ -197,18 +147,18 @@ export const fail2banJail = hostImplementation(fail2banJailKind, {
   async create(inputs, hosts) {
     const session = await hosts.sessionFor(inputs.connection);
     const { content, backend } = await renderJailFor(session, inputs);
-    const previous = await writeTested(session, JAIL, inputs, jailPath(inputs.jail.name), content, "jail", true);
+    const previous = await files.write(session, { kind: JAIL, inputs, field: "jail", path: jailPath(inputs.jail.name), content, creating: true });
     return { id: `${inputs.connection.name}/${jailPath(inputs.jail.name)}`, outs: { ...inputs, previous, digest: digestOf(content), observed: { backend } } };
   },
-  read: async (id, props, hosts) => readFileResource(await hosts.sessionFor(props.connection), id, props, jailPath(props.jail.name)),
+  read: async (id, props, hosts) => files.read(await hosts.sessionFor(props.connection), id, props, jailPath(props.jail.name)),
   async update(_id, olds, news, hosts) {
     const session = await hosts.sessionFor(news.connection);
     const { content, backend } = await renderJailFor(session, news);
-    await writeTested(session, JAIL, news, jailPath(news.jail.name), content, "jail", false);
+    await files.write(session, { kind: JAIL, inputs: news, field: "jail", path: jailPath(news.jail.name), content, creating: false });
     await reloadRepaired(session, JAIL, news, olds, news);
     return { outs: { ...news, previous: olds.previous, digest: digestOf(content), observed: { backend } } };
   },
-  delete: async (_id, props, hosts) => restoreAndReload(await hosts.sessionFor(props.connection), JAIL, props, props.previous),
+  delete: async (_id, props, hosts) => files.restore(await hosts.sessionFor(props.connection), JAIL, props, props.previous),
 });
 
 // ---------------------------------------------------------------- [DEFAULT]
@@ -221,18 +171,18 @@ export const fail2banDefaults = hostImplementation(fail2banDefaultsKind, {
   async create(inputs, hosts) {
     const session = await hosts.sessionFor(inputs.connection);
     const content = renderDefaults(inputs.defaults, inputs.defaults.backend);
-    const previous = await writeTested(session, DEFAULTS, inputs, DEFAULTS_PATH, content, "defaults", true);
+    const previous = await files.write(session, { kind: DEFAULTS, inputs, field: "defaults", path: DEFAULTS_PATH, content, creating: true });
     return { id: `${inputs.connection.name}/${DEFAULTS_PATH}`, outs: { ...inputs, previous, digest: digestOf(content) } };
   },
-  read: async (id, props, hosts) => readFileResource(await hosts.sessionFor(props.connection), id, props, DEFAULTS_PATH),
+  read: async (id, props, hosts) => files.read(await hosts.sessionFor(props.connection), id, props, DEFAULTS_PATH),
   async update(_id, olds, news, hosts) {
     const session = await hosts.sessionFor(news.connection);
     const content = renderDefaults(news.defaults, news.defaults.backend);
-    await writeTested(session, DEFAULTS, news, DEFAULTS_PATH, content, "defaults", false);
+    await files.write(session, { kind: DEFAULTS, inputs: news, field: "defaults", path: DEFAULTS_PATH, content, creating: false });
     await reloadRepaired(session, DEFAULTS, news, olds, news);
     return { outs: { ...news, previous: olds.previous, digest: digestOf(content) } };
   },
-  delete: async (_id, props, hosts) => restoreAndReload(await hosts.sessionFor(props.connection), DEFAULTS, props, props.previous),
+  delete: async (_id, props, hosts) => files.restore(await hosts.sessionFor(props.connection), DEFAULTS, props, props.previous),
 });
 
 // ---------------------------------------------------------------- reload

@@ -1,12 +1,11 @@
-import { atomicWriteScript, FileSnapshot } from "../ssh/files";
-import { commandLine, shellQuote } from "../ssh/quote";
+import { TEST_FAILED_EXIT } from "../configfile/logic";
+import { commandLine } from "../ssh/quote";
 
 // How fail2ban is driven on a host: through systemd where systemd runs the
 // host (a real Proxmox VE node), with fail2ban-client where it does not.
 // Always `fail2ban-client -t` first: a config error would stop fail2ban
 // altogether, leaving the host unprotected.
 
-export const TEST_FAILED_EXIT = 3;
 const JAILS_NOT_RUNNING_EXIT = 4;
 
 /** Exit codes of reloadScript, for messages. */
@@ -65,41 +64,6 @@ export const reloadIfRunningScript = `if ${isRunning}; then\n${testConfig}\n${se
 
 
 export const stopScript = `if [ -d /run/systemd/system ]; then systemctl stop fail2ban; else fail2ban-client stop >/dev/null; fi`;
-
-/** What testedWriteScript says on stderr when the configuration failed its test before the change too. */
-export const ALREADY_FAILING_NOTE = "note: the fail2ban configuration already failed its test before this change";
-
-/**
- * Writes `path` atomically from stdin (0644, root) and tests the whole
- * configuration, once in the usual case. Only when the test fails is the
- * previous file (`before`: mode and owner; its bytes are copied aside on the
- * host first) put back and tested, to tell "this change broke it" (exit
- * TEST_FAILED_EXIT, previous file in place, fail2ban's answer on stderr)
- * from "it failed before" (a default Proxmox VE 8 host, whose stock sshd
- * jail wants a missing /var/log/auth.log): a valid file does not make that
- * worse, so the new file is written again, with ALREADY_FAILING_NOTE; the
- * reload's own test has the last word. One script, for the host lock: a
- * parallel write in between would change the answer.
- */
-export function testedWriteScript(path: string, content: string, before: FileSnapshot): string {
-  const target = shellQuote(path);
-  const writeNew = `( ${atomicWriteScript(path, "0644", "root:root", content)} ) < "$work/new"`;
-  return [
-    "set -e",
-    "work=$(mktemp -d)",
-    `trap 'rm -rf "$work"' EXIT`,
-    `trap 'exit 129' HUP INT TERM PIPE`,
-    `cat > "$work/new"`,
-    `if [ -f ${target} ]; then cp ${target} "$work/old"; fi`,
-    writeNew,
-    `if ! out=$(fail2ban-client -t </dev/null 2>&1); then`,
-    before.present ? `  ( ${atomicWriteScript(path, before.mode, before.owner)} ) < "$work/old"` : `  rm -f ${target}`,
-    `  if fail2ban-client -t </dev/null >/dev/null 2>&1; then printf '%s\\n' "$out" >&2; exit ${TEST_FAILED_EXIT}; fi`,
-    `  ${writeNew}`,
-    `  echo ${shellQuote(ALREADY_FAILING_NOTE)} >&2`,
-    "fi",
-  ].join("\n");
-}
 
 /** Shell condition: one of the logpath globs names an existing file (false without logpath). */
 export function logpathExistsCondition(logpaths: readonly string[]): string {
