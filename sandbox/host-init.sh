@@ -131,6 +131,8 @@ else
 fi
 rm -f /var/log/fail2ban-boot.txt
 
-echo "READY"
-# Become a minimal init: reap orphans forever; SIGTERM ends the host.
-exec -a "$PHS_INIT_NAME" /usr/bin/perl -e '$0 = "'"$PHS_INIT_NAME $PHS_NAME"'"; $SIG{TERM} = sub { exit 0 }; while (1) { my $p = wait(); sleep 1 if $p < 0 }'
+# Become a minimal init: reap orphans forever; SIGTERM ends the host. READY comes from the
+# init under its final name: the machine finds a host's PID by that name (sandbox/exec.ts), so
+# a READY printed before the exec let a loaded machine's test look for it before perl named
+# itself, and fail with "pve1 is not running" right after up().
+exec -a "$PHS_INIT_NAME" /usr/bin/perl -e '$0 = "'"$PHS_INIT_NAME $PHS_NAME"'"; $| = 1; print "READY\n"; $SIG{TERM} = sub { exit 0 }; while (1) { my $p = wait(); sleep 1 if $p < 0 }'
