@@ -37,6 +37,7 @@ async function udpArrives(from: SandboxHost, to: SandboxHost, port: number): Pro
 
 before(async () => {
   await down();
+  // Namespace hosts: preview's refusal and the preflight's corosync.conf check are release-independent logic; cluster-nodes.test.ts runs a real cluster on nodes of both releases.
   inventory = await up({ count: 2, modes: ["journald", "journald"] });
   [pve1, pve2] = inventory.hosts;
   // Both nodes believe they are one cluster; only pve1 is in the stack at first.

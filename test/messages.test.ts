@@ -62,6 +62,7 @@ async function failure(action: () => Promise<unknown>, parts: { resource: RegExp
 
 before(async () => {
   await down();
+  // A namespace host: these messages are the transport's and providers' own, alike on both releases; those worded by the release's fail2ban run on nodes of both in reliability.test.ts.
   [host] = (await up({ count: 1 })).hosts;
 }, { timeout: 300_000 });
 

@@ -36,6 +36,7 @@ before(async () => {
   const registry = join(copy, "providers", "registry.ts");
   writeFileSync(registry, register(readFileSync(registry, "utf8")));
   await down();
+  // A namespace host: the new kind only runs `hostname`, the same on every release.
   [pve1] = (await up({ count: 1 })).hosts;
 }, { timeout: 300_000 });
 

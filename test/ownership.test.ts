@@ -70,6 +70,7 @@ async function extras(): Promise<Extras> {
 
 before(async () => {
   await down();
+  // A namespace host: the records and cuts are the providers' own scripts, alike on both releases (nine cut ups); cuts, fail2ban stopped by systemd and destroy on nodes of both: reliability.test.ts.
   host = (await up({ count: 1 })).hosts[0];
   await run(host, `ufw ${ADMIN_RULE} && ufw default allow incoming`);
   await run(host, `printf '%s' '${ADMIN_DEFAULTS}' > ${DEFAULTS_FILE} && chmod 640 ${DEFAULTS_FILE} && chown root:adm ${DEFAULTS_FILE}`);

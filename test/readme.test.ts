@@ -16,7 +16,8 @@ import pkg from "../package.json";
 // README.md itself, with the real CLI (node_modules/.bin/pulumi, as the README says), in a copy of
 // the project as a clone has it and a home directory of its own (login, passphrase file, state,
 // ~/.ssh/id_ed25519 = the sandbox's key). The only change to a command: the example addresses and
-// host keys in the `config set --path 'hosts[N]...'` lines become those of two sandbox hosts.
+// host keys in the `config set --path 'hosts[N]...'` lines become those of two sandbox nodes
+// (systemd-booted Debian 13 and 12, journal only: default Proxmox VE 9 and 8 installs).
 // Standing in for the reader: the password typed at the sudoPassword prompt, and "yes" to
 // up's and destroy's question (PULUMI_SKIP_CONFIRMATIONS; the commands are not given --yes).
 
@@ -135,7 +136,8 @@ async function assertHardened(host: SandboxHost): Promise<void> {
 
 before(async () => {
   await down();
-  [pve1, pve2] = (await up({ count: 2, modes: ["syslog", "journald"] })).hosts;
+  // A reader's nodes run systemd (fail2ban and sshd are units): Proxmox VE 9 and 8 as installed, journal only.
+  [pve1, pve2] = (await up({ count: 0, nodes: [{ release: "trixie" }, { release: "bookworm" }] })).hosts;
   // As on the reader's nodes: their key in the authorized_keys of the user each node names (ops on pve2).
   const publicKey = readFileSync(`${pve2.privateKeyPath}.pub`, "utf8");
   await run(pve2, `install -d -m 700 -o ops -g ops ~ops/.ssh && printf '%s' ${shellQuote(publicKey)} > ~ops/.ssh/authorized_keys && chown ops: ~ops/.ssh/authorized_keys`);

@@ -25,6 +25,7 @@ let hostsChanged = 0;
 
 before(async () => {
   await down();
+  // A namespace host: preview never reaches a host, which only watches for connections and changes, alike on every release.
   const inventory = await up({ count: 1 });
   host = inventory.hosts[0];
   entry = { name: host.name, address: host.address, hostKey: host.hostPublicKey };

@@ -10,7 +10,7 @@ import { Fail2banDefaults, proxmoxFilterDefaults, referenceProxmoxJail, referenc
 import { atomicWriteScript } from "../providers/ssh/files";
 import { shellQuote } from "../providers/ssh/quote";
 import { parseUserRules } from "../providers/ufw/tuples";
-import { down, hostExec, Inventory, SandboxHost, up } from "../sandbox";
+import { addClient, down, hostExec, Inventory, Release, removeClient, SandboxClient, SandboxHost, up } from "../sandbox";
 import { engineEnv, pulumiCommand, repoRoot } from "../scripts/engine";
 import {
   changedFiles,
@@ -38,44 +38,72 @@ import {
   waitFor,
   waitOutUfwLimit,
 } from "./support/faults";
-import { waitForBan } from "../sandbox/attack";
-import { run } from "./support/host-state";
+import { bruteForceSsh, waitForBan } from "../sandbox/attack";
+import { authLog, run, SSHD_IDENTIFIERS } from "./support/host-state";
 import { isPreflight, ProgramStack, sandboxConfig } from "../scripts/program-stack";
-import { CUT_AFTER_COMMANDS, FAULT_PLAN, writeFigures } from "./support/reliability-report";
+import { CUT_AFTER_COMMANDS, FAULT_PLAN, RELEASE_NAMES, writeFigures } from "./support/reliability-report";
 
-// Issue 8 on the real engine and a sandbox host: lockout and the `limit` rule,
-// faults (unreachable host, sshd stopped, a changed host key, connections cut
-// in the middle of `up`, interrupted writes, a fail2ban configuration that
-// fails its test, samples that do not match, 50 rules, two stacks at once),
-// secrets, file modes, and destroy back to the exact previous state.
+// Issue 8 on the real engine and systemd-booted nodes (issue 13): lockout and the `limit` rule,
+// faults (unreachable host, sshd stopped, a changed host key, connections cut in the middle of
+// `up`, interrupted writes, a fail2ban configuration that fails its test, samples that do not
+// match, 50 rules, two stacks at once), secrets, file modes, and destroy back to the exact
+// previous state.
 //
-// One stack (S1) hardens pve1 through the sudo user `ops` (password) with a
-// `limit` rule on the SSH port, and lives through every fault; a second
-// stack (B, root with a secret private key) joins it for the concurrency test.
+// pve1 is a Debian 13 node logging to the journal only, as a default Proxmox VE 9 install: the
+// whole suite runs there. pve2 is a Debian 12 node, journal only (a default Proxmox VE 8, whose
+// fail2ban failed at boot): the cases whose behaviour depends on the release run there too
+// (the create and destroy of the reference procedure, fail2ban 1.0.2's test, rollback and
+// sample check, OpenSSH 9.2's sshd stopped and its sessions cut), and the others do not run twice.
+//
+// One stack per node (S1 on pve1, S2 on pve2) hardens it through the sudo user `ops` (password)
+// with a `limit` rule on the SSH port and lives through every fault; a second stack (B, root
+// with a secret private key) joins S1 for the concurrency test.
 
 const execFileAsync = promisify(execFile);
 const started = Date.now();
 const CONNECT_TIMEOUT = 4;
+/** The releases the release-dependent cases run on; the first one runs everything. */
+const RELEASES: Release[] = ["trixie", "bookworm"];
+
+/** A node, its stack, and what the suite knows of it. */
+interface Target {
+  release: Release;
+  host: SandboxHost;
+  stack: ProgramStack;
+  original: HostFingerprint;
+  hardened: HostFingerprint;
+  /** New SSH connections the node saw since the last call (its connection tracking, not the program's metrics). */
+  sshSeen: () => Promise<number>;
+  /** Whether fail2ban answered before the suite. */
+  fail2banBefore: boolean;
+  /** The node as the figures name it: release and the versions that matter here. */
+  describe: string;
+}
 
 let inventory: Inventory;
+const targets = {} as Record<Release, Target>;
+/** The Debian 13 node's, for the cases that run on it only. */
 let host: SandboxHost;
 let s1: ProgramStack;
 let stackB: ProgramStack | undefined;
 let stackU: ProgramStack | undefined;
+let attacker: SandboxClient | undefined;
 let privateKey: string;
-let original: HostFingerprint;
-let hardened: HostFingerprint;
-/** New SSH connections pve1 saw since the last call (its connection tracking, not the program's metrics). */
-let sshSeen: () => Promise<number>;
 
 /** Every text the suite saw that a person or a log could see: searched for secrets at the end. */
 const seen: { place: string; text: string }[] = [];
 /** The engine's own -v=9 dumps of the dynamic provider's Configure inputs (see the first test). */
 const configureInputLines: string[] = [];
-const runs: Record<string, number> = Object.fromEntries(FAULT_PLAN.map((plan) => [plan.id, 0]));
+const runs: Record<string, Partial<Record<Release, number>>> = Object.fromEntries(FAULT_PLAN.map((plan) => [plan.id, {}]));
+const ran = (id: string, release: Release, n = 1) => (runs[id][release] = (runs[id][release] ?? 0) + n);
 const measured: Record<string, string | number> = {};
 const allEvents: SshEvent[] = [];
 const lost = { halfWrittenFiles: 0, leftoverTempFiles: 0, missingOrDuplicateRules: 0, secretsFound: 0, hostsNotRestored: 0, stateChangedByFailures: 0 };
+/** A measurement's name, with the release it was taken on. */
+const on = (t: Target, what: string) => `${RELEASE_NAMES[t.release]}: ${what}`;
+/** A test's name, with the release it runs on. */
+const named = (release: Release, what: string) => `${RELEASE_NAMES[release]} (${release}): ${what}`;
+const escaped = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
 
 // ------------------------------------------------------------------ configs
 
@@ -101,9 +129,9 @@ function settingsOf(s: Settings) {
   };
 }
 
-/** Config values of a stack on pve1: the host entry, the settings and the secret private key, in one CLI call. */
-async function configureStack(program: ProgramStack, viaSudoUser: boolean, s: Settings) {
-  const config = sandboxConfig([{ host, viaSudoUser }], settingsOf(s));
+/** Config values of a stack on one node: the host entry, the settings and the secret private key, in one CLI call. */
+async function configureStack(program: ProgramStack, node: SandboxHost, viaSudoUser: boolean, s: Settings) {
+  const config = sandboxConfig([{ host: node, viaSudoUser }], settingsOf(s));
   const values: Record<string, { value: string; secret?: boolean }> = {
     hosts: { value: JSON.stringify([{ ...config.hosts[0], connectTimeoutSeconds: CONNECT_TIMEOUT }]) },
     sshPrivateKey: { value: privateKey, secret: true },
@@ -114,8 +142,8 @@ async function configureStack(program: ProgramStack, viaSudoUser: boolean, s: Se
   await program.stack.setAllConfig(values);
 }
 
-/** S1: pve1 through `ops` and its password (secret hostCredentials), plus a secret private key (tried first). */
-const configureS1 = (s: Settings) => configureStack(s1, true, s);
+/** A node's stack: through `ops` and its password (secret hostCredentials), plus a secret private key (tried first). */
+const configureTarget = (t: Target, s: Settings) => configureStack(t.stack, t.host, true, s);
 
 /** Stack B: pve1 as root with the secret private key. */
 async function createB(): Promise<ProgramStack> {
@@ -150,9 +178,9 @@ async function stateOf(program: ProgramStack): Promise<Record<string, unknown>[]
 /** Resources in a state that act on a host (the dynamic providers' custom resources), by the host's resource names. */
 const resourcesOfHost = (state: Record<string, unknown>[], hostName: string) => state.filter((r) => r.custom === true && String(r.urn).split("::").pop()!.startsWith(`${hostName}-`));
 
-/** S1's state is what it was before a failure: counted in the figures, then asserted. */
-async function assertStateUnchanged(stateBefore: Record<string, unknown>[]): Promise<void> {
-  const stateAfter = (await stateOf(s1)).filter((resource) => !isPreflight(resource));
+/** A stack's state is what it was before a failure: counted in the figures, then asserted. */
+async function assertStateUnchanged(program: ProgramStack, stateBefore: Record<string, unknown>[]): Promise<void> {
+  const stateAfter = (await stateOf(program)).filter((resource) => !isPreflight(resource));
   stateBefore = stateBefore.filter((resource) => !isPreflight(resource));
   if (JSON.stringify(stateAfter) !== JSON.stringify(stateBefore)) lost.stateChangedByFailures++;
   assert.deepEqual(stateAfter, stateBefore, "state unchanged");
@@ -164,19 +192,19 @@ async function failing(place: string, operation: () => Promise<unknown>) {
   return result;
 }
 
-/** Rules stored in ufw's files inside the host, per family, in file order. */
-async function storedRules() {
-  const v4 = parseUserRules(await run(host, "cat /etc/ufw/user.rules"), "v4");
-  const v6 = parseUserRules(await run(host, "cat /etc/ufw/user6.rules"), "v6");
+/** Rules stored in ufw's files inside the node, per family, in file order. */
+async function storedRules(node: SandboxHost) {
+  const v4 = parseUserRules(await run(node, "cat /etc/ufw/user.rules"), "v4");
+  const v6 = parseUserRules(await run(node, "cat /etc/ufw/user6.rules"), "v6");
   return { v4, v6 };
 }
 
 /** Ports of rules stored more than once, and whether ufw's files are valid iptables-restore input. */
-async function ufwIntegrity() {
-  const { v4, v6 } = await storedRules();
+async function ufwIntegrity(node: SandboxHost) {
+  const { v4, v6 } = await storedRules(node);
   const keys = [...v4, ...v6].map((t) => JSON.stringify({ ...t, comment: undefined }));
   const duplicates = keys.filter((key, i) => keys.indexOf(key) !== i);
-  const valid = (await hostExec(host, "iptables-restore --test /etc/ufw/user.rules && ip6tables-restore --test /etc/ufw/user6.rules")).code === 0;
+  const valid = (await hostExec(node, "iptables-restore --test /etc/ufw/user.rules && ip6tables-restore --test /etc/ufw/user6.rules")).code === 0;
   return { duplicates, valid };
 }
 
@@ -197,90 +225,115 @@ const assertSame = (a: HostFingerprint, b: HostFingerprint, what: string) => {
  * (the program connects over IPv4, so only that chain can refuse it). A listing that fails, or a
  * chain without that rule, fails the test.
  */
-async function limitRefusals(): Promise<number> {
-  const rejects = (await run(host, "iptables -L ufw-user-limit -v -n -x")).split("\n").filter((line) => /\bREJECT\b/.test(line));
+async function limitRefusals(node: SandboxHost): Promise<number> {
+  const rejects = (await run(node, "iptables -L ufw-user-limit -v -n -x")).split("\n").filter((line) => /\bREJECT\b/.test(line));
   assert.equal(rejects.length, 1, "ufw's IPv4 limit chain holds its REJECT rule");
   return Number(rejects[0].trim().split(/\s+/)[0]);
 }
 
 before(async () => {
   await down();
-  inventory = await up({ count: 1 });
-  host = inventory.hosts[0];
-  privateKey = readFileSync(host.privateKeyPath, "utf8");
-  sshSeen = await hostSshCounter(host);
-  original = await fingerprint(host);
-  s1 = await ProgramStack.create(`rel-s1-${process.pid}`, sandboxConfig([{ host }]));
-  await s1.stack.removeConfig("sshPrivateKeyPath");
-  await configureS1({});
+  inventory = await up({ count: 0, nodes: RELEASES.map((release) => ({ release })) });
+  privateKey = readFileSync(inventory.hosts[0].privateKeyPath, "utf8");
+  for (const [i, release] of RELEASES.entries()) {
+    const node = inventory.hosts[i];
+    assert.equal(node.release, release);
+    const stack = await ProgramStack.create(`rel-s${i + 1}-${process.pid}`, sandboxConfig([{ host: node }]));
+    await stack.stack.removeConfig("sshPrivateKeyPath");
+    const sshSeen = await hostSshCounter(node);
+    const original = await fingerprint(node);
+    const fail2banBefore = (await hostExec(node, "fail2ban-client ping", { timeoutMs: 30_000 })).code === 0;
+    const versions = (await run(node, "cat /etc/debian_version; fail2ban-client --version; ssh -V 2>&1")).trim().split("\n").join(", ");
+    const describe = `${node.name}, a systemd-booted ${RELEASE_NAMES[release]} (${release}) node, journal only (${versions})`;
+    targets[release] = { release, host: node, stack, original, hardened: original, sshSeen, fail2banBefore, describe };
+    await configureTarget(targets[release], {});
+  }
+  ({ host, stack: s1 } = targets.trixie);
 }, { timeout: 300_000 });
 
 after(async () => {
-  for (const program of [stackB, stackU, s1]) await program?.remove();
+  if (attacker) await removeClient(attacker.name);
+  for (const program of [stackB, stackU, ...Object.values(targets).map((t) => t.stack)]) await program?.remove();
   await down();
 }, { timeout: 600_000 });
 
 // ------------------------------------------------------------------ lockout, limit, security during create
 
-test("a limit rule on the SSH port works: create, a second up and a refresh each use one connection", { timeout: 900_000 }, async () => {
-  await startProcessCapture(host, 240);
-  let createOutput = "";
-  const create = await s1.stack.up({ debug: true, onOutput: (text) => (createOutput += text), onError: (text) => (createOutput += text) });
-  assert.equal(create.summary.result, "succeeded");
-  createOutput += `\n${create.stdout}\n${create.stderr}`;
-  assert.match(createOutput, /\[pve1\] fail2ban reloaded/, "the providers' log lines are in the output");
-  seen.push({ place: "engine output of up --debug (with the providers' log lines)", text: createOutput });
-  assert.equal(await sshSeen(), 1, "the host saw one SSH connection for the whole create");
-  assert.equal(count(events(s1), "connect"), 1, "the program's metrics: one connection");
-  const lines = await stopProcessCapture(host);
-  seen.push({ place: "command lines inside the host during up", text: lines.join("\n") });
-  measured["process command lines sampled inside the host during the create"] = lines.length;
-  assert.ok(lines.some((line) => line.includes("sudo -k -S")), "the capture saw the program's commands");
-  const sudoLines = (await run(host, "grep -h 'COMMAND=' /var/log/auth.log || true")).trim();
-  assert.ok(sudoLines.length > 0, "sudo logged the commands it ran");
-  seen.push({ place: "sudo's log of every command (auth.log)", text: sudoLines });
-  measured["commands sudo logged during the create"] = sudoLines.split("\n").length;
+/**
+ * The create's own line about fail2ban: Debian 13's fail2ban ran from boot and is reloaded;
+ * Debian 12's, journal only, failed its own test at boot (its stock sshd jail wants
+ * /var/log/auth.log) and is started by the program.
+ */
+const FAIL2BAN_LINE: Record<Release, (name: string) => RegExp> = {
+  trixie: (name) => new RegExp(`\\[${name}\\] fail2ban reloaded; running jails: `),
+  bookworm: (name) => new RegExp(`\\[${name}\\] fixed: fail2ban's configuration failed its own test before this run \\([^\\n]*\\), so fail2ban could not run; with the files this program wrote it passes, and fail2ban was started with the jails `),
+};
 
-  const status = await run(host, "ufw status");
-  assert.match(status, /^22\/tcp +LIMIT +Anywhere/m);
-  assert.match(status, /^22\/tcp \(v6\) +LIMIT +Anywhere \(v6\)/m);
+for (const release of RELEASES) {
+  test(named(release, "a limit rule on the SSH port works: create, a second up and a refresh each use one connection"), { timeout: 900_000 }, async () => {
+    const t = targets[release];
+    const name = t.host.name;
+    await startProcessCapture(t.host, 240);
+    let createOutput = "";
+    const create = await t.stack.stack.up({ debug: true, onOutput: (text) => (createOutput += text), onError: (text) => (createOutput += text) });
+    assert.equal(create.summary.result, "succeeded");
+    createOutput += `\n${create.stdout}\n${create.stderr}`;
+    assert.match(createOutput, FAIL2BAN_LINE[release](name), "the providers' log lines are in the output");
+    seen.push({ place: `engine output of up --debug on ${name} (with the providers' log lines)`, text: createOutput });
+    assert.equal(await t.sshSeen(), 1, "the node saw one SSH connection for the whole create");
+    assert.equal(count(events(t.stack), "connect"), 1, "the program's metrics: one connection");
+    const lines = await stopProcessCapture(t.host);
+    seen.push({ place: `command lines inside ${name} during up`, text: lines.join("\n") });
+    measured[on(t, "process command lines sampled inside the node during the create")] = lines.length;
+    assert.ok(lines.some((line) => line.includes("sudo -k -S")), "the capture saw the program's commands");
+    // sudo logs every command it runs to the journal (a default Proxmox VE install has no auth.log).
+    const sudoLines = (await authLog(t.host, ["sudo"])).filter((line) => line.includes("COMMAND="));
+    assert.ok(sudoLines.length > 0, "sudo logged the commands it ran");
+    seen.push({ place: `sudo's log of every command on ${name} (the journal)`, text: sudoLines.join("\n") });
+    measured[on(t, "commands sudo logged during the create")] = sudoLines.length;
 
-  // Files the program wrote: root-owned, 0644 (none holds a secret).
-  const modes = await run(host, "stat -c '%a %U:%G %n' /etc/fail2ban/filter.d/proxmox.conf /etc/fail2ban/jail.d/proxmox-hardening-*.local");
-  for (const line of modes.trim().split("\n")) assert.match(line, /^644 root:root \//, line);
-  measured["files written by the program, all 644 root:root"] = modes.trim().split("\n").length;
+    const status = await run(t.host, "ufw status");
+    assert.match(status, /^22\/tcp +LIMIT +Anywhere/m);
+    assert.match(status, /^22\/tcp \(v6\) +LIMIT +Anywhere \(v6\)/m);
 
-  const again = await s1.stack.up();
-  assert.deepEqual(Object.keys(again.summary.resourceChanges ?? {}), ["same"]);
-  assert.equal(await sshSeen(), 0, "a no-op up: the host saw no SSH connection");
-  assert.equal(count(events(s1), "connect"), 0, "the program's metrics: no connection");
+    // Files the program wrote: root-owned, 0644 (none holds a secret).
+    const modes = await run(t.host, "stat -c '%a %U:%G %n' /etc/fail2ban/filter.d/proxmox.conf /etc/fail2ban/jail.d/proxmox-hardening-*.local");
+    for (const line of modes.trim().split("\n")) assert.match(line, /^644 root:root \//, line);
+    measured[on(t, "files written by the program, all 644 root:root")] = modes.trim().split("\n").length;
 
-  // The refresh runs with the engine's most verbose logging, the providers' included. At -v=9
-  // the engine prints every property it marshals over gRPC, and it hands the stack's whole
-  // config to the Node.js dynamic-provider plugin in Configure (a plugin that does not accept
-  // secrets, so they go unwrapped): those lines are Pulumi's own and are counted apart;
-  // every other line of the output must be free of secrets.
-  let output = "";
-  const refreshed = await s1.stack.refresh({ debug: true, logVerbosity: 9, logFlow: true, logToStdErr: true, onOutput: (text) => (output += text), onError: (text) => (output += text) });
-  assert.equal(refreshed.summary.result, "succeeded");
-  assert.equal(await sshSeen(), 1, "refresh: the host saw one SSH connection");
-  assert.equal(count(events(s1), "connect"), 1, "the program's metrics: one connection");
-  const configureDump = /(Un)?[Mm]arshaling property for RPC\[Provider\[[^\]]*\]\.Configure\(\)\.inputs\]/;
-  const engineLines = `${output}\n${refreshed.stdout}\n${refreshed.stderr}`.split("\n");
-  seen.push({ place: "engine output of refresh --debug -v=9 --logflow --logtostderr (without the engine's Configure dumps)", text: engineLines.filter((line) => !configureDump.test(line)).join("\n") });
-  configureInputLines.push(...engineLines.filter((line) => configureDump.test(line)));
-  measured["engine output of the verbose refresh searched for secrets (lines)"] = engineLines.length;
-  assert.equal(await limitRefusals(), 0, "ufw's limit refused no connection of the program");
-  hardened = await fingerprint(host);
-  runs.limit = 1;
-});
+    const again = await t.stack.stack.up();
+    assert.deepEqual(Object.keys(again.summary.resourceChanges ?? {}), ["same"]);
+    assert.equal(await t.sshSeen(), 0, "a no-op up: the node saw no SSH connection");
+    assert.equal(count(events(t.stack), "connect"), 0, "the program's metrics: no connection");
+
+    // The refresh runs with the engine's most verbose logging, the providers' included. At -v=9
+    // the engine prints every property it marshals over gRPC, and it hands the stack's whole
+    // config to the Node.js dynamic-provider plugin in Configure (a plugin that does not accept
+    // secrets, so they go unwrapped): those lines are Pulumi's own and are counted apart;
+    // every other line of the output must be free of secrets.
+    let output = "";
+    const refreshed = await t.stack.stack.refresh({ debug: true, logVerbosity: 9, logFlow: true, logToStdErr: true, onOutput: (text) => (output += text), onError: (text) => (output += text) });
+    assert.equal(refreshed.summary.result, "succeeded");
+    assert.equal(await t.sshSeen(), 1, "refresh: the node saw one SSH connection");
+    assert.equal(count(events(t.stack), "connect"), 1, "the program's metrics: one connection");
+    const configureDump = /(Un)?[Mm]arshaling property for RPC\[Provider\[[^\]]*\]\.Configure\(\)\.inputs\]/;
+    const engineLines = `${output}\n${refreshed.stdout}\n${refreshed.stderr}`.split("\n");
+    seen.push({ place: `engine output of refresh --debug -v=9 --logflow --logtostderr on ${name} (without the engine's Configure dumps)`, text: engineLines.filter((line) => !configureDump.test(line)).join("\n") });
+    configureInputLines.push(...engineLines.filter((line) => configureDump.test(line)));
+    measured[on(t, "engine output of the verbose refresh searched for secrets (lines)")] = engineLines.length;
+    assert.equal(await limitRefusals(t.host), 0, "ufw's limit refused no connection of the program");
+    t.hardened = await fingerprint(t.host);
+    ran("limit", release);
+  });
+}
 
 // ------------------------------------------------------------------ host key, unreachable, sshd stopped
 
-test("a changed host key is refused before any command runs; state and host unchanged", { timeout: 900_000 }, async () => {
+test(named("trixie", "a changed host key is refused before any command runs; state and node unchanged"), { timeout: 900_000 }, async () => {
+  const t = targets.trixie;
   const stateBefore = await stateOf(s1);
-  await sshSeen();
-  const accepted = () => run(host, "grep -c 'Accepted ' /var/log/auth.log || true").then((n) => Number(n.trim()));
+  await t.sshSeen();
+  const accepted = async () => (await authLog(host, SSHD_IDENTIFIERS)).filter((line) => /\bAccepted /.test(line)).length;
   const acceptedBefore = await accepted();
   await run(host, "mkdir -p /root/prl-key && cp -a /etc/ssh/ssh_host_ed25519_key* /root/prl-key/ && rm -f /etc/ssh/ssh_host_ed25519_key* && ssh-keygen -q -t ed25519 -N '' -f /etc/ssh/ssh_host_ed25519_key");
   await stopSshd(host);
@@ -292,18 +345,18 @@ test("a changed host key is refused before any command runs; state and host unch
     assert.equal(count(seenEvents, "command"), 0, "no command ran");
     assert.equal(count(seenEvents, "connect"), 0, "no session was opened");
     assert.equal(await accepted(), acceptedBefore, "sshd accepted no login");
-    assert.equal(await sshSeen(), 1, "the host saw one connection: the handshake, not retried");
-    runs["host-key"] = 1;
+    assert.equal(await t.sshSeen(), 1, "the node saw one connection: the handshake, not retried");
+    ran("host-key", "trixie");
   } finally {
     await run(host, "cp -a /root/prl-key/ssh_host_ed25519_key* /etc/ssh/ && rm -rf /root/prl-key");
     await stopSshd(host);
     await startSshd(host);
   }
-  await assertStateUnchanged(stateBefore);
-  assertSame(hardened, await fingerprint(host), "after the host key test");
+  await assertStateUnchanged(s1, stateBefore);
+  assertSame(t.hardened, await fingerprint(host), "after the host key test");
 });
 
-test("an unreachable host fails within connectTimeoutSeconds, naming host and address, and leaves no resource in state", { timeout: 900_000 }, async () => {
+test(named("trixie", "an unreachable host fails within connectTimeoutSeconds, naming host and address, and leaves no resource in state"), { timeout: 900_000 }, async () => {
   const address = await unusedSandboxAddress(host);
   const config = sandboxConfig([{ host }]);
   Object.assign(config.hosts[0], { name: "ghost", address, connectTimeoutSeconds: CONNECT_TIMEOUT });
@@ -320,90 +373,103 @@ test("an unreachable host fails within connectTimeoutSeconds, naming host and ad
   assert.deepEqual(resourcesOfHost(await stateOf(stackU), "ghost"), [], "no resource of the unreachable host in state");
   await stackU.forget();
   stackU = undefined;
-  runs.unreachable = 1;
+  ran("unreachable", "trixie");
 });
 
-test("sshd stopped: refresh fails within connectTimeoutSeconds naming the host; state and host unchanged", { timeout: 900_000 }, async () => {
-  const stateBefore = await stateOf(s1);
-  await sshSeen();
-  await stopSshd(host);
-  let refusedAt = Date.now();
-  try {
-    const { text } = await failing("refresh with sshd stopped", () => s1.stack.refresh());
-    refusedAt = Date.now();
-    assert.match(text, new RegExp(`\\[host pve1, resource ssh ops@${host.address.replace(/\./g, "\\.")}:22\\] could not open an SSH connection after \\d attempts? in \\d+\\.\\d s \\(connectTimeoutSeconds=${CONNECT_TIMEOUT}\\): connect ECONNREFUSED`));
-    assert.match(text, /next: check that .* is reachable from this machine and sshd runs there/);
-    const failed = events(s1).filter((e) => e.event === "connect-failed");
-    assert.equal(failed.length, 1, "one bounded attempt series for the whole refresh, not one per resource");
-    assert.ok(Number(failed[0].ms) <= CONNECT_TIMEOUT * 1000 + 500, `gave up after ${failed[0].ms} ms`);
-    measured["sshd stopped: connection given up after (ms)"] = Number(failed[0].ms);
-    // ufw's limit counts refused attempts too: the host saw as many as the message reports.
-    const attempts = Number(/after (\d+) attempts?/.exec(text)?.[1]);
-    assert.equal(await sshSeen(), attempts, "refused connection attempts the host saw");
-    measured["sshd stopped: refused connection attempts the host saw"] = attempts;
-    runs["sshd-stopped"] = 1;
-  } finally {
-    await startSshd(host);
-    // S1's `limit` rule on port 22 counted the refused attempts.
-    await waitOutUfwLimit(refusedAt);
-  }
-  await assertStateUnchanged(stateBefore);
-  assertSame(hardened, await fingerprint(host), "after sshd was stopped");
-});
+for (const release of RELEASES) {
+  test(named(release, "sshd stopped: refresh fails within connectTimeoutSeconds naming the host; state and node unchanged"), { timeout: 900_000 }, async () => {
+    const t = targets[release];
+    const stateBefore = await stateOf(t.stack);
+    await t.sshSeen();
+    await stopSshd(t.host);
+    let refusedAt = Date.now();
+    try {
+      const { text } = await failing(`refresh with sshd stopped on ${t.host.name}`, () => t.stack.stack.refresh());
+      refusedAt = Date.now();
+      assert.match(text, new RegExp(`\\[host ${t.host.name}, resource ssh ops@${escaped(t.host.address)}:22\\] could not open an SSH connection after \\d attempts? in \\d+\\.\\d s \\(connectTimeoutSeconds=${CONNECT_TIMEOUT}\\): connect ECONNREFUSED`));
+      assert.match(text, /next: check that .* is reachable from this machine and sshd runs there/);
+      const failed = events(t.stack).filter((e) => e.event === "connect-failed");
+      assert.equal(failed.length, 1, "one bounded attempt series for the whole refresh, not one per resource");
+      assert.ok(Number(failed[0].ms) <= CONNECT_TIMEOUT * 1000 + 500, `gave up after ${failed[0].ms} ms`);
+      measured[on(t, "sshd stopped: connection given up after (ms)")] = Number(failed[0].ms);
+      // ufw's limit counts refused attempts too: the node saw as many as the message reports.
+      const attempts = Number(/after (\d+) attempts?/.exec(text)?.[1]);
+      assert.equal(await t.sshSeen(), attempts, "refused connection attempts the node saw");
+      measured[on(t, "sshd stopped: refused connection attempts the node saw")] = attempts;
+      ran("sshd-stopped", release);
+    } finally {
+      await startSshd(t.host);
+      // The stack's `limit` rule on port 22 counted the refused attempts.
+      await waitOutUfwLimit(refusedAt);
+    }
+    await assertStateUnchanged(t.stack, stateBefore);
+    assertSame(t.hardened, await fingerprint(t.host), "after sshd was stopped");
+  });
+}
 
 // ------------------------------------------------------------------ fail2ban: samples and a failing test
 
-test("filter samples that do not match on the host: up fails naming host, resource and field; host untouched", { timeout: 900_000 }, async () => {
-  const stateBefore = await stateOf(s1);
-  const filter = {
-    name: "prlsample",
-    failregex: [String.raw`^\S+ \S+ myapp\[\d+\]: login failed from <HOST>$`],
-    samples: { match: ["2026-11-25T13:40:01.000000+00:00 pve1 myapp[12]: login FAILED for 192.0.2.10"] },
-  };
-  await configureS1({ filters: [proxmoxFilterDefaults, filter], jails: [referenceSshdJail, referenceProxmoxJail, { name: "prlsample", filter: { name: "prlsample" }, logpath: ["/var/log/syslog"] }] });
-  const { text } = await failing("up with samples that do not match", () => s1.stack.up());
-  assert.match(text, /\[host pve1, resource fail2ban:Filter pve1-fail2ban-filter-prlsample, field filter\.samples\] the filter's samples do not behave on the host, so the filter was not installed/);
-  assert.match(text, /should match but does not: 2026-11-25T13:40:01\.000000\+00:00 pve1 myapp\[12\]: login FAILED for 192\.0\.2\.10/);
-  events(s1);
-  await configureS1({});
-  await assertStateUnchanged(stateBefore);
-  assertSame(hardened, await fingerprint(host), "after the sample check failed");
-  runs.samples = 1;
-});
+for (const release of RELEASES) {
+  test(named(release, "filter samples that do not match on the node: up fails naming host, resource and field; node untouched"), { timeout: 900_000 }, async () => {
+    const t = targets[release];
+    const name = t.host.name;
+    const stateBefore = await stateOf(t.stack);
+    const filter = {
+      name: "prlsample",
+      failregex: [String.raw`^\S+ \S+ myapp\[\d+\]: login failed from <HOST>$`],
+      samples: { match: ["2026-11-25T13:40:01.000000+00:00 pve1 myapp[12]: login FAILED for 192.0.2.10"] },
+    };
+    // Journal only: the jail reads the journal (backend auto finds no /var/log/syslog).
+    await configureTarget(t, { filters: [proxmoxFilterDefaults, filter], jails: [referenceSshdJail, referenceProxmoxJail, { name: "prlsample", filter: { name: "prlsample" }, logpath: ["/var/log/syslog"] }] });
+    const { text } = await failing(`up with samples that do not match on ${name}`, () => t.stack.stack.up());
+    assert.match(text, new RegExp(`\\[host ${name}, resource fail2ban:Filter ${name}-fail2ban-filter-prlsample, field filter\\.samples\\] the filter's samples do not behave on the host, so the filter was not installed`));
+    assert.match(text, /should match but does not: 2026-11-25T13:40:01\.000000\+00:00 pve1 myapp\[12\]: login FAILED for 192\.0\.2\.10/);
+    events(t.stack);
+    await configureTarget(t, {});
+    await assertStateUnchanged(t.stack, stateBefore);
+    assertSame(t.hardened, await fingerprint(t.host), "after the sample check failed");
+    ran("samples", release);
+  });
+}
 
-test("a fail2ban configuration that fails its test is rolled back; fail2ban keeps running and banning", { timeout: 900_000 }, async () => {
-  const stateBefore = await stateOf(s1);
-  await run(host, "mv /etc/fail2ban/filter.d/3proxy.conf /root/prl-3proxy.conf");
-  try {
-    await configureS1({ jails: [referenceSshdJail, referenceProxmoxJail, { name: "prlproxy", filter: { name: "3proxy" }, port: 3128, logpath: ["/var/log/syslog"] }] });
-    const { text } = await failing("up with a jail whose filter is missing on the host", () => s1.stack.up());
-    assert.match(text, /\[host pve1, resource fail2ban:Jail pve1-fail2ban-jail-prlproxy, field jail\] fail2ban-client -t rejected the new \/etc\/fail2ban\/jail\.d\/proxmox-hardening-jail-prlproxy\.local; the previous \S+ was put back, fail2ban was not reloaded and keeps running on its previous configuration/);
-    events(s1);
-    assert.equal((await hostExec(host, "test -e /etc/fail2ban/jail.d/proxmox-hardening-jail-prlproxy.local")).code, 1, "the jail file was rolled back");
-    assert.match(await run(host, "fail2ban-client ping"), /pong/, "fail2ban still runs");
-    // Still banning: three failed logins from one address in auth.log, as sshd writes them.
-    const octets = host.address.split(".");
-    const attacker = `${octets.slice(0, 3).join(".")}.${Number(octets[3]) + 49}`;
-    for (let i = 0; i < 3; i++) await run(host, `logger -p auth.info -t 'sshd[4242]' 'Failed password for root from ${attacker} port ${40000 + i} ssh2'`);
-    // Listed by the jail and in the ruleset: fail2ban lists a ban a moment before its action runs.
-    assert.ok(await waitForBan(host, "sshd", attacker, 30_000), `${attacker} banned by the sshd jail, the ban in the ruleset`);
-    await run(host, `fail2ban-client set sshd unbanip ${attacker}`);
-    runs["fail2ban-test"] = 1;
-  } finally {
-    await run(host, "mv /root/prl-3proxy.conf /etc/fail2ban/filter.d/3proxy.conf");
-    await configureS1({});
-  }
-  await assertStateUnchanged(stateBefore);
-  // fail2ban creates a jail's chain (f2b-sshd) at its first ban and keeps it: the ban above did that.
-  const now = await fingerprint(host);
-  const withoutBanChain = (f: HostFingerprint) => ({ ...f, ruleset: { v4: f.ruleset.v4.split("\n").filter((line) => !line.includes("f2b-sshd")).join("\n"), v6: f.ruleset.v6.split("\n").filter((line) => !line.includes("f2b-sshd")).join("\n") } });
-  assertSame(withoutBanChain(hardened), withoutBanChain(now), "after the rollback");
-  hardened = now;
-});
+for (const release of RELEASES) {
+  test(named(release, "a fail2ban configuration that fails its test is rolled back; fail2ban keeps running and banning"), { timeout: 900_000 }, async () => {
+    const t = targets[release];
+    const name = t.host.name;
+    const stateBefore = await stateOf(t.stack);
+    await run(t.host, "mv /etc/fail2ban/filter.d/3proxy.conf /root/prl-3proxy.conf");
+    try {
+      await configureTarget(t, { jails: [referenceSshdJail, referenceProxmoxJail, { name: "prlproxy", filter: { name: "3proxy" }, port: 3128, logpath: ["/var/log/syslog"] }] });
+      const { text } = await failing(`up with a jail whose filter is missing on ${name}`, () => t.stack.stack.up());
+      assert.match(text, new RegExp(`\\[host ${name}, resource fail2ban:Jail ${name}-fail2ban-jail-prlproxy, field jail\\] fail2ban-client -t rejected the new /etc/fail2ban/jail\\.d/proxmox-hardening-jail-prlproxy\\.local; the previous \\S+ was put back, fail2ban was not reloaded and keeps running on its previous configuration`));
+      events(t.stack);
+      assert.equal((await hostExec(t.host, "test -e /etc/fail2ban/jail.d/proxmox-hardening-jail-prlproxy.local")).code, 1, "the jail file was rolled back");
+      assert.match(await run(t.host, "fail2ban-client ping"), /pong/, "fail2ban still runs");
+      // Still banning: an attacker's three failed SSH logins, which sshd logs to the journal
+      // (sshd-session on Debian 13), get it banned by the sshd jail, its ban in the node's firewall.
+      attacker ??= await addClient("relattack");
+      const attempts = await bruteForceSsh(attacker, t.host, 3);
+      assert.deepEqual(attempts, ["denied", "denied", "denied"], "sshd rejected each password");
+      assert.ok(await waitForBan(t.host, "sshd", attacker.address, 60_000), `${attacker.address} banned by the sshd jail on ${name}, the ban in the firewall`);
+      await run(t.host, `fail2ban-client set sshd unbanip ${attacker.address}`);
+      ran("fail2ban-test", release);
+    } finally {
+      await run(t.host, "mv /root/prl-3proxy.conf /etc/fail2ban/filter.d/3proxy.conf");
+      await configureTarget(t, {});
+    }
+    await assertStateUnchanged(t.stack, stateBefore);
+    // fail2ban's iptables actions (Debian 12) create a jail's chain (f2b-sshd) at its first ban and
+    // keep it: the ban above did that. Debian 13's nftables actions use a table iptables-save does not show.
+    const now = await fingerprint(t.host);
+    const withoutBanChain = (f: HostFingerprint) => ({ ...f, ruleset: { v4: f.ruleset.v4.split("\n").filter((line) => !line.includes("f2b-sshd")).join("\n"), v6: f.ruleset.v6.split("\n").filter((line) => !line.includes("f2b-sshd")).join("\n") } });
+    assertSame(withoutBanChain(t.hardened), withoutBanChain(now), "after the rollback");
+    t.hardened = now;
+  });
+}
 
 // ------------------------------------------------------------------ interrupted writes on the host
 
-test("an atomic write interrupted on the host keeps the old file and leaves no temp file", { timeout: 900_000 }, async () => {
+test(named("trixie", "an atomic write interrupted on the node keeps the old file and leaves no temp file"), { timeout: 900_000 }, async () => {
   const path = "/etc/fail2ban/jail.d/prl-write-test.local";
   const old = "# the old content\n[DEFAULT]\nbantime = 600\n";
   const fresh = `${"# the new content, long enough to be cut\n".repeat(40)}[DEFAULT]\nbantime = 7200\n`;
@@ -448,54 +514,55 @@ test("an atomic write interrupted on the host keeps the old file and leaves no t
     assert.equal(full.code, 0, full.stderr);
     assert.equal(await run(host, `cat ${path}`), fresh, "a complete input is written");
     assert.equal(await run(host, LEFTOVERS_COMMAND), "", "the next write removed the stale temp file");
-    runs["write-script"] = 4;
+    ran("write-script", "trixie", 4);
   } finally {
     await run(host, `rm -f ${path} /run/prl-write.sh; find /etc/fail2ban -name '.proxmox-hardening.*' -delete`);
   }
-  assertSame(hardened, await fingerprint(host), "after the interrupted writes");
+  assertSame(targets.trixie.hardened, await fingerprint(host), "after the interrupted writes");
 });
 
 // ------------------------------------------------------------------ connections cut in the middle of up
 
 /**
- * Changes S1's config, starts `up`, kills sshd inside the host after `cutAfter`
- * remote commands of that up, checks what the host holds, then runs `up`
- * again and checks it converged.
+ * Changes a node's stack config, starts `up`, stops sshd inside the node (its sessions, the
+ * program's connection among them, killed) after `cutAfter` remote commands of that up, checks
+ * what the node holds, then runs `up` again and checks it converged.
  */
-async function cutRun(index: number, next: Settings, cutAfter: number, expectRules: (ports: string[]) => void) {
-  const old = await fingerprint(host);
-  await configureS1(next);
-  events(s1);
-  await sshSeen();
+async function cutRun(t: Target, index: number, next: Settings, cutAfter: number, expectRules: (ports: string[]) => void) {
+  const program = t.stack;
+  const old = await fingerprint(t.host);
+  await configureTarget(t, next);
+  events(program);
+  await t.sshSeen();
   let settled = false;
-  const upRun = s1.stack.up().then(
+  const upRun = program.stack.up().then(
     () => "succeeded",
     (error) => errorText(error),
   );
   void upRun.then(() => (settled = true));
-  await waitFor(`cut point ${cutAfter}`, 300_000, () => (settled || count(peekEvents(s1.metricsFile), "command") >= cutAfter ? true : undefined), 50);
+  await waitFor(`cut point ${cutAfter}`, 300_000, () => (settled || count(peekEvents(program.metricsFile), "command") >= cutAfter ? true : undefined), 50);
   assert.ok(!settled, `run ${index}: the up finished before ${cutAfter} commands`);
-  await stopSshd(host);
+  await stopSshd(t.host);
   const outcome = await upRun;
   assert.notEqual(outcome, "succeeded", `run ${index}: the cut up failed`);
-  seen.push({ place: `error of the up cut after ${cutAfter} commands`, text: outcome });
-  const commandsBeforeCut = count(events(s1), "command");
-  // Scripts already running on the host go on without their connection: let them end.
-  const orphans = (await hostExec(host, "pgrep -fc 'proxmox-hardening[.]lock'")).stdout.trim();
-  measured[`cut run ${index}: remote scripts still running on the host after the cut`] = Number(orphans || 0);
-  await waitFor("orphaned remote scripts to end", 120_000, async () => ((await hostExec(host, "pgrep -f 'proxmox-hardening[.]lock'")).code === 0 ? undefined : true), 500);
-  const mid = await fingerprint(host);
+  seen.push({ place: `error of the up cut after ${cutAfter} commands on ${t.host.name}`, text: outcome });
+  const commandsBeforeCut = count(events(program), "command");
+  // Scripts already running on the node go on without their connection: let them end.
+  const orphans = (await hostExec(t.host, "pgrep -fc 'proxmox-hardening[.]lock'")).stdout.trim();
+  measured[on(t, `cut run ${index}: remote scripts still running on the node after the cut`)] = Number(orphans || 0);
+  await waitFor("orphaned remote scripts to end", 120_000, async () => ((await hostExec(t.host, "pgrep -f 'proxmox-hardening[.]lock'")).code === 0 ? undefined : true), 500);
+  const mid = await fingerprint(t.host);
   if (mid.leftovers.length > 0) lost.leftoverTempFiles += mid.leftovers.length;
   assert.deepEqual(mid.leftovers, [], `run ${index}: no temp file left`);
-  const integrity = await ufwIntegrity();
+  const integrity = await ufwIntegrity(t.host);
   if (integrity.duplicates.length > 0 || !integrity.valid) lost.missingOrDuplicateRules++;
   assert.ok(integrity.valid, `run ${index}: ufw's rule files are complete`);
   assert.deepEqual(integrity.duplicates, [], `run ${index}: no rule stored twice`);
-  await startSshd(host);
-  const converged = await s1.stack.up();
+  await startSshd(t.host);
+  const converged = await program.stack.up();
   assert.equal(converged.summary.result, "succeeded", `run ${index}: the next up converges`);
-  events(s1);
-  const now = await fingerprint(host);
+  events(program);
+  const now = await fingerprint(t.host);
   // Every file the program manages is, at the cut, either what it was or what it became.
   const managed = Object.keys({ ...old.files, ...mid.files, ...now.files }).filter((path) => path.startsWith("/etc/fail2ban/") || path.startsWith("/etc/pve/"));
   for (const path of managed) {
@@ -503,46 +570,59 @@ async function cutRun(index: number, next: Settings, cutAfter: number, expectRul
     if (!ok) lost.halfWrittenFiles++;
     assert.ok(ok, `run ${index}: ${path} at the cut is neither its old nor its new content`);
   }
-  const { v4 } = await storedRules();
+  const { v4 } = await storedRules(t.host);
   expectRules(v4.map((t) => t.dport));
-  const after = await ufwIntegrity();
+  const after = await ufwIntegrity(t.host);
   assert.deepEqual(after.duplicates, [], `run ${index}: no rule stored twice after converging`);
-  assert.equal((await hostExec(host, "fail2ban-client -t")).code, 0, `run ${index}: fail2ban's configuration passes its test`);
-  measured[`cut run ${index}: remote commands before the cut`] = commandsBeforeCut;
-  measured[`cut run ${index}: SSH connections the host saw (the cut up, its retries, the next up)`] = await sshSeen();
-  runs.cut++;
+  assert.equal((await hostExec(t.host, "fail2ban-client -t")).code, 0, `run ${index}: fail2ban's configuration passes its test`);
+  assert.match(await run(t.host, "systemctl is-active fail2ban.service ssh.service"), /^active\nactive\n$/, `run ${index}: fail2ban and sshd run as their units`);
+  measured[on(t, `cut run ${index}: remote commands before the cut`)] = commandsBeforeCut;
+  measured[on(t, `cut run ${index}: SSH connections the node saw (the cut up, its retries, the next up)`)] = await t.sshSeen();
+  ran("cut", t.release);
 }
 
-test("connections cut in the middle of up leave no half-written file, and the next up converges", { timeout: 1_800_000 }, async () => {
-  const portsOf = (rules: { port: number | string }[]) => rules.map((r) => String(r.port));
-  const expectPorts = (expected: string[], what: string) => (ports: string[]) => {
-    if (JSON.stringify(ports) !== JSON.stringify(expected)) lost.missingOrDuplicateRules++;
-    assert.deepEqual(ports, expected, what);
-  };
-  const base = portsOf(BASE_RULES);
+const portsOf = (rules: { port: number | string }[]) => rules.map((r) => String(r.port));
+const expectPorts = (expected: string[], what: string) => (ports: string[]) => {
+  if (JSON.stringify(ports) !== JSON.stringify(expected)) lost.missingOrDuplicateRules++;
+  assert.deepEqual(ports, expected, what);
+};
+const KEPT = FIFTY.slice(0, 45);
+/** The three cut runs, each from the config the one before left. */
+const CUT_RUNS: { settings: Settings; ports: string[]; what: string }[] = [
   // 1: adding 50 rules and rewriting the fail2ban defaults.
-  await cutRun(1, { extraRules: FIFTY, defaults: { bantime: 7200 } }, CUT_AFTER_COMMANDS[0], expectPorts([...base, ...portsOf(FIFTY)], "all 50 rules present exactly once, in order"));
-  runs["fifty-rules"] = 1;
+  { settings: { extraRules: FIFTY, defaults: { bantime: 7200 } }, ports: [...portsOf(BASE_RULES), ...portsOf(FIFTY)], what: "all 50 rules present exactly once, in order" },
   // 2: removing the last 5 of them, and rewriting the defaults and both jails.
-  const jails = [
-    { ...referenceSshdJail, maxretry: 5 },
-    { ...referenceProxmoxJail, maxretry: 4 },
-  ];
-  const kept = FIFTY.slice(0, 45);
-  await cutRun(2, { extraRules: kept, defaults: { bantime: 5400, maxretry: 4 }, jails }, CUT_AFTER_COMMANDS[1], expectPorts([...base, ...portsOf(kept)], "45 rules left"));
+  {
+    settings: { extraRules: KEPT, defaults: { bantime: 5400, maxretry: 4 }, jails: [{ ...referenceSshdJail, maxretry: 5 }, { ...referenceProxmoxJail, maxretry: 4 }] },
+    ports: [...portsOf(BASE_RULES), ...portsOf(KEPT)],
+    what: "45 rules left",
+  },
   // 3: five new rules, the defaults and jails back.
-  await cutRun(3, { extraRules: [...kept, ...FIVE], defaults: { findtime: 600 } }, CUT_AFTER_COMMANDS[2], expectPorts([...base, ...portsOf(kept), ...portsOf(FIVE)], "five more"));
-});
+  { settings: { extraRules: [...KEPT, ...FIVE], defaults: { findtime: 600 } }, ports: [...portsOf(BASE_RULES), ...portsOf(KEPT), ...portsOf(FIVE)], what: "five more" },
+];
+
+for (const release of RELEASES) {
+  // How sshd's sessions end differs by release (OpenSSH 9.2's sshd, 10's sshd-session); the
+  // first run (50 rules, the longest) shows it on Debian 12, all three run on Debian 13.
+  const cuts = FAULT_PLAN.find((plan) => plan.id === "cut")!.runs[release] ?? 0;
+  test(named(release, "connections cut in the middle of up leave no half-written file, and the next up converges"), { timeout: 1_800_000 }, async () => {
+    const t = targets[release];
+    for (const [i, cut] of CUT_RUNS.slice(0, cuts).entries()) {
+      await cutRun(t, i + 1, cut.settings, CUT_AFTER_COMMANDS[i], expectPorts(cut.ports, cut.what));
+      if (i === 0) ran("fifty-rules", release);
+    }
+  });
+}
 
 // ------------------------------------------------------------------ two stacks at once
 
-test("a second stack on the host, its up started with the first's: refused naming the first, nothing changed; the first's up complete", { timeout: 1_200_000 }, async () => {
+test(named("trixie", "a second stack on the node, its up started with the first's: refused naming the first, nothing changed; the first's up complete"), { timeout: 1_200_000 }, async () => {
   // B would manage the same host with the reference rules and fail2ban files, its own rules and [DEFAULT] values.
   stackB = await createB();
   const defaultsA = { bantime: 7200 };
   const defaultsB = { bantime: 5400 };
-  await configureS1({ extraRules: [...FIFTY.slice(0, 45), ...FIVE, ...A_SET], defaults: defaultsA });
-  await configureStack(stackB, false, { extraRules: B_SET, defaults: defaultsB });
+  await configureTarget(targets.trixie, { extraRules: [...FIFTY.slice(0, 45), ...FIVE, ...A_SET], defaults: defaultsA });
+  await configureStack(stackB, host, false, { extraRules: B_SET, defaults: defaultsB });
   // Every request for the host lock waits at a gate inside the host (at most 200 s, below the
   // program's command timeout) until both ups are seen waiting at once: two scripts of S1 (its new
   // rules and its fail2ban defaults go in parallel) and B's first one. Then they contend together.
@@ -568,7 +648,7 @@ test("a second stack on the host, its up started with the first's: refused namin
   assert.match(b, new RegExp(`package ufw is managed by stack proxmox-hardening/${s1.stack.name} \\(host entry pve1\\)[^\\n]*: nothing was changed`));
   events(s1);
   events(stackB);
-  const { v4 } = await storedRules();
+  const { v4 } = await storedRules(host);
   const ports = v4.map((t) => t.dport);
   for (const r of [...A_SET, ...BASE_RULES]) {
     const n = ports.filter((p) => p === String(r.port)).length;
@@ -576,7 +656,7 @@ test("a second stack on the host, its up started with the first's: refused namin
     assert.equal(n, 1, `rule ${r.port} stored exactly once`);
   }
   for (const r of B_SET) assert.ok(!ports.includes(String(r.port)), `stack B's rule ${r.port} not added`);
-  const integrity = await ufwIntegrity();
+  const integrity = await ufwIntegrity(host);
   assert.ok(integrity.valid, "ufw's rule files are complete");
   assert.deepEqual(integrity.duplicates, [], "no rule stored twice");
   const render = (defaults: Record<string, unknown>) =>
@@ -593,71 +673,83 @@ test("a second stack on the host, its up started with the first's: refused namin
   await stateOf(stackB);
   await stackB.forget();
   stackB = undefined;
-  runs["two-stacks"] = 1;
+  ran("two-stacks", "trixie");
 });
 
 // ------------------------------------------------------------------ secrets, and destroy
 
 test("no secret in plain text: state, engine and provider logs, errors, command lines, sudo's log, config files", { timeout: 900_000 }, async () => {
-  await stateOf(s1);
-  for (const file of [join(repoRoot, `Pulumi.${s1.stack.name}.yaml`), s1.metricsFile]) {
-    if (existsSync(file)) seen.push({ place: file, text: readFileSync(file, "utf8") });
+  const stacks = Object.values(targets).map((t) => t.stack);
+  for (const program of stacks) {
+    await stateOf(program);
+    for (const file of [join(repoRoot, `Pulumi.${program.stack.name}.yaml`), program.metricsFile]) {
+      if (existsSync(file)) seen.push({ place: file, text: readFileSync(file, "utf8") });
+    }
   }
   // Pulumi's automatic logs of these stacks (~/.pulumi/logs, encrypted with the stack's secrets provider).
   const logsDir = join(process.env.PULUMI_HOME ?? join(homedir(), ".pulumi"), "logs");
-  const names = [s1.stack.name, `rel-b-${process.pid}`, `rel-unreach-${process.pid}`];
+  const names = [...stacks.map((program) => program.stack.name), `rel-b-${process.pid}`, `rel-unreach-${process.pid}`];
   const logFiles = existsSync(logsDir) ? readdirSync(logsDir).filter((file) => names.some((name) => file.includes(`+${name}-`))) : [];
   for (const file of logFiles) seen.push({ place: join(logsDir, file), text: readFileSync(join(logsDir, file), "latin1") });
   measured["Pulumi automatic log files of the suite's stacks searched"] = logFiles.length;
-  const password = host.sudoUser.password;
+  const passwords = Object.values(targets).map((t) => t.host.sudoUser.password);
   const keyLines = privateKey.split("\n").filter((line) => line.length >= 16 && !line.startsWith("-----"));
-  const secrets = [password, privateKey.trim(), ...keyLines];
+  const secrets = [...passwords, privateKey.trim(), ...keyLines];
   const found: string[] = [];
   for (const { place, text } of seen) {
     for (const secret of secrets) {
       // As is, and as it would look inside a JSON string (a log line, a state file).
-      if (text.includes(secret) || text.includes(JSON.stringify(secret).slice(1, -1))) found.push(`${place}: ${secret === password ? "the password" : "the private key"}`);
+      if (text.includes(secret) || text.includes(JSON.stringify(secret).slice(1, -1))) found.push(`${place}: ${passwords.includes(secret) ? "a password" : "the private key"}`);
     }
   }
   lost.secretsFound = found.length;
   assert.deepEqual(found, [], "secrets in plain text");
   // The state holds the credentials only encrypted: as the default provider's inputs, like every provider's config.
-  const state = seen.filter((entry) => entry.place === `pulumi stack export ${s1.stack.name}`).pop()?.text ?? "";
-  assert.match(state, /"proxmox-hardening:hostCredentials": \{\s*"4dabf18193072939515e22adb298388d": "1b47061264138c4ac30d75fd1eb44270",\s*"ciphertext"/);
+  for (const program of stacks) {
+    const state = seen.filter((entry) => entry.place === `pulumi stack export ${program.stack.name}`).pop()?.text ?? "";
+    assert.match(state, /"proxmox-hardening:hostCredentials": \{\s*"4dabf18193072939515e22adb298388d": "1b47061264138c4ac30d75fd1eb44270",\s*"ciphertext"/);
+  }
   measured["engine -v=9 lines dumping the dynamic provider's Configure inputs (Pulumi's own, secrets in them)"] = configureInputLines.filter((line) => secrets.some((secret) => line.includes(secret) || line.includes(JSON.stringify(secret).slice(1, -1)))).length;
   assert.ok(seen.length >= 10, "the search covered the places it should");
   measured["texts searched for secrets"] = seen.length;
 });
 
-test("destroy returns the host to its exact state before the suite", { timeout: 900_000 }, async () => {
-  // docs/RELIABILITY.md shows what this run counted, losses included: the figures are written
-  // whether or not the checks below pass.
-  try {
+for (const release of RELEASES) {
+  test(named(release, "destroy returns the node to its exact state before the suite"), { timeout: 900_000 }, async () => {
+    const t = targets[release];
     // Since ufw last loaded its rules, its limit refused none of the program's connections.
-    assert.equal(await limitRefusals(), 0, "ufw's limit refused no connection");
-    await sshSeen();
-    const destroyed = await s1.stack.destroy();
+    assert.equal(await limitRefusals(t.host), 0, "ufw's limit refused no connection");
+    await t.sshSeen();
+    const destroyed = await t.stack.stack.destroy();
     assert.equal(destroyed.summary.result, "succeeded");
-    assert.equal(await sshSeen(), 1, "destroy: the host saw one SSH connection (limit rule still on until the end)");
-    const destroyEvents = events(s1);
+    assert.equal(await t.sshSeen(), 1, "destroy: the node saw one SSH connection (limit rule still on until the end)");
+    const destroyEvents = events(t.stack);
     assert.equal(count(destroyEvents, "connect"), 1, "the program's metrics: one connection");
     // Files, modes, owners, ufw's view and the Proxmox options exactly as before. The ruleset inside
-    // the host filters alike: `ufw disable` empties its chains but leaves them (and the jumps to
+    // the node filters alike: `ufw disable` empties its chains but leaves them (and the jumps to
     // them) until the next boot, as on any host, and fail2ban's chain stays empty without bans.
-    const after = await fingerprint(host);
+    const after = await fingerprint(t.host);
     for (const family of ["v4", "v6"] as const) {
-      const same = JSON.stringify(effectiveRules(after.ruleset[family])) === JSON.stringify(effectiveRules(original.ruleset[family]));
+      const same = JSON.stringify(effectiveRules(after.ruleset[family])) === JSON.stringify(effectiveRules(t.original.ruleset[family]));
       if (!same) lost.hostsNotRestored++;
-      assert.deepEqual(effectiveRules(after.ruleset[family]), effectiveRules(original.ruleset[family]), `after destroy: the ${family} ruleset filters as before`);
+      assert.deepEqual(effectiveRules(after.ruleset[family]), effectiveRules(t.original.ruleset[family]), `after destroy: the ${family} ruleset filters as before`);
     }
-    assertSame(original, { ...after, ruleset: original.ruleset }, "after destroy");
-    const connects = allEvents.filter((e) => e.event === "connect" && e.host === "pve1");
-    measured["most SSH connections within 30 s, by the program's own metrics"] = maxConnectionsInWindow(connects);
+    assertSame(t.original, { ...after, ruleset: t.original.ruleset }, "after destroy");
+    // fail2ban as before the suite: on Debian 13 it ran from boot, on Debian 12 (journal only) it had failed at boot.
+    const running = (await hostExec(t.host, "fail2ban-client ping", { timeoutMs: 30_000 })).code === 0;
+    if (running !== t.fail2banBefore) lost.hostsNotRestored++;
+    assert.equal(running, t.fail2banBefore, `after destroy: fail2ban ${t.fail2banBefore ? "running" : "stopped"} as before the suite`);
+    const connects = allEvents.filter((e) => e.event === "connect" && e.host === t.host.name);
+    measured[on(t, "most SSH connections within 30 s, by the program's own metrics")] = maxConnectionsInWindow(connects);
     assert.ok(maxConnectionsInWindow(connects) < 6, "below ufw's limit of 6 in 30 s");
-  } finally {
-    measured["machine load average at the end (1, 5, 15 min)"] = loadavg().map((n) => n.toFixed(1)).join(", ");
-    writeFigures({ faults: { runs, lost, measured, seconds: Math.round((Date.now() - started) / 1000) } });
-  }
-  for (const plan of FAULT_PLAN) assert.equal(runs[plan.id], plan.runs, `${plan.id}: runs as planned`);
+  });
+}
+
+test("the run injected every planned fault on the planned nodes and lost nothing", { timeout: 60_000 }, () => {
+  // docs/RELIABILITY.md shows what this run counted, losses included: the figures are written
+  // whatever the tests above found.
+  measured["machine load average at the end (1, 5, 15 min)"] = loadavg().map((n) => n.toFixed(1)).join(", ");
+  writeFigures({ faults: { runs, lost, measured, nodes: Object.values(targets).map((t) => t.describe), seconds: Math.round((Date.now() - started) / 1000) } });
+  for (const plan of FAULT_PLAN) assert.deepEqual(runs[plan.id], plan.runs, `${plan.id}: runs as planned`);
   assert.deepEqual(Object.values(lost), [0, 0, 0, 0, 0, 0], "nothing lost");
 });

@@ -62,6 +62,7 @@ async function resourcesInState(): Promise<{ urn: string; inputs?: { connection?
 
 before(async () => {
   await down();
+  // Namespace hosts: retiring edits the state and probes one key exchange, the same on both releases; a node adds only its boot.
   [pve1, pve2] = (await up({ count: 2 })).hosts;
   original2 = await state(pve2);
   program = await ProgramStack.create(stackName, configFor([pve1, pve2]));

@@ -209,6 +209,7 @@ after(async () => {
 // ---- tests -----------------------------------------------------------------------------
 
 test("up starts hosts, writes the inventory, and a re-run replaces leftovers", { timeout: 180_000 }, async () => {
+  // Namespace hosts: this file tests the namespace-host sandbox itself (nodes: test/nodes.test.ts).
   await up({ count: 2, installDeps: false }); // the "crashed" earlier run
   const first = readInventory();
   inv = await up({ count: 3, modes: ["syslog", "syslog", "journald"], installDeps: false });

@@ -166,15 +166,27 @@ async function sshdListening(host: SandboxHost): Promise<boolean> {
   return (await run(host, "ss -Hltn 'sport = :22' | wc -l")).trim() !== "0";
 }
 
-/** Stops sshd inside the host (listener and every session): new connections are refused. */
+/**
+ * sshd's process names: the listener, and up to OpenSSH 9.7 (Debian 12's 9.2) every session too;
+ * from 9.8 sessions run as sshd-session, and from 10.0 (Debian 13) authentication as sshd-auth.
+ */
+const SSHD_PROCESSES = "'sshd|sshd-session|sshd-auth'";
+
+/**
+ * Stops sshd inside the host (listener and every session): new connections are refused and open
+ * ones cut. On a node sshd is the unit ssh.service, stopped as on any Debian (a listener killed
+ * by hand would be restarted by its Restart=on-failure); its KillMode=process leaves the sessions,
+ * which are then killed. A namespace host has no systemd: its sshd is killed.
+ */
 export async function stopSshd(host: SandboxHost): Promise<void> {
-  await run(host, "pkill -KILL -x sshd || true; i=0; while pgrep -x sshd >/dev/null && [ $i -lt 50 ]; do sleep 0.1; i=$((i+1)); done; ! pgrep -x sshd >/dev/null");
+  const unit = host.kind === "node" ? "systemctl stop ssh.service && " : "";
+  await run(host, `${unit}{ pkill -KILL -x ${SSHD_PROCESSES} || true; }; i=0; while pgrep -x ${SSHD_PROCESSES} >/dev/null && [ $i -lt 50 ]; do sleep 0.1; i=$((i+1)); done; ! pgrep -x ${SSHD_PROCESSES} >/dev/null`);
   await waitFor(`${host.name}: port 22 closed`, 5_000, async () => ((await sshdListening(host)) ? undefined : true));
 }
 
-/** Starts sshd inside the host again (as the sandbox's init does) and waits until it listens. */
+/** Starts sshd inside the host again (a node's ssh.service; as the sandbox's init does on a namespace host) and waits until it listens. */
 export async function startSshd(host: SandboxHost): Promise<void> {
-  await run(host, "pgrep -x sshd >/dev/null || /usr/sbin/sshd");
+  await run(host, host.kind === "node" ? "systemctl start ssh.service" : "pgrep -x sshd >/dev/null || /usr/sbin/sshd");
   await waitFor(`${host.name}: sshd listens`, 10_000, async () => ((await sshdListening(host)) ? true : undefined));
 }
 

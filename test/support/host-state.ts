@@ -110,8 +110,22 @@ export function writesBetween(before: WriteTraces, after: WriteTraces): string[]
   return found;
 }
 
+/**
+ * What the host logged for these programs (syslog identifiers, e.g. sudo): auth.log where rsyslog
+ * writes one, else the journal (a default Proxmox VE install); the messages, one a line.
+ */
+export async function authLog(host: SandboxHost, identifiers: string[]): Promise<string[]> {
+  if (host.mode === "syslog") {
+    const ours = new RegExp(` (${identifiers.join("|")})(\\[\\d+\\])?: `);
+    return (await run(host, "cat /var/log/auth.log")).split("\n").filter((line) => ours.test(line));
+  }
+  return (await run(host, `journalctl --no-pager -q -o cat ${identifiers.map((id) => `-t ${id}`).join(" ")}`)).split("\n").filter(Boolean);
+}
+
+/** sshd's syslog identifiers: its sessions log as sshd-session from OpenSSH 9.8 (Debian 13), as sshd before. */
+export const SSHD_IDENTIFIERS = ["sshd", "sshd-session"];
+
 /** SSH logins the host's own sshd logged (auth.log or the journal): what the host saw, not what the program says it did. */
 export async function sshLogins(host: SandboxHost): Promise<number> {
-  const log = host.mode === "syslog" ? await run(host, "cat /var/log/auth.log") : await run(host, "journalctl --no-pager -q -o cat -t sshd");
-  return log.split("\n").filter((line) => /\bAccepted (publickey|password) for /.test(line)).length;
+  return (await authLog(host, SSHD_IDENTIFIERS)).filter((line) => /\bAccepted (publickey|password) for /.test(line)).length;
 }

@@ -1,5 +1,6 @@
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import type { Release } from "../../sandbox";
 import { CATEGORIES, Category, inputFigures } from "./bad-inputs";
 
 // docs/RELIABILITY.md: the figures of the reliability suite (issue 8).
@@ -30,9 +31,12 @@ export interface FaultPlan {
   id: string;
   fault: string;
   injected: string;
-  runs: number;
+  /** Runs per node release: Debian 13 runs every fault, Debian 12 those whose behaviour depends on the release. */
+  runs: Partial<Record<Release, number>>;
   expected: string;
 }
+
+export const RELEASE_NAMES: Record<Release, string> = { trixie: "Debian 13", bookworm: "Debian 12" };
 
 /** Where the SSH connection of an `up` is cut: after this many remote commands of that up. */
 export const CUT_AFTER_COMMANDS = [30, 8, 3];
@@ -42,70 +46,70 @@ export const FAULT_PLAN: FaultPlan[] = [
     id: "unreachable",
     fault: "unreachable host",
     injected: "a host entry with an address of the sandbox network where nothing listens, connectTimeoutSeconds 4",
-    runs: 1,
+    runs: { trixie: 1 },
     expected: "`up` fails within the timeout naming host and address; no resource of that host in state",
   },
   {
     id: "sshd-stopped",
     fault: "sshd stopped",
-    injected: "sshd killed inside the host (hostExec), then `refresh`",
-    runs: 1,
+    injected: "sshd stopped inside the node (`systemctl stop ssh`, its sessions killed), then `refresh`",
+    runs: { trixie: 1, bookworm: 1 },
     expected: "`refresh` fails within connectTimeoutSeconds (4) naming the host; state and host unchanged",
   },
   {
     id: "host-key",
     fault: "host key changed",
-    injected: "a new ed25519 host key installed inside the host and sshd restarted, then `refresh`",
-    runs: 1,
+    injected: "a new ed25519 host key installed inside the node and ssh.service restarted, then `refresh`",
+    runs: { trixie: 1 },
     expected: "refused before any command (0 commands); state and host unchanged",
   },
   {
     id: "cut",
     fault: "connection cut in the middle of `up`",
-    injected: `sshd killed inside the host after ${CUT_AFTER_COMMANDS.join(", ")} remote commands of three \`up\`s: adding 50 ufw rules, removing 5 of them, adding 5 others; each rewriting fail2ban files`,
-    runs: CUT_AFTER_COMMANDS.length,
+    injected: `sshd stopped inside the node and its sessions killed (\`sshd\` on Debian 12, \`sshd-session\` on Debian 13) after ${CUT_AFTER_COMMANDS.join(", ")} remote commands of three \`up\`s (Debian 12: the first): adding 50 ufw rules, removing 5 of them, adding 5 others; each rewriting fail2ban files`,
+    runs: { trixie: CUT_AFTER_COMMANDS.length, bookworm: 1 },
     expected: "no temp file left, every managed file either its old or its new content; the next `up` converges",
   },
   {
     id: "write-script",
     fault: "atomic write interrupted on the host",
-    injected: "the write script run inside the host with its input cut short, with no input, killed (SIGTERM) and killed outright (SIGKILL) while writing, once its temp file exists",
-    runs: 4,
+    injected: "the write script run inside the node with its input cut short, with no input, killed (SIGTERM) and killed outright (SIGKILL) while writing, once its temp file exists",
+    runs: { trixie: 4 },
     expected: "the target keeps its old content, mode and owner; no temp file left (after SIGKILL, the next write removes it)",
   },
   {
     id: "fail2ban-test",
     fault: "fail2ban configuration that fails `fail2ban-client -t`",
-    injected: "a jail whose stock filter file is missing on the host",
-    runs: 1,
-    expected: "the jail file is rolled back and the create's record of it removed; fail2ban still running and banning (an address is banned after failures)",
+    injected: "a jail whose stock filter file is missing on the node",
+    runs: { trixie: 1, bookworm: 1 },
+    expected: "the jail file is rolled back and the create's record of it removed; fail2ban still running and banning (an attacker's three failed SSH logins get it banned)",
   },
   {
     id: "samples",
     fault: "filter samples that do not match on the host",
     injected: "a filter whose sample line fail2ban-regex does not match",
-    runs: 1,
+    runs: { trixie: 1, bookworm: 1 },
     expected: "`up` fails naming host, resource and field filter.samples; host untouched",
   },
   {
     id: "fifty-rules",
     fault: "50 rules on one host",
     injected: "ufw.extraRules with 50 rules",
-    runs: 1,
+    runs: { trixie: 1, bookworm: 1 },
     expected: "all 50 present exactly once, in order",
   },
   {
     id: "two-stacks",
     fault: "a second stack on the host, both `up`s at once",
     injected: "a second stack for the same host (its own rules and [DEFAULT] values), its `up` started with the first stack's adding rules and rewriting the fail2ban files; the test holds the host lock until both wait for it",
-    runs: 1,
+    runs: { trixie: 1 },
     expected: "two scripts of the first `up` and one of the second wait at the host lock at once, then each takes it only after the last holder ended; the second is refused, naming the first stack, and changes nothing; every rule of the first present exactly once, each file its complete content; `fail2ban-client -t` passes",
   },
   {
     id: "limit",
     fault: "`limit` rule on the SSH port",
     injected: "ufw.rules with limit 22/tcp, then up, up, refresh, every later operation and destroy",
-    runs: 1,
+    runs: { trixie: 1, bookworm: 1 },
     expected: "every operation succeeds with at most one SSH connection per host (ufw refuses the 6th in 30 s)",
   },
 ];
@@ -133,7 +137,7 @@ export const SECURITY_PLACES = [
   "Pulumi's automatic logs of the suite's stacks in ~/.pulumi/logs (encrypted by Pulumi)",
   "every error message the suite saw (faults, cut connections, a non-JSON secret hostCredentials)",
   "command lines of every process inside the host during a create through sudo (sampled 20 times a second)",
-  "sudo's log of every command it ran (auth.log inside the host)",
+  "sudo's log of every command it ran (the node's journal)",
 ];
 
 /** Measurements of one run; every `lost` figure must be 0. */
@@ -148,7 +152,7 @@ export interface Figures {
     seconds?: number;
   };
   faults?: {
-    runs: Record<string, number>;
+    runs: Record<string, Partial<Record<Release, number>>>;
     lost: {
       halfWrittenFiles: number;
       leftoverTempFiles: number;
@@ -158,6 +162,8 @@ export interface Figures {
       stateChangedByFailures: number;
     };
     measured: Record<string, string | number>;
+    /** The nodes the run was measured on: name, release, versions. */
+    nodes?: string[];
     seconds?: number;
   };
 }
@@ -196,8 +202,9 @@ function checkedPart(figures: Figures): string {
     ? `During them the host saw **${input.sshConnectionsDuringPreviews} SSH connections** (its own connection tracking; the providers' metrics agree),\nand its state was **${input.hostsChanged === 0 ? "unchanged" : "changed"}**: checksums, modes and owners of every file under /etc/ufw, /etc/default/ufw, /etc/fail2ban`
     : `SSH connections and changes on the host during them: ${NOT_RUN}; checked: checksums, modes and owners of every file under /etc/ufw, /etc/default/ufw, /etc/fail2ban`;
   const secretsFound = lost === undefined ? `Found: ${NOT_RUN}.` : lost.secretsFound === 0 ? "Found in none of them." : `Found ${lost.secretsFound} times (the run's failures name the places).`;
-  const faultRows = FAULT_PLAN.map((plan) => `| ${plan.fault} | ${plan.injected} | ${plan.runs} | ${plan.expected} |`);
-  const faultRuns = FAULT_PLAN.reduce((sum, plan) => sum + plan.runs, 0);
+  const onNodes = (runs: FaultPlan["runs"]) => (Object.keys(RELEASE_NAMES) as Release[]).filter((release) => runs[release]).map((release) => `${runs[release]} (${RELEASE_NAMES[release]})`).join(", ");
+  const faultRows = FAULT_PLAN.map((plan) => `| ${plan.fault} | ${plan.injected} | ${onNodes(plan.runs)} | ${plan.expected} |`);
+  const faultRuns = FAULT_PLAN.reduce((sum, plan) => sum + Object.values(plan.runs).reduce((a, b) => a + b, 0), 0);
   return [
     "## Bad input",
     "",
@@ -210,7 +217,7 @@ function checkedPart(figures: Figures): string {
     ...rows,
     `| **total** | **${table.configCases}** | **${table.resourceCases}** |`,
     "",
-    `${table.enginePreviews} \`pulumi preview\` runs of the real engine against a sandbox host carry examples of every category`,
+    `${table.enginePreviews} \`pulumi preview\` runs of the real engine against a sandbox namespace host carry examples of every category`,
     "(several problems per preview) and show the same messages; one more has a `hostCredentials` secret that is not JSON.",
     duringPreviews,
     "and /etc/pve, `iptables-save`/`ip6tables-save` inside the host, `ufw status verbose` and the Proxmox firewall options.",
@@ -224,7 +231,10 @@ function checkedPart(figures: Figures): string {
     "",
     "## Faults and load",
     "",
-    `${faultRuns} runs of ${FAULT_PLAN.length} kinds of faults and load, each on the real engine and a sandbox host:`,
+    `${faultRuns} runs of ${FAULT_PLAN.length} kinds of faults and load, each on the real engine and a systemd-booted sandbox node: every kind on a`,
+    "Debian 13 node logging to the journal only (a default Proxmox VE 9), and those whose behaviour depends on the release (fail2ban",
+    "1.0.2 against 1.1.0, OpenSSH 9.2's sshd against 10's sshd-session, the reference procedure's create and destroy) on a Debian 12",
+    "node logging to the journal only (a default Proxmox VE 8) too:",
     "",
     "| fault | injected | runs | expected and found |",
     "|---|---|---:|---|",
@@ -241,7 +251,7 @@ function checkedPart(figures: Figures): string {
     "their own directory; delete removes the records, and the directories it empties. State written before records",
     "existed has none: what that state says was there before stays the truth.",
     "",
-    `test/ownership.test.ts runs \`up\` on a sandbox host that has an administrator's rule (9100/tcp), incoming allowed,`,
+    `test/ownership.test.ts runs \`up\` on a sandbox namespace host that has an administrator's rule (9100/tcp), incoming allowed,`,
     "their own fail2ban defaults file, the Proxmox firewall on and fail2ban stopped, and cuts it (every sshd killed inside the host) right",
     `after each of these ${CUT_POINTS.length} points, one per \`up\`, wherever the engine's parallelism puts them:`,
     "",
@@ -276,11 +286,12 @@ function checkedPart(figures: Figures): string {
     "After every failure above, the host and the stack's state are checked against what they were before it: same files",
     "(content, mode, owner), same ruleset, ufw status, Proxmox options and records of what the host had before, and the same",
     "resources in state (all but the host's read-only preflight, which an `up` refused later may still save with the config it",
-    "checked). At the end, `destroy` (with the `limit` rule still on) returns the host to its state before the suite: every",
+    "checked). At the end, `destroy` (with the `limit` rule still on) returns each node to its state before the suite: every",
     "file under /etc/ufw, /etc/default/ufw, /etc/fail2ban and /etc/pve byte for byte with its mode and owner, `ufw status",
-    "verbose`, the Proxmox firewall options, no record or directory left under /var/lib/proxmox-hardening; the ruleset",
-    "inside the host filters exactly as before (`ufw disable` leaves its emptied chains and the jumps to them until the next",
-    "boot, as on any host; they are compared by effect).",
+    "verbose`, the Proxmox firewall options, no record or directory left under /var/lib/proxmox-hardening, fail2ban running",
+    "or not as before (Debian 13's ran from boot; Debian 12's, journal only, had failed at boot and is stopped again); the",
+    "ruleset inside the node filters exactly as before (`ufw disable` leaves its emptied chains and the jumps to them until",
+    "the next boot, as on any host; they are compared by effect).",
     "",
     "## Lost",
     "",
@@ -306,7 +317,8 @@ function measuredPart(figures: Figures): string {
   if (figures.input?.seconds !== undefined) lines.push("### test/reliability-preview.test.ts", "", `- ${figures.input.enginePreviews + 1} engine previews, sandbox up and down: ${figures.input.seconds} s`, "");
   if (figures.faults) {
     lines.push("### test/reliability.test.ts", "");
-    if (figures.faults.seconds !== undefined) lines.push(`- faults, load, security, destroy: ${figures.faults.seconds} s`);
+    if (figures.faults.nodes) lines.push(...figures.faults.nodes.map((node) => `- measured on ${node}`));
+    if (figures.faults.seconds !== undefined) lines.push(`- faults, load, security, destroy, sandbox up and down: ${figures.faults.seconds} s`);
     for (const [key, value] of Object.entries(figures.faults.measured)) lines.push(`- ${key}: ${value}`);
   }
   return lines.join("\n").trimEnd();
