@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
 import Module from "node:module";
 import { basename, dirname, join, relative, resolve } from "node:path";
 
@@ -109,9 +109,23 @@ export function bundleOf(root: string, entry: string): string {
   if (map) writeAtomically(join(cache, `${bundle}.map`), map.text);
   writeAtomically(join(cache, bundle), text.replace(`//# sourceMappingURL=${base}.map`, `//# sourceMappingURL=${bundle}.map`));
   writeAtomically(manifestFile, JSON.stringify({ esbuild: esbuild.version, entry: name, inputs, bundle } satisfies Manifest, null, 1));
+  pruneOlderBundles(cache, bundle);
   return join(cache, bundle);
 }
 
+
+/**
+ * Removes this entry's earlier bundles, once an hour old: each change of a source makes a new one
+ * (~1 MB), and a process that read an earlier manifest a moment ago may still be loading its file.
+ */
+function pruneOlderBundles(cache: string, current: string): void {
+  const prefix = current.replace(/-[0-9a-f]+\.js$/, "-");
+  for (const file of readdirSync(cache)) {
+    if (!file.startsWith(prefix) || file.startsWith(current)) continue;
+    const path = join(cache, file);
+    if (Date.now() - statSync(path).mtimeMs > 3_600_000) rmSync(path, { force: true });
+  }
+}
 
 /** Every dependency of the project but the inlined ones, with its subpaths (e.g. @pulumi/pulumi/runtime/state). */
 function externalPackages(root: string): string[] {

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, utimesSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, test } from "node:test";
@@ -62,6 +62,19 @@ test("a manifest is stale when esbuild's version or any input's digest differs",
   assert.equal(upToDate(manifest, "0.0.1", digests), false);
   assert.equal(upToDate(manifest, manifest.esbuild, { ...digests, "providers/core/value.ts": "0".repeat(64) }), false);
   assert.equal(upToDate(manifest, manifest.esbuild, { ...digests, "providers/core/value.ts": undefined }), false, "a deleted input");
+});
+
+test("a rebuild removes the entry's earlier bundles once they are an hour old, not younger ones (a process may be loading one)", () => {
+  const young = bundleOf(project, entry);
+  write("providers/core/value.ts", 'export const value: string = "three";\n');
+  const old = bundleOf(project, entry);
+  const hoursAgo = new Date(Date.now() - 2 * 3_600_000);
+  utimesSync(old, hoursAgo, hoursAgo);
+  write("providers/core/value.ts", 'export const value: string = "four";\n');
+  const current = bundleOf(project, entry);
+  assert.equal(existsSync(old), false, "the hour-old bundle is gone");
+  assert.equal(existsSync(young), true, "the young one stays");
+  assert.equal(load(current).answer.value, "four");
 });
 
 test("a source esbuild refuses falls back to the sources; an error the module throws is its own and is not retried", () => {
