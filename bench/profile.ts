@@ -210,6 +210,8 @@ export interface ProcessStamp {
   role: "program" | "provider" | "eval" | "other";
   mark: "start" | "program-load" | "program-loaded" | "providers-load" | "providers-loaded" | "listening" | "exit";
   at: number;
+  /** CPU ms the process had used at that point (absent in older runs). */
+  cpu?: number;
 }
 
 /**
@@ -230,6 +232,12 @@ export interface FixedCost {
   providersLoadMs?: number;
   providersLoadedMs?: number;
   firstHostResourceMs?: number;
+  /** CPU ms of the program's process until index.ts is required, then for loading it (our program). */
+  programSdkCpuMs?: number;
+  programOwnCpuMs?: number;
+  /** CPU ms of the provider process until it listens, then for loading our providers. */
+  providerSdkCpuMs?: number;
+  providersOwnCpuMs?: number;
 }
 
 export function fixedCostOf(startedAt: number, stamps: readonly ProcessStamp[], phases: Phases): FixedCost {
@@ -237,6 +245,12 @@ export function fixedCostOf(startedAt: number, stamps: readonly ProcessStamp[], 
     const roles = Array.isArray(role) ? role : [role];
     const times = stamps.filter((s) => roles.includes(s.role) && s.mark === mark && s.at >= startedAt - 1000).map((s) => s.at - startedAt);
     return times.length ? Math.min(...times) : undefined;
+  };
+  const stampOf = (role: ProcessStamp["role"], mark: ProcessStamp["mark"]) => stamps.find((s) => s.role === role && s.mark === mark && s.at >= startedAt - 1000);
+  const cpuAt = (role: ProcessStamp["role"], mark: ProcessStamp["mark"]) => stampOf(role, mark)?.cpu;
+  const cpuBetween = (role: ProcessStamp["role"], from: ProcessStamp["mark"], to: ProcessStamp["mark"]) => {
+    const [a, b] = [cpuAt(role, from), cpuAt(role, to)];
+    return a === undefined || b === undefined ? undefined : b - a;
   };
   const providerStart = first("provider", "start");
   // The plugin's `node -e require.resolve(...)` right before the provider: the earliest such process just before it.
@@ -250,6 +264,10 @@ export function fixedCostOf(startedAt: number, stamps: readonly ProcessStamp[], 
     providersLoadMs: first("provider", "providers-load"),
     providersLoadedMs: first("provider", "providers-loaded"),
     firstHostResourceMs: phases.firstHostResourceMs,
+    programSdkCpuMs: cpuAt("program", "program-load"),
+    programOwnCpuMs: cpuBetween("program", "program-load", "program-loaded"),
+    providerSdkCpuMs: cpuAt("provider", "listening"),
+    providersOwnCpuMs: cpuBetween("provider", "providers-load", "providers-loaded"),
   };
 }
 

@@ -332,12 +332,12 @@ function profileMarkdown(profiles: ProfileRecord[], micro: Awaited<ReturnType<ty
       out.push(
         "Fixed cost of each operation (seconds from the call; the processes' own stamps, bench/stamp.js): the CLI and the engine start the program's Node process; it loads Node, the SDK, TypeScript and ts-node until index.ts is required, then our modules, registering the resources; the engine then starts the provider plugin (a shell script, then Node and the SDK until it listens), which loads our providers at its first call; refresh and destroy run no program.",
         "",
-        "| operation | program process started | index.ts required | index.ts loaded | provider plugin started | provider listening | our providers required | our providers loaded | first host resource step |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| operation | program process started | index.ts required | index.ts loaded | provider plugin started | provider listening | our providers required | our providers loaded | first host resource step | CPU s: program to index.ts / index.ts / provider to listening / our providers |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
       );
       for (const op of PROJECT_OPS) {
         const f = p.fixed[op];
-        if (f) out.push(`| ${OP_LABEL[op]} | ${s(f.programStartMs)} | ${s(f.programEntryMs)} | ${s(f.programLoadedMs)} | ${s(f.providerSpawnMs)} | ${s(f.providerListeningMs)} | ${s(f.providersLoadMs)} | ${s(f.providersLoadedMs)} | ${s(f.firstHostResourceMs)} |`);
+        if (f) out.push(`| ${OP_LABEL[op]} | ${s(f.programStartMs)} | ${s(f.programEntryMs)} | ${s(f.programLoadedMs)} | ${s(f.providerSpawnMs)} | ${s(f.providerListeningMs)} | ${s(f.providersLoadMs)} | ${s(f.providersLoadedMs)} | ${s(f.firstHostResourceMs)} | ${[f.programSdkCpuMs, f.programOwnCpuMs, f.providerSdkCpuMs, f.providersOwnCpuMs].map(s).join(" / ")} |`);
       }
       out.push("");
     }
