@@ -319,7 +319,7 @@ function profileMarkdown(profiles: ProfileRecord[], micro: Awaited<ReturnType<ty
     out.push(
       "Fixed costs (median of 5):",
       "",
-      `- \`node -e 0\`: ${s(micro.nodeStartMs)} s; \`node --import tsx\` loading providers/registry.ts (what the provider process does first): ${s(micro.tsxProvidersLoadMs)} s`,
+      `- \`node -e 0\`: ${s(micro.nodeStartMs)} s; \`node --import tsx\` loading providers/registry.ts standalone, with the @pulumi/pulumi it imports: ${s(micro.tsxProvidersLoadMs)} s`,
       ...(micro.providersAfterSdkMs === undefined ? [] : [`- in the provider process, after the SDK it always loads: tsx and \`providers/registry\` as the stored shim requires it: ${s(micro.providersAfterSdkMs)} s`]),
       `- \`pulumi version\` (CLI start): ${s(micro.pulumiVersionMs)} s`,
       `- one OpenSSH session to a host (\`ssh host true\`: connect, key exchange, auth, one command): ${s(micro.opensshSessionMs)} s`,
