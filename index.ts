@@ -1,22 +1,8 @@
-import { HardenedHost, hostPreflight } from "./providers/host/component";
-import { readProgramConfig } from "./providers/host/config";
-import { clusterManagers } from "./providers/host/schema";
+import { join } from "node:path";
+import { loadBundled } from "./providers/core/bundle";
 
-// Hardens every host listed in the stack config (Pulumi.<stack>.yaml). The
-// config is validated before any resource is declared, so a mistake fails
-// `pulumi preview` with a message naming the host and the key, and no host is
-// contacted. See README.md for the keys.
-const config = readProgramConfig();
-
-const managers = clusterManagers(config.hosts);
-// Each host's preflight reads the node before any change; the cluster's firewall option, set
-// through one node for all, waits for every member's.
-const preflights = config.hosts.map((host) => hostPreflight(host, config));
-const hosts = config.hosts.map((host, i) => {
-  const cluster = [...managers.entries()].find(([, manager]) => manager === host)?.[0];
-  const members = preflights.filter((_, j) => cluster !== undefined && (config.hosts[j].cluster ?? config.hosts[j].name) === cluster);
-  return new HardenedHost(host.name, { host, config, managesCluster: cluster, preflights: { host: preflights[i], cluster: members } });
-});
-
-/** Per host: address, ufw policy and rule count, fail2ban jails, Proxmox firewall. */
-export const summary = Object.fromEntries(hosts.map((hardened, i) => [config.hosts[i].name, hardened.summary]));
+// What `pulumi up` and `preview` run. The program itself is providers/program.ts, loaded as one
+// JavaScript bundle made and checked at each run (providers/core/bundle.ts: a fraction of the
+// time the SDK's ts-node takes over its files), or from its sources if no bundle can be had.
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+export = loadBundled<typeof import("./providers/program")>(join(__dirname, "providers", "program.ts"), () => require("./providers/program"));

@@ -1,3 +1,4 @@
+import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { HostCommand } from "./hosts";
 import { OpResult, ProjectOp } from "./project";
@@ -167,28 +168,110 @@ export function channelLatencyMs(result: OpResult, commands: HostCommand[]): num
 export interface MicroMeasures {
   nodeStartMs: number;
   tsxProvidersLoadMs: number;
+  /** What the provider process adds to the SDK it has loaded: tsx, then providers/registry as the stored shim requires it. */
+  providersAfterSdkMs?: number;
   pulumiVersionMs: number;
   opensshSessionMs?: number;
 }
 
 /** Small fixed costs, each the median of 5 runs. */
 export async function microMeasures(root: string, pulumiBin: string, ssh?: { args: string[]; target: string }): Promise<MicroMeasures> {
-  const timeIt = async (command: string, args: string[], cwd = root) => {
+  const medianOf5 = async (measure: () => Promise<number>) => {
     const runs: number[] = [];
-    for (let i = 0; i < 5; i++) {
-      const result = await runProcess(command, args, { cwd, timeoutMs: 60_000 });
-      if (result.code !== 0) throw new Error(`${command} ${args.join(" ")}: ${result.stderr}`);
-      runs.push(result.ms);
-    }
+    for (let i = 0; i < 5; i++) runs.push(await measure());
     return median(runs);
   };
+  const timeIt = (command: string, args: string[], cwd = root) =>
+    medianOf5(async () => {
+      const result = await runProcess(command, args, { cwd, timeoutMs: 60_000 });
+      if (result.code !== 0) throw new Error(`${command} ${args.join(" ")}: ${result.stderr}`);
+      return result.ms;
+    });
   return {
     nodeStartMs: await timeIt(process.execPath, ["-e", "0"]),
     // What the provider process does before its first SSH step: tsx, then the registry with every provider, zod and ssh2.
     tsxProvidersLoadMs: await timeIt(process.execPath, ["--import", "tsx", "-e", `require(${JSON.stringify(join(root, "providers", "registry.ts"))})`]),
+    providersAfterSdkMs: await medianOf5(async () => {
+      const script = `require("@pulumi/pulumi/runtime"); const t = performance.now(); require("tsx/cjs"); require(${JSON.stringify(join(root, "providers", "registry"))}); console.log(performance.now() - t)`;
+      const result = await runProcess(process.execPath, ["-e", script], { cwd: root, timeoutMs: 60_000 });
+      if (result.code !== 0) throw new Error(`providers after the SDK: ${result.stderr}`);
+      return Number(result.stdout.trim());
+    }),
     pulumiVersionMs: await timeIt(pulumiBin, ["version"]),
     opensshSessionMs: ssh ? await timeIt("ssh", [...ssh.args, ssh.target, "true"]) : undefined,
   };
 }
 
 export type HostCommandsByOp = Partial<Record<ProjectOp, HostCommand[]>>;
+
+/** One line of bench/stamp.js: a Node process the CLI started reaching a point (ms since the epoch). */
+export interface ProcessStamp {
+  pid: number;
+  role: "program" | "provider" | "eval" | "other";
+  mark: "start" | "program-load" | "program-loaded" | "providers-load" | "providers-loaded" | "listening" | "exit";
+  at: number;
+  /** CPU ms the process had used at that point (absent in older runs). */
+  cpu?: number;
+}
+
+/**
+ * The fixed cost of one operation, split (issue 18 point 4), in ms from the call: when each
+ * process started and reached each point. CLI and engine: the call to the program's process
+ * start (for refresh and destroy, which run no program, to the provider's). Program: Node, the
+ * SDK, the TypeScript compiler and ts-node until index.ts is required, then our modules (the
+ * resources are registered when index.ts has loaded). Provider: the plugin (a shell script that
+ * runs `node -e require.resolve` first) to the provider listening (Node and the SDK), then our
+ * providers, loaded at the first call that needs them.
+ */
+export interface FixedCost {
+  programStartMs?: number;
+  programEntryMs?: number;
+  programLoadedMs?: number;
+  providerSpawnMs?: number;
+  providerListeningMs?: number;
+  providersLoadMs?: number;
+  providersLoadedMs?: number;
+  firstHostResourceMs?: number;
+  /** CPU ms of the program's process until index.ts is required, then for loading it (our program). */
+  programSdkCpuMs?: number;
+  programOwnCpuMs?: number;
+  /** CPU ms of the provider process until it listens, then for loading our providers. */
+  providerSdkCpuMs?: number;
+  providersOwnCpuMs?: number;
+}
+
+export function fixedCostOf(startedAt: number, stamps: readonly ProcessStamp[], phases: Phases): FixedCost {
+  const first = (role: ProcessStamp["role"] | ProcessStamp["role"][], mark: ProcessStamp["mark"]) => {
+    const roles = Array.isArray(role) ? role : [role];
+    const times = stamps.filter((s) => roles.includes(s.role) && s.mark === mark && s.at >= startedAt - 1000).map((s) => s.at - startedAt);
+    return times.length ? Math.min(...times) : undefined;
+  };
+  const stampOf = (role: ProcessStamp["role"], mark: ProcessStamp["mark"]) => stamps.find((s) => s.role === role && s.mark === mark && s.at >= startedAt - 1000);
+  const cpuAt = (role: ProcessStamp["role"], mark: ProcessStamp["mark"]) => stampOf(role, mark)?.cpu;
+  const cpuBetween = (role: ProcessStamp["role"], from: ProcessStamp["mark"], to: ProcessStamp["mark"]) => {
+    const [a, b] = [cpuAt(role, from), cpuAt(role, to)];
+    return a === undefined || b === undefined ? undefined : b - a;
+  };
+  const providerStart = first("provider", "start");
+  // The plugin's `node -e require.resolve(...)` right before the provider: the earliest such process just before it.
+  const resolves = stamps.filter((s) => s.role === "eval" && s.mark === "start" && providerStart !== undefined && s.at - startedAt <= providerStart).map((s) => s.at - startedAt);
+  return {
+    programStartMs: first("program", "start"),
+    programEntryMs: first("program", "program-load"),
+    programLoadedMs: first("program", "program-loaded"),
+    providerSpawnMs: resolves.length ? Math.max(...resolves) : providerStart,
+    providerListeningMs: first("provider", "listening"),
+    providersLoadMs: first("provider", "providers-load"),
+    providersLoadedMs: first("provider", "providers-loaded"),
+    firstHostResourceMs: phases.firstHostResourceMs,
+    programSdkCpuMs: cpuAt("program", "program-load"),
+    programOwnCpuMs: cpuBetween("program", "program-load", "program-loaded"),
+    providerSdkCpuMs: cpuAt("provider", "listening"),
+    providersOwnCpuMs: cpuBetween("provider", "providers-load", "providers-loaded"),
+  };
+}
+
+export function readStamps(file: string): ProcessStamp[] {
+  if (!existsSync(file)) return [];
+  return readFileSync(file, "utf8").split("\n").filter(Boolean).map((line) => JSON.parse(line) as ProcessStamp);
+}

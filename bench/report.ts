@@ -6,7 +6,8 @@ import { linearFit, median } from "./util";
 // ratios against the floor and Ansible, the slope per added host, and the
 // targets of issue 6 checked against the numbers.
 
-export type Tool = "project" | "floor" | "ansible" | `project:${string}`;
+/** project:<variant> is an experiment; project@<commit> (also with a variant) the project at another commit, in the same runs. */
+export type Tool = "project" | "floor" | "ansible" | `project:${string}` | `project@${string}`;
 
 export interface Measurement {
   tool: Tool;
@@ -118,7 +119,7 @@ export function slopeTable(measurements: Measurement[]): string {
 
 /** Variants of the project (experiments) beside the project itself. */
 export function experimentsTable(measurements: Measurement[]): string | undefined {
-  const variants = [...new Set(measurements.map((m) => m.tool))].filter((tool) => tool.startsWith("project:"));
+  const variants = [...new Set(measurements.map((m) => m.tool))].filter((tool) => tool.startsWith("project:") || tool.startsWith("project@"));
   if (variants.length === 0) return undefined;
   const lines = ["| hosts | operation | project: s | " + variants.map((v) => `${v}: s (ratio)`).join(" | ") + " |", "|---:|---|---:|" + variants.map(() => "---:").join("|") + "|"];
   for (const hosts of hostCounts(measurements)) {

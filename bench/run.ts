@@ -12,12 +12,14 @@
  *
  * Other options: --tools project,floor,ansible[,project:parallel64,project:skip-checkpoints]
  * (variants are experiments: --parallel 64 for every operation; PULUMI_SKIP_CHECKPOINTS=true);
+ * a project tool with @<commit> (e.g. project@ea321c1) measures a snapshot of that commit in the
+ * same runs, alternating with the others: today's main against the work in one invocation;
  * --ref <commit> measures a snapshot of that commit instead of the work tree; --patch <file>
  * (repeatable, with --ref) applies a proposed change (a diff) to that snapshot first.
  * Needs root (the sandbox). Uses its own sandbox (PHS_PREFIX=pbn-, .sandbox-bench/) unless set.
  */
 import "./env";
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, loadavg, release, totalmem } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
@@ -28,7 +30,7 @@ import { pulumiCommand } from "../scripts/engine";
 import { AnsibleRunner, ansibleVersions, ensureAnsible } from "./ansible";
 import { FLOOR_SCRIPT, opensshArgs, runFloor } from "./floor";
 import { endState, freshHosts, HostCommand, installProfileHook, sandboxDown, takeProfileLog, useSandboxOf, writeKnownHosts } from "./hosts";
-import { channelLatencyMs, microMeasures, phasesOf, remoteProfile, stepDurations } from "./profile";
+import { channelLatencyMs, FixedCost, fixedCostOf, microMeasures, phasesOf, ProcessStamp, readStamps, remoteProfile, stepDurations } from "./profile";
 import { loadProgramSupport, OP_LABEL, PROJECT_OPS, ProgramSupport, ProjectOp, runProject } from "./project";
 import { cpuTable, experimentsTable, Machine, Measurement, replaceSection, resultsTable, slopeTable, targets, machineTable, Tool } from "./report";
 import { projectTree, repoRoot, Tree } from "./tree";
@@ -82,8 +84,18 @@ function parseCommandLine(argv: string[]): Args {
   };
   if (!args.hosts.every((n) => Number.isInteger(n) && n >= 1 && n <= 40)) throw new Error("--hosts: 1..40 each");
   if (!Number.isInteger(args.runs) || args.runs < (args.profile ? 0 : 1) || args.runs > 10) throw new Error("--runs: 1..10 (0 with --profile: only the profile pass)");
-  for (const tool of args.tools) if (tool !== "floor" && tool !== "ansible" && !(tool in VARIANTS)) throw new Error(`unknown tool ${tool}`);
+  for (const tool of args.tools) {
+    const { variant, ref } = parseTool(tool);
+    if (tool !== "floor" && tool !== "ansible" && !(variant in VARIANTS)) throw new Error(`unknown tool ${tool}`);
+    if (ref === "") throw new Error(`${tool}: a commit after @`);
+  }
   return args;
+}
+
+/** `project:parallel64@ea321c1` -> the variant and the commit whose snapshot it runs (none: the measured tree). */
+function parseTool(tool: Tool): { variant: string; ref?: string } {
+  const at = tool.indexOf("@");
+  return at < 0 ? { variant: tool } : { variant: tool.slice(0, at), ref: tool.slice(at + 1) };
 }
 
 // ------------------------------------------------------------------ estimate
@@ -103,7 +115,8 @@ function estimateSeconds(tool: Tool, n: number): number {
 function estimate(args: Args): number {
   let total = 0;
   for (const n of args.hosts) for (const tool of args.tools) total += estimateSeconds(tool, n) * args.runs;
-  if (args.profile) for (const n of args.hosts) total += estimateSeconds("project", n) + 20;
+  const profiled = Math.max(1, args.tools.filter((tool) => parseTool(tool).variant === "project").length);
+  if (args.profile) for (const n of args.hosts) total += (estimateSeconds("project", n) + 20) * profiled;
   return total;
 }
 
@@ -168,7 +181,8 @@ async function describeMachine(tree: Tree, pulumiBin: string): Promise<Machine> 
 // ------------------------------------------------------------------ one tool on fresh hosts
 
 interface Context {
-  support: ProgramSupport;
+  /** The engine helpers of each tree measured: "" for the main one (the work tree or --ref), else a tool's @commit. */
+  supports: Map<string, ProgramSupport>;
   /** Names of the patches applied to the snapshot (file names without .diff). */
   patchLabel?: string;
   failures: Saved["failures"];
@@ -186,7 +200,7 @@ async function hostsFor(n: number, label: string, workDir: string): Promise<{ in
 
 /** A patched snapshot is an experiment: its rows must not mix with the project's. */
 function recordedName(ctx: Context, tool: Tool): Tool {
-  if (!ctx.patchLabel || !tool.startsWith("project")) return tool;
+  if (!ctx.patchLabel || !tool.startsWith("project") || parseTool(tool).ref !== undefined) return tool;
   return tool === "project" ? `project:${ctx.patchLabel}` : (`${tool}+${ctx.patchLabel}` as Tool);
 }
 
@@ -217,9 +231,10 @@ async function measureTool(ctx: Context, tool: Tool, n: number, run: number, ref
       runner.dispose();
     }
   } else {
-    const variant = VARIANTS[tool];
+    const { variant: name, ref } = parseTool(tool);
+    const variant = VARIANTS[name];
     await runProject(inventory, {
-      support: ctx.support,
+      support: ctx.supports.get(ref ?? "")!,
       // Unique per tool: a stack left behind by a failed variant must not be picked up by the next.
       name: `test-bench-${n}h-r${run}-${tool.replace(/[^a-z0-9]+/gi, "-")}-${process.pid}`,
       env: variant.env,
@@ -243,6 +258,10 @@ async function measureTool(ctx: Context, tool: Tool, n: number, run: number, ref
 
 interface ProfileRecord {
   hosts: number;
+  /** The project tool profiled (the main tree's "project", or "project@<commit>"); absent in older runs. */
+  tool?: Tool;
+  /** The fixed cost per operation (bench/stamp.js); absent in older runs. */
+  fixed?: Partial<Record<ProjectOp, FixedCost>>;
   phases: Record<string, ReturnType<typeof phasesOf>>;
   steps: ReturnType<typeof stepDurations>;
   remote: Partial<Record<ProjectOp, ReturnType<typeof remoteProfile>>>;
@@ -250,16 +269,23 @@ interface ProfileRecord {
   automationApiAfterUpMs?: number;
 }
 
-async function profilePass(ctx: Context, n: number): Promise<ProfileRecord> {
-  const label = `profile, ${n} host(s)`;
+async function profilePass(ctx: Context, n: number, tool: Tool): Promise<ProfileRecord> {
+  const label = `profile, ${n} host(s), ${tool}`;
   const { inventory } = await hostsFor(n, label, ctx.workDir);
   await Promise.all(inventory.hosts.map(installProfileHook));
   const commands: Partial<Record<ProjectOp, HostCommand[]>> = {};
-  const record: ProfileRecord = { hosts: n, phases: {}, steps: [], remote: {} };
+  const stamps: Partial<Record<ProjectOp, ProcessStamp[]>> = {};
+  const stampFile = join(ctx.workDir, "stamps.jsonl");
+  rmSync(stampFile, { force: true });
+  const record: ProfileRecord = { hosts: n, tool, phases: {}, steps: [], remote: {}, fixed: {} };
   const results = await runProject(inventory, {
-    support: ctx.support,
-    name: `test-bench-profile-${n}h-${process.pid}`,
+    support: ctx.supports.get(parseTool(tool).ref ?? "")!,
+    name: `test-bench-profile-${n}h-${tool.replace(/[^a-z0-9]+/gi, "-")}-${process.pid}`,
+    // Every Node process the CLI starts stamps when it starts and reaches the points of the fixed cost.
+    env: { NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ""} --require ${join(__dirname, "stamp.js")}`.trim(), PBN_STAMP_FILE: stampFile },
     afterOp: async (op, program) => {
+      stamps[op] = readStamps(stampFile);
+      rmSync(stampFile, { force: true });
       commands[op] = (await Promise.all(inventory.hosts.map(takeProfileLog))).flat();
       if (op === "noop") {
         // What up() adds after the CLI exits: `stack output` and `stack history`.
@@ -272,6 +298,7 @@ async function profilePass(ctx: Context, n: number): Promise<ProfileRecord> {
   });
   for (const result of results) {
     record.phases[result.op] = phasesOf(result);
+    record.fixed![result.op] = fixedCostOf(result.startedAt, stamps[result.op] ?? [], record.phases[result.op]!);
     const list = commands[result.op] ?? [];
     if (list.length) record.remote[result.op] = remoteProfile(list);
     if (result.op === "apply") {
@@ -292,14 +319,29 @@ function profileMarkdown(profiles: ProfileRecord[], micro: Awaited<ReturnType<ty
     out.push(
       "Fixed costs (median of 5):",
       "",
-      `- \`node -e 0\`: ${s(micro.nodeStartMs)} s; \`node --import tsx\` loading providers/registry.ts (what the provider process does first): ${s(micro.tsxProvidersLoadMs)} s`,
+      `- \`node -e 0\`: ${s(micro.nodeStartMs)} s; \`node --import tsx\` loading providers/registry.ts standalone, with the @pulumi/pulumi it imports: ${s(micro.tsxProvidersLoadMs)} s`,
+      ...(micro.providersAfterSdkMs === undefined ? [] : [`- in the provider process, after the SDK it always loads: tsx and \`providers/registry\` as the stored shim requires it: ${s(micro.providersAfterSdkMs)} s`]),
       `- \`pulumi version\` (CLI start): ${s(micro.pulumiVersionMs)} s`,
       `- one OpenSSH session to a host (\`ssh host true\`: connect, key exchange, auth, one command): ${s(micro.opensshSessionMs)} s`,
       "",
     );
   }
   for (const p of profiles) {
-    out.push(`#### ${p.hosts} host(s)`, "", "Timeline of each operation (seconds from the call; the engine's events and the providers' metrics):", "");
+    out.push(`#### ${p.hosts} host(s)${p.tool && p.tool !== "project" ? `, ${p.tool}` : ""}`, "");
+    if (p.fixed && Object.keys(p.fixed).length) {
+      out.push(
+        "Fixed cost of each operation (seconds from the call; the processes' own stamps, bench/stamp.js): the CLI and the engine start the program's Node process; it loads Node, the SDK, TypeScript and ts-node until index.ts is required, then our modules, registering the resources; the engine then starts the provider plugin (a shell script, then Node and the SDK until it listens), which loads our providers at its first call; refresh and destroy run no program.",
+        "",
+        "| operation | program process started | index.ts required | index.ts loaded | provider plugin started | provider listening | our providers required | our providers loaded | first host resource step | CPU s: program to index.ts / index.ts / provider to listening / our providers |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+      );
+      for (const op of PROJECT_OPS) {
+        const f = p.fixed[op];
+        if (f) out.push(`| ${OP_LABEL[op]} | ${s(f.programStartMs)} | ${s(f.programEntryMs)} | ${s(f.programLoadedMs)} | ${s(f.providerSpawnMs)} | ${s(f.providerListeningMs)} | ${s(f.providersLoadMs)} | ${s(f.providersLoadedMs)} | ${s(f.firstHostResourceMs)} | ${[f.programSdkCpuMs, f.programOwnCpuMs, f.providerSdkCpuMs, f.providersOwnCpuMs].map(s).join(" / ")} |`);
+      }
+      out.push("");
+    }
+    out.push("Timeline of each operation (seconds from the call; the engine's events and the providers' metrics):", "");
     out.push(
       "| operation | first engine event | first step | first host resource step | last host resource step started | first SSH connect | last SSH connect | last step done | engine summary | call returned |",
       "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
@@ -399,10 +441,14 @@ async function main(): Promise<number> {
 
   const tree = await projectTree(args.ref, args.patches);
   useSandboxOf(tree.root);
+  // The trees of project@<commit> tools: snapshots made the same way as --ref's.
+  const others = new Map<string, Tree>();
+  for (const ref of new Set(args.tools.map((tool) => parseTool(tool).ref).filter((ref): ref is string => ref !== undefined))) others.set(ref, await projectTree(ref));
   const pulumiBin = (await pulumiCommand()).command;
   const workDir = join("/tmp", `pbn-bench-${process.pid}`);
   mkdirSync(workDir, { recursive: true });
   const saved: Saved = { machine: await describeMachine(tree, pulumiBin), args, measurements: [], profiles: [], failures: [] };
+  for (const [ref, other] of others) saved.machine.tree += `; project@${ref}: ${other.description}`;
   const resultsFile = join(resultsDir, `${stamp}.json`);
   const save = () => writeFileSync(resultsFile, JSON.stringify(saved, null, 1));
   log(`measuring ${tree.description}; results go to ${resultsFile}`);
@@ -420,7 +466,8 @@ async function main(): Promise<number> {
   try {
     const ctx: Context = {
       patchLabel: args.patches.length ? args.patches.map((p) => p.split("/").pop()!.replace(/\.diff$/, "")).join("+") : undefined,
-      support: loadProgramSupport(tree.root), measurements: saved.measurements, failures: saved.failures, save, workDir };
+      supports: new Map([["", loadProgramSupport(tree.root)], ...[...others].map(([ref, other]) => [ref, loadProgramSupport(other.root)] as const)]),
+      measurements: saved.measurements, failures: saved.failures, save, workDir };
     for (let run = 1; run <= args.runs; run++) {
       for (const n of args.hosts) {
         const reference: { state?: string } = {};
@@ -441,9 +488,13 @@ async function main(): Promise<number> {
       }
     }
     if (args.profile) {
+      // Each project tree once (its variants measure the engine's settings, not the fixed cost).
+      const profiled = args.tools.filter((tool) => parseTool(tool).variant === "project");
       for (const n of args.hosts) {
-        saved.profiles.push(await profilePass(ctx, n));
-        save();
+        for (const tool of profiled.length ? profiled : (["project"] as Tool[])) {
+          saved.profiles.push(await profilePass(ctx, n, tool));
+          save();
+        }
       }
       try {
         const { inventory, knownHosts } = await hostsFor(1, "fixed costs", workDir);
@@ -462,6 +513,7 @@ async function main(): Promise<number> {
   } finally {
     await step("tear down: sandbox down", () => sandboxDown());
     tree.dispose();
+    for (const other of others.values()) other.dispose();
     await runProcess("rm", ["-rf", workDir]);
   }
   return 0;
