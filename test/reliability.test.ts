@@ -10,7 +10,7 @@ import { Fail2banDefaults, proxmoxFilterDefaults, referenceProxmoxJail, referenc
 import { atomicWriteScript } from "../providers/ssh/files";
 import { shellQuote } from "../providers/ssh/quote";
 import { parseUserRules } from "../providers/ufw/tuples";
-import { addClient, down, hostExec, Inventory, Release, removeClient, SandboxClient, SandboxHost, up } from "../sandbox";
+import { addClient, down, hostExec, Inventory, Release, SandboxClient, SandboxHost, up } from "../sandbox";
 import { engineEnv, pulumiCommand, repoRoot } from "../scripts/engine";
 import {
   changedFiles,
@@ -252,7 +252,6 @@ before(async () => {
 }, { timeout: 300_000 });
 
 after(async () => {
-  if (attacker) await removeClient(attacker.name);
   for (const program of [stackB, stackU, ...Object.values(targets).map((t) => t.stack)]) await program?.remove();
   await down();
 }, { timeout: 600_000 });
