@@ -1,6 +1,8 @@
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { existsSync } from "node:fs";
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { test } from "node:test";
 import { Fail2banJail, referenceProxmoxJail, referenceSshdJail } from "../../providers/fail2ban/schema";
 import { factsScript, NodeFacts, parseFacts, preflightProblems, versionAtLeast } from "../../providers/preflight/logic";
@@ -96,6 +98,23 @@ test("preflight: the facts script reads this machine without changing it, and it
   assert.match(facts.packages.dpkg.installed ?? "", /^\d/);
   assert.deepEqual(facts.packages["no-such-package-xyz"], { installed: undefined, candidate: undefined });
   assert.deepEqual(facts.logpathExists, [true, false]);
+});
+
+test("preflight: apt-cache is asked only about packages that are not installed", { skip: !existsSync("/usr/bin/dpkg-query") && "not Debian" }, () => {
+  // An apt-cache first on PATH that logs what it is asked and offers version 9.9 of anything.
+  const dir = mkdtempSync(join(tmpdir(), "phs-apt-cache-"));
+  try {
+    writeFileSync(join(dir, "apt-cache"), `#!/bin/sh\nprintf '%s\\n' "$*" >> ${dir}/asked\nprintf '%s:\\n  Installed: (none)\\n  Candidate: 9.9\\n' "$2"\n`);
+    chmodSync(join(dir, "apt-cache"), 0o755);
+    const checked = inputs({ packages: { needed: ["dpkg", "no-such-package-xyz"], install: true } });
+    const env = { ...process.env, PATH: `${dir}:${process.env.PATH}` };
+    const facts = parseFacts(execFileSync("sh", ["-c", factsScript(checked), "sh", ""], { encoding: "utf8", env }), 2);
+    assert.equal(readFileSync(join(dir, "asked"), "utf8"), "policy no-such-package-xyz\n");
+    assert.deepEqual(facts.packages["no-such-package-xyz"], { installed: undefined, candidate: "9.9" });
+    assert.equal(facts.packages.dpkg.candidate, undefined);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test("preflight: facts as a node prints them, fail2ban's failing test included", () => {
