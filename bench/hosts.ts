@@ -79,14 +79,19 @@ export async function isFresh(host: SandboxHost): Promise<boolean> {
  * commands through root's bash, which reads ~/.bashrc when started by sshd.
  * Only for the profile pass; the timed runs use untouched hosts.
  */
+/** USER_HZ: the unit of /proc/<pid>/stat CPU times, 100 on every Linux the sandbox runs on. */
+const CLOCK_TICKS_PER_SECOND = 100;
+
 export const PROFILE_HOOK = String.raw`
 if [ -n "$SSH_CONNECTION" ]; then
 sh() {
-  local start=$EPOCHREALTIME rc
+  local start=$EPOCHREALTIME rc stat
   command sh "$@"
   rc=$?
+  # CPU the script used: this shell's waited-for children (cutime + cstime, clock ticks), read without a fork.
+  read -ra stat < /proc/$$/stat
   # One write per line: scripts run concurrently on a host, and O_APPEND keeps single writes whole.
-  local line="$start $EPOCHREALTIME $rc $(printf '%s' "$2" | base64 -w0)"
+  local line="$start $EPOCHREALTIME $rc $(( stat[15] + stat[16] )) $(printf '%s' "$2" | base64 -w0)"
   printf '%s\n' "$line" >> /run/pbn-cmdlog
   return $rc
 }
@@ -102,6 +107,8 @@ export interface HostCommand {
   start: number;
   end: number;
   code: number;
+  /** CPU ms of the script and everything it ran (absent in logs of older hooks). */
+  cpuMs?: number;
   script: string;
 }
 
@@ -112,8 +119,9 @@ export async function takeProfileLog(host: SandboxHost): Promise<HostCommand[]> 
     .split("\n")
     .filter(Boolean)
     .map((line) => {
-      const [start, end, code, script] = line.split(" ");
-      return { host: host.name, start: Number(start) * 1000, end: Number(end) * 1000, code: Number(code), script: Buffer.from(script ?? "", "base64").toString() };
+      const [start, end, code, ticks, script] = line.split(" ");
+      const cpuMs = Number(ticks) * (1000 / CLOCK_TICKS_PER_SECOND);
+      return { host: host.name, start: Number(start) * 1000, end: Number(end) * 1000, code: Number(code), cpuMs, script: Buffer.from(script ?? "", "base64").toString() };
     })
     .filter((command) => Number.isFinite(command.start) && Number.isFinite(command.end));
 }

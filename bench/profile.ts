@@ -104,7 +104,9 @@ export interface RemoteProfile {
   spanPerHostMs: number;
   /** Time scripts spent waiting for the host lock (lock taken while another lock holder ran), per host (median). */
   lockWaitPerHostMs: number;
-  categories: { category: string; count: number; totalMs: number; medianMs: number }[];
+  /** CPU the scripts used inside the host, per host (median over hosts; absent for older logs). */
+  cpuPerHostMs?: number;
+  categories: { category: string; count: number; totalMs: number; medianMs: number; cpuMs?: number }[];
 }
 
 export function remoteProfile(commands: HostCommand[]): RemoteProfile {
@@ -116,7 +118,9 @@ export function remoteProfile(commands: HostCommand[]): RemoteProfile {
   const busy: number[] = [];
   const span: number[] = [];
   const lockWait: number[] = [];
+  const cpu: number[] = [];
   for (const list of byHost.values()) {
+    if (list.every((c) => c.cpuMs !== undefined && Number.isFinite(c.cpuMs))) cpu.push(list.reduce((sum, c) => sum + c.cpuMs!, 0));
     list.sort((a, b) => a.start - b.start);
     busy.push(list.reduce((sum, c) => sum + (c.end - c.start), 0));
     span.push(Math.max(...list.map((c) => c.end)) - list[0].start);
@@ -130,20 +134,26 @@ export function remoteProfile(commands: HostCommand[]): RemoteProfile {
     }
     lockWait.push(wait);
   }
-  const byCategory = new Map<string, number[]>();
+  const byCategory = new Map<string, HostCommand[]>();
   for (const command of commands) {
     const category = categoryOf(command.script);
     if (!byCategory.has(category)) byCategory.set(category, []);
-    byCategory.get(category)!.push(command.end - command.start);
+    byCategory.get(category)!.push(command);
   }
+  const cpuOf = (list: HostCommand[]) =>
+    list.every((c) => c.cpuMs !== undefined && Number.isFinite(c.cpuMs)) ? list.reduce((sum, c) => sum + c.cpuMs!, 0) : undefined;
   return {
     hosts: byHost.size,
     commands: commands.length,
     busyPerHostMs: median(busy),
     spanPerHostMs: median(span),
     lockWaitPerHostMs: median(lockWait),
+    cpuPerHostMs: cpu.length === byHost.size && cpu.length ? median(cpu) : undefined,
     categories: [...byCategory.entries()]
-      .map(([category, values]) => ({ category, count: values.length, totalMs: values.reduce((a, b) => a + b, 0), medianMs: median(values) }))
+      .map(([category, list]) => {
+        const walls = list.map((c) => c.end - c.start);
+        return { category, count: list.length, totalMs: walls.reduce((a, b) => a + b, 0), medianMs: median(walls), cpuMs: cpuOf(list) };
+      })
       .sort((a, b) => b.totalMs - a.totalMs),
   };
 }

@@ -364,11 +364,12 @@ function profileMarkdown(profiles: ProfileRecord[], micro: Awaited<ReturnType<ty
       if (!r) continue;
       out.push(
         `${OP_LABEL[op]}: ${r.commands} remote scripts on ${r.hosts} host(s); per host (median): ${s(r.busyPerHostMs)} s inside the host, spread over ${s(r.spanPerHostMs)} s from the first script's start to the last one's end; waiting for the host lock: ${s(r.lockWaitPerHostMs)} s` +
+          (r.cpuPerHostMs !== undefined ? `; CPU of the scripts inside the host: ${s(r.cpuPerHostMs)} s per host` : "") +
           (op === "apply" && p.channelLatencyMs !== undefined ? `; from the provider's command to the script starting in the host (channel open, bash): ${s(p.channelLatencyMs)} s median.` : "."),
         "",
-        "| remote script | count | total s | median s |",
-        "|---|---:|---:|---:|",
-        ...r.categories.filter(readable).map((c) => `| ${c.category} | ${c.count} | ${s(c.totalMs)} | ${s(c.medianMs)} |`),
+        "| remote script | count | total s | median s | CPU s (all hosts) |",
+        "|---|---:|---:|---:|---:|",
+        ...r.categories.filter(readable).map((c) => `| ${c.category} | ${c.count} | ${s(c.totalMs)} | ${s(c.medianMs)} | ${c.cpuMs === undefined ? "–" : s(c.cpuMs)} |`),
         "",
       );
       const garbled = r.categories.filter((c) => !readable(c)).reduce((n, c) => n + c.count, 0);
