@@ -43,13 +43,14 @@ export function factsScript(inputs: PreflightInputs): string {
     SWITCH_ON_FACTS_SCRIPT,
     // In a subshell: the dump sets the positional parameters, and $1 is the SSH connection.
     `(${fileDumpScript(Object.values(UFW_FILES))})`,
-    // apt's candidate matters only for a package that is not installed, and apt-cache builds its
-    // whole package cache in memory where none is saved (0.6 CPU s a call on a sandbox host).
+    // apt's candidate matters only for a package that is not installed when we may install it, and
+    // apt-cache builds its whole package cache in memory where none is saved (0.6 CPU s a call).
     ...inputs.packages.needed.map((name) => {
       const quoted = commandLine([name]);
+      const candidate = inputs.packages.install ? `$(apt-cache policy ${quoted} 2>/dev/null | sed -n 's/^ *Candidate: //p')` : "";
       return [
         `status=$(dpkg-query -W -f='\${db:Status-Abbrev} \${Version}' ${quoted} 2>/dev/null)`,
-        `case "$status" in "ii "*) candidate= ;; *) candidate=$(apt-cache policy ${quoted} 2>/dev/null | sed -n 's/^ *Candidate: //p') ;; esac`,
+        `case "$status" in "ii "*) candidate= ;; *) candidate=${candidate} ;; esac`,
         `printf 'package${TAB}%s${TAB}%s${TAB}%s\\n' ${quoted} "$status" "$candidate"`,
       ].join("\n");
     }),

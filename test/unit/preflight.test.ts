@@ -112,6 +112,9 @@ test("preflight: apt-cache is asked only about packages that are not installed",
     assert.equal(readFileSync(join(dir, "asked"), "utf8"), "policy no-such-package-xyz\n");
     assert.deepEqual(facts.packages["no-such-package-xyz"], { installed: undefined, candidate: "9.9" });
     assert.equal(facts.packages.dpkg.candidate, undefined);
+    // Nothing will be installed: apt is not asked at all.
+    execFileSync("sh", ["-c", factsScript(inputs({ packages: { needed: ["no-such-package-xyz"], install: false } })), "sh", ""], { env });
+    assert.equal(readFileSync(join(dir, "asked"), "utf8"), "policy no-such-package-xyz\n");
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
