@@ -72,6 +72,9 @@ export async function isFresh(host: SandboxHost): Promise<boolean> {
   return /Status: inactive/.test(out) && /^0$/m.test(out.trim().split("\n").pop() ?? "");
 }
 
+/** USER_HZ: the unit of /proc/<pid>/stat CPU times, 100 on every Linux the sandbox runs on. */
+const CLOCK_TICKS_PER_SECOND = 100;
+
 /**
  * Profiling hook: every `sh -c SCRIPT` that arrives over SSH as root (how the
  * providers run every remote step) is timed inside the host, with bash's
@@ -79,9 +82,6 @@ export async function isFresh(host: SandboxHost): Promise<boolean> {
  * commands through root's bash, which reads ~/.bashrc when started by sshd.
  * Only for the profile pass; the timed runs use untouched hosts.
  */
-/** USER_HZ: the unit of /proc/<pid>/stat CPU times, 100 on every Linux the sandbox runs on. */
-const CLOCK_TICKS_PER_SECOND = 100;
-
 export const PROFILE_HOOK = String.raw`
 if [ -n "$SSH_CONNECTION" ]; then
 sh() {

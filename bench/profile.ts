@@ -109,6 +109,10 @@ export interface RemoteProfile {
   categories: { category: string; count: number; totalMs: number; medianMs: number; cpuMs?: number }[];
 }
 
+/** CPU of the scripts together, or undefined when any of them was logged without it. */
+const cpuOf = (list: HostCommand[]) =>
+  list.every((c) => c.cpuMs !== undefined && Number.isFinite(c.cpuMs)) ? list.reduce((sum, c) => sum + c.cpuMs!, 0) : undefined;
+
 export function remoteProfile(commands: HostCommand[]): RemoteProfile {
   const byHost = new Map<string, HostCommand[]>();
   for (const command of commands) {
@@ -120,7 +124,8 @@ export function remoteProfile(commands: HostCommand[]): RemoteProfile {
   const lockWait: number[] = [];
   const cpu: number[] = [];
   for (const list of byHost.values()) {
-    if (list.every((c) => c.cpuMs !== undefined && Number.isFinite(c.cpuMs))) cpu.push(list.reduce((sum, c) => sum + c.cpuMs!, 0));
+    const hostCpu = cpuOf(list);
+    if (hostCpu !== undefined) cpu.push(hostCpu);
     list.sort((a, b) => a.start - b.start);
     busy.push(list.reduce((sum, c) => sum + (c.end - c.start), 0));
     span.push(Math.max(...list.map((c) => c.end)) - list[0].start);
@@ -140,8 +145,6 @@ export function remoteProfile(commands: HostCommand[]): RemoteProfile {
     if (!byCategory.has(category)) byCategory.set(category, []);
     byCategory.get(category)!.push(command);
   }
-  const cpuOf = (list: HostCommand[]) =>
-    list.every((c) => c.cpuMs !== undefined && Number.isFinite(c.cpuMs)) ? list.reduce((sum, c) => sum + c.cpuMs!, 0) : undefined;
   return {
     hosts: byHost.size,
     commands: commands.length,
