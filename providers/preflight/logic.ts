@@ -47,10 +47,10 @@ export function factsScript(inputs: PreflightInputs): string {
     // apt-cache builds its whole package cache in memory where none is saved (0.6 CPU s a call).
     ...inputs.packages.needed.map((name) => {
       const quoted = commandLine([name]);
-      const candidate = inputs.packages.install ? `$(apt-cache policy ${quoted} 2>/dev/null | sed -n 's/^ *Candidate: //p')` : "";
+      const aptCandidate = inputs.packages.install ? `$(apt-cache policy ${quoted} 2>/dev/null | sed -n 's/^ *Candidate: //p')` : "";
       return [
         `status=$(dpkg-query -W -f='\${db:Status-Abbrev} \${Version}' ${quoted} 2>/dev/null)`,
-        `case "$status" in "ii "*) candidate= ;; *) candidate=${candidate} ;; esac`,
+        `case "$status" in "ii "*) candidate= ;; *) candidate=${aptCandidate} ;; esac`,
         `printf 'package${TAB}%s${TAB}%s${TAB}%s\\n' ${quoted} "$status" "$candidate"`,
       ].join("\n");
     }),
