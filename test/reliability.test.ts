@@ -632,6 +632,8 @@ test(named("trixie", "a second stack on the node, its up started with the first'
   const waited = await waitFor("two scripts of S1 (ops) and one of B (root) waiting at the host lock", 480_000, bothWaiting, 1000).catch(errorText);
   await openLockGate(host);
   const [a, b] = await ups;
+  events(s1);
+  events(stackB);
   const lockEvents = await stopLockLog(host);
   assert.equal(a, "succeeded", a);
   assert.equal(waited, true, `both ups waited at the host lock at once: ${waited}; lock log: ${JSON.stringify(lockEvents)}`);
@@ -645,8 +647,6 @@ test(named("trixie", "a second stack on the node, its up started with the first'
   seen.push({ place: "error of the second stack's up", text: b });
   // B's first resources (its packages; everything else waits for them) name what S1 manages there (its records on the host).
   assert.match(b, new RegExp(`package ufw is managed by stack proxmox-hardening/${s1.stack.name} \\(host entry pve1\\)[^\\n]*: nothing was changed`));
-  events(s1);
-  events(stackB);
   const { v4 } = await storedRules(host);
   const ports = v4.map((t) => t.dport);
   for (const r of [...A_SET, ...BASE_RULES]) {
@@ -718,7 +718,9 @@ for (const release of RELEASES) {
     const t = targets[release];
     // Since ufw last loaded its rules, its limit refused none of the program's connections.
     assert.equal(await limitRefusals(t.host), 0, "ufw's limit refused no connection");
+    // Both counts start here, whatever a failed test before left uncounted.
     await t.sshSeen();
+    events(t.stack);
     const destroyed = await t.stack.stack.destroy();
     assert.equal(destroyed.summary.result, "succeeded");
     assert.equal(await t.sshSeen(), 1, "destroy: the node saw one SSH connection (limit rule still on until the end)");

@@ -259,13 +259,36 @@ export interface LockEvent {
   event: "request" | "acquired";
   pid: number;
   user: string;
-  /** The last holder's shell while it is alive (it holds the lock until it exits), else undefined. */
+  /** The last holder's shell while it still has the lock file open (it holds the lock until it exits), else undefined. */
   liveHolder?: number;
 }
 
-// The last holder's shell, unless it is gone or a zombie: a process's files (the lock's fd)
-// are closed before it turns into a zombie.
-const LIVE_HOLDER = `h=$(cat ${LOCK_HOLDER} 2>/dev/null); if [ -n "$h" ] && [ -r /proc/$h/stat ] && [ "$(cut -d' ' -f3 /proc/$h/stat)" != Z ]; then echo $h; else echo -; fi`;
+const HOST_LOCK = "/run/lock/proxmox-hardening.lock";
+// The last holder's shell while it still has the lock file open. Not "while the process exists":
+// an exiting shell closes its files (releasing the lock) before it turns into a zombie, and under
+// load the next script can get the lock in between.
+const LIVE_HOLDER = `h=$(cat ${LOCK_HOLDER} 2>/dev/null); if [ -n "$h" ] && ls -l /proc/$h/fd 2>/dev/null | grep -q ' -> ${HOST_LOCK}$'; then echo $h; else echo -; fi`;
+
+/**
+ * The liveness probe, tried on the host before it is trusted: a shell holding the lock is seen, one
+ * that is alive without the lock is not, nor one that is gone. Throws naming the case that failed,
+ * so a broken probe fails the test instead of making its check vacuous.
+ */
+async function checkLiveHolderProbe(host: SandboxHost): Promise<void> {
+  const probe = `$(${LIVE_HOLDER})`;
+  const script = [
+    `sh -c 'exec 9>${HOST_LOCK}; /run/prl-flock.real -w 20 9 && echo $$ > ${LOCK_HOLDER} && exec sleep 30' & holding=$!`,
+    `i=0; while [ "$(cat ${LOCK_HOLDER} 2>/dev/null)" != "$holding" ] && [ $i -lt 200 ]; do sleep 0.1; i=$((i+1)); done`,
+    `echo "holding $holding ${probe}"`,
+    `sleep 30 & idle=$!; echo $idle > ${LOCK_HOLDER}; echo "idle - ${probe}"`,
+    `kill $holding $idle; wait $holding $idle 2>/dev/null; echo $holding > ${LOCK_HOLDER}; echo "gone - ${probe}"`,
+    `rm -f ${LOCK_HOLDER}`,
+  ].join("\n");
+  for (const line of (await run(host, script)).trim().split("\n")) {
+    const [which, expected, saw] = line.split(" ");
+    if (saw !== expected) throw new Error(`${host.name}: the lock log's liveness probe saw ${saw} for a shell ${which === "holding" ? `holding the lock (pid ${expected})` : which === "idle" ? "alive without the lock" : "that is gone"}`);
+  }
+}
 
 /**
  * Logs inside the host every request for the program's host lock and every acquisition, with the
@@ -287,7 +310,9 @@ export async function startLockLog(host: SandboxHost, gateSeconds = 0): Promise<
     `echo $PPID > ${LOCK_HOLDER}`,
   ].join("\n");
   const gate = gateSeconds > 0 ? `touch ${LOCK_GATE}` : `rm -f ${LOCK_GATE}`;
-  await run(host, `cp /usr/bin/flock /run/prl-flock.real && printf '%s\\n' ${shellQuote(wrapper)} > /run/prl-flock && chmod 755 /run/prl-flock && : > ${LOCK_LOG} && rm -f ${LOCK_HOLDER} && ${gate} && mount --bind /run/prl-flock /usr/bin/flock`);
+  await run(host, `cp /usr/bin/flock /run/prl-flock.real && printf '%s\\n' ${shellQuote(wrapper)} > /run/prl-flock && chmod 755 /run/prl-flock && : > ${LOCK_LOG} && rm -f ${LOCK_HOLDER} && mount --bind /run/prl-flock /usr/bin/flock`);
+  await checkLiveHolderProbe(host);
+  await run(host, gate);
 }
 
 /** Lets the requests waiting at the gate (and every later one) go on to the real flock. */
