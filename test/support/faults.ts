@@ -1,6 +1,7 @@
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { Stack } from "@pulumi/pulumi/automation";
 import { assertSandboxAddress, hostExec, SandboxHost } from "../../sandbox";
+import { HOST_LOCK_PATH } from "../../providers/ssh/lock";
 import { shellQuote } from "../../providers/ssh/quote";
 import { BEFORE_DIR } from "../../providers/ssh/before";
 import { FILE_PROBES, fileMap, HostState, run } from "./host-state";
@@ -263,11 +264,10 @@ export interface LockEvent {
   liveHolder?: number;
 }
 
-const HOST_LOCK = "/run/lock/proxmox-hardening.lock";
 // The last holder's shell while it still has the lock file open. Not "while the process exists":
 // an exiting shell closes its files (releasing the lock) before it turns into a zombie, and under
 // load the next script can get the lock in between.
-const LIVE_HOLDER = `h=$(cat ${LOCK_HOLDER} 2>/dev/null); if [ -n "$h" ] && ls -l /proc/$h/fd 2>/dev/null | grep -q ' -> ${HOST_LOCK}$'; then echo $h; else echo -; fi`;
+const LIVE_HOLDER = `h=$(cat ${LOCK_HOLDER} 2>/dev/null); if [ -n "$h" ] && ls -l /proc/$h/fd 2>/dev/null | grep -q ' -> ${HOST_LOCK_PATH}$'; then echo $h; else echo -; fi`;
 
 /**
  * The liveness probe, tried on the host before it is trusted: a shell holding the lock is seen, one
@@ -277,7 +277,7 @@ const LIVE_HOLDER = `h=$(cat ${LOCK_HOLDER} 2>/dev/null); if [ -n "$h" ] && ls -
 async function checkLiveHolderProbe(host: SandboxHost): Promise<void> {
   const probe = `$(${LIVE_HOLDER})`;
   const script = [
-    `sh -c 'exec 9>${HOST_LOCK}; /run/prl-flock.real -w 20 9 && echo $$ > ${LOCK_HOLDER} && exec sleep 30' & holding=$!`,
+    `sh -c 'exec 9>${HOST_LOCK_PATH}; /run/prl-flock.real -w 20 9 && echo $$ > ${LOCK_HOLDER} && exec sleep 30' & holding=$!`,
     `i=0; while [ "$(cat ${LOCK_HOLDER} 2>/dev/null)" != "$holding" ] && [ $i -lt 200 ]; do sleep 0.1; i=$((i+1)); done`,
     `echo "holding $holding ${probe}"`,
     `sleep 30 & idle=$!; echo $idle > ${LOCK_HOLDER}; echo "idle - ${probe}"`,
@@ -310,9 +310,8 @@ export async function startLockLog(host: SandboxHost, gateSeconds = 0): Promise<
     `echo $PPID > ${LOCK_HOLDER}`,
   ].join("\n");
   const gate = gateSeconds > 0 ? `touch ${LOCK_GATE}` : `rm -f ${LOCK_GATE}`;
-  await run(host, `cp /usr/bin/flock /run/prl-flock.real && printf '%s\\n' ${shellQuote(wrapper)} > /run/prl-flock && chmod 755 /run/prl-flock && : > ${LOCK_LOG} && rm -f ${LOCK_HOLDER} && mount --bind /run/prl-flock /usr/bin/flock`);
+  await run(host, `cp /usr/bin/flock /run/prl-flock.real && printf '%s\\n' ${shellQuote(wrapper)} > /run/prl-flock && chmod 755 /run/prl-flock && : > ${LOCK_LOG} && rm -f ${LOCK_HOLDER} && ${gate} && mount --bind /run/prl-flock /usr/bin/flock`);
   await checkLiveHolderProbe(host);
-  await run(host, gate);
 }
 
 /** Lets the requests waiting at the gate (and every later one) go on to the real flock. */

@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { test } from "node:test";
 import { credentialsFromConfig } from "../../providers/ssh/credentials";
 import { atomicWriteScript, fileDumpScript, parseFileDump, restoreIfChangedScript, restoreInput, restoreScript } from "../../providers/ssh/files";
-import { underHostLock } from "../../providers/ssh/lock";
+import { HOST_LOCK_PATH, underHostLock } from "../../providers/ssh/lock";
 import { fingerprintOf, hostKeyMatches, keyBlobOf } from "../../providers/ssh/hostkey";
 import { commandLine, shellQuote } from "../../providers/ssh/quote";
 import { hostConnectionSchema } from "../../providers/ssh/schema";
@@ -140,7 +140,7 @@ test("host lock serialises two writers", () => {
     assert.equal(lines[0].split("-")[0], lines[1].split("-")[0], "the first writer finished before the second started");
   } finally {
     rmSync(dir, { recursive: true, force: true });
-    rmSync("/run/lock/proxmox-hardening.lock", { force: true });
+    rmSync(HOST_LOCK_PATH, { force: true });
   }
 });
 
