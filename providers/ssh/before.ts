@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
 import { expectSuccess, HardeningError } from "../core/errors";
 import { HostSession } from "./transport";
-import { atomicWriteScript, fileDumpScript, parseFileDump, snapshotText } from "./files";
+import { fileDumpScript, parseFileDump, snapshotText } from "./files";
 import { underHostLock } from "./lock";
 import { shellQuote } from "./quote";
 import { ownerSchema } from "./schema";
@@ -62,23 +62,43 @@ const ELSEWHERE = "=== proxmox-hardening record elsewhere";
 
 /**
  * Writes each entry's record unless it exists, then prints every record
- * (fileDumpScript's format). Run it under the host lock, before the change.
- * The content travels base64-encoded in the script: it is small, never secret.
- * When any entry has a record of another owner or host entry, prints those
- * records' paths, writes nothing and exits MANAGED_ELSEWHERE_EXIT.
+ * (fileDumpScript's format, without mode and owner). Run it under the host
+ * lock, before the change. When any entry has a record of another owner or
+ * host entry, prints those records' paths, writes nothing and exits
+ * MANAGED_ELSEWHERE_EXIT.
  */
 export function rememberScript(owner: string, host: string, entries: readonly BeforeEntry<unknown>[], root = BEFORE_DIR): string {
   const paths = entries.map((entry) => recordPath(owner, host, entry.key, root));
   const elsewhere = entries.map(
     (entry, i) => `for f in ${shellQuote(root)}/*/*/*/${shellQuote(`${entry.key}.json`)}; do if [ -f "$f" ] && [ "$f" != ${shellQuote(paths[i])} ]; then printf '%s %s\n' '${ELSEWHERE}' "$f"; found=1; fi; done`,
   );
-  const writes = entries.map((entry, i) => {
-    const content = recordContent(owner, host, entry);
-    const write = atomicWriteScript(paths[i], "0644", "root:root", content);
-    return `if [ ! -f ${shellQuote(paths[i])} ]; then printf '%s' ${shellQuote(Buffer.from(content).toString("base64"))} | base64 -d | ( ${write} ) || exit 1; fi`;
-  });
-  return ["found=", ...elsewhere, `[ -z "$found" ] || exit ${MANAGED_ELSEWHERE_EXIT}`, ...writes, fileDumpScript(paths)].join("\n");
+  const writes = entries.map((entry, i) => recordWriteScript(paths[i], recordContent(owner, host, entry)));
+  return ["found=", ...elsewhere, `[ -z "$found" ] || exit ${MANAGED_ELSEWHERE_EXIT}`, "umask 022", ...writes, fileDumpScript(paths, { attributes: false })].join("\n");
 }
+
+/**
+ * Writes one record unless it exists, atomically (a temp file, then rename). Not atomicWriteScript:
+ * a record script runs before every change (a dozen on a host's first apply), and each process a
+ * script starts costs the host a few ms of CPU, so this one uses shell builtins and one `mv`. The
+ * content travels inside the script (a line of JSON, never secret), so no input can arrive cut
+ * short, and `printf` fails the script on a full disk. Under the host lock there is one writer at
+ * a time, so one temp name will do: one left by a killed writer is overwritten by the next.
+ */
+function recordWriteScript(path: string, content: string): string {
+  const dir = path.slice(0, path.lastIndexOf("/"));
+  return [
+    `if [ ! -f ${shellQuote(path)} ]; then`,
+    `  [ -d ${shellQuote(dir)} ] || mkdir -p ${shellQuote(dir)} || exit 1`,
+    `  tmp=${shellQuote(`${dir}/${RECORD_TEMP}`)}`,
+    `  trap 'rm -f "$tmp"' EXIT; trap 'exit 129' HUP INT TERM PIPE`,
+    `  printf '%s' ${shellQuote(content)} > "$tmp" && mv -f "$tmp" ${shellQuote(path)} || exit 1`,
+    "  trap - EXIT HUP INT TERM PIPE",
+    "fi",
+  ].join("\n");
+}
+
+/** The temp file a record is written to before its rename, in the record's directory. */
+const RECORD_TEMP = ".proxmox-hardening.record";
 
 /** Who else has a record of one of the entries, from rememberScript's output: owner, host entry and what. */
 export function parseElsewhere(stdout: string, entries: readonly BeforeEntry<unknown>[], root = BEFORE_DIR): { owner: string; host: string; what: string }[] {
@@ -109,7 +129,7 @@ export function forgetScript(owner: string, host: string, keys: readonly string[
   const [project, stack] = owner.split("/");
   const dirs = [dir, `${root}/${project}/${stack}`, `${root}/${project}`, root, root.slice(0, root.lastIndexOf("/"))];
   return [
-    ...keys.map((key) => `rm -f ${shellQuote(recordPath(owner, host, key, root))}`),
+    `rm -f ${[...keys.map((key) => recordPath(owner, host, key, root)), `${dir}/${RECORD_TEMP}`].map(shellQuote).join(" ")}`,
     `for d in ${dirs.map(shellQuote).join(" ")}; do rmdir "$d" 2>/dev/null || break; done`,
     "true",
   ].join("\n");

@@ -21,12 +21,17 @@ export type FileSnapshot = z.infer<typeof fileSnapshotSchema>;
 
 const MARKER = "=== proxmox-hardening file";
 
-/** Shell script that prints every file with a header line, content as base64. */
-export function fileDumpScript(paths: readonly string[]): string {
+/**
+ * Shell script that prints every file with a header line, content as base64. Without
+ * `attributes`, mode and owner print as "-" (a `stat` process fewer per file, for callers
+ * that only want the content).
+ */
+export function fileDumpScript(paths: readonly string[], { attributes = true } = {}): string {
+  const modeOwner = attributes ? `"$(stat -c '%a %U:%G' "$f")"` : "'- -'";
   return [
     `set -- ${paths.map(shellQuote).join(" ")}`,
     `for f in "$@"; do`,
-    `  if [ -f "$f" ]; then printf '%s present %s %s\\n' '${MARKER}' "$(stat -c '%a %U:%G' "$f")" "$f"; base64 -w0 "$f"; printf '\\n';`,
+    `  if [ -f "$f" ]; then printf '%s present %s %s\\n' '${MARKER}' ${modeOwner} "$f"; base64 -w0 "$f"; printf '\\n';`,
     `  else printf '%s absent - - %s\\n' '${MARKER}' "$f"; fi`,
     `done`,
   ].join("\n");

@@ -8,7 +8,8 @@ export const HOST_LOCK_PATH = "/run/lock/proxmox-hardening.lock";
  */
 export function underHostLock(script: string, waitSeconds = 240): string {
   return [
-    "mkdir -p /run/lock",
+    // A test before the mkdir: every change runs this, and /run/lock is nearly always there.
+    "[ -d /run/lock ] || mkdir -p /run/lock",
     `exec 9>${HOST_LOCK_PATH}`,
     `flock -w ${waitSeconds} 9 || { echo 'another proxmox-hardening run holds ${HOST_LOCK_PATH}' >&2; exit 75; }`,
     script,

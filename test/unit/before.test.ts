@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { execFileSync, spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, readdirSync, rmSync, statSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
@@ -90,6 +90,20 @@ test("forget removes the records, then every directory it empties, up to the pro
     sh(forgetScript("p/t", "pve1", ["c"], root));
     assert.ok(!existsSync(join(root, "..")), "nothing left of the program's directory");
     sh(forgetScript("p/t", "pve1", ["c"], root));
+  });
+});
+
+test("a temp file left by a killed writer neither stops the next record nor outlives the records", () => {
+  withRoot((root) => {
+    const dir = join(root, "p", "s", "pve1");
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, ".proxmox-hardening.record"), '{"half');
+    assert.deepEqual(remember(root, "p/s", "pve1", [{ key: "a", what: "a", before: "quote ' and $(x)" }]), ["quote ' and $(x)"]);
+    assert.deepEqual(readdirSync(dir), ["a.json"], "the temp file was the next write's, and was renamed");
+    assert.equal(readFileSync(join(dir, "a.json"), "utf8"), '{"owner":"p/s","host":"pve1","what":"a","before":"quote \' and $(x)"}\n');
+    writeFileSync(join(dir, ".proxmox-hardening.record"), '{"half');
+    sh(forgetScript("p/s", "pve1", ["a"], root));
+    assert.ok(!existsSync(join(root, "..")), "forget removed the temp file with the records, and then the directories");
   });
 });
 

@@ -94,6 +94,8 @@ test("file dump, atomic write and restore round-trip real files byte for byte", 
     assert.equal(snapshot.mode, "640");
     assert.equal(Buffer.from(snapshot.contentBase64!, "base64").toString("utf8"), content);
     assert.deepEqual(absent, { path: join(dir, "missing"), present: false });
+    const [contentOnly] = parseFileDump(sh(fileDumpScript([path], { attributes: false })));
+    assert.deepEqual(contentOnly, { ...snapshot, mode: "-", owner: "-" }, "without attributes: the same content, no mode or owner");
     sh(atomicWriteScript(path), "changed");
     sh(restoreScript(snapshot), content);
     assert.equal(readFileSync(path, "utf8"), content);
