@@ -194,7 +194,37 @@ export function targets(measurements: Measurement[]): string {
     `- Preview opens zero SSH connections: ${verdict(previews.some(Boolean) ? zero : undefined)}; its time grows from ${s(pv1?.wallMs)} s (${smallest} host(s)) to ${s(pvN?.wallMs)} s (${largest} host(s))` +
       (pv1 && pvN && largest > smallest ? `, ${((pvN.wallMs - pv1.wallMs) / (largest - smallest) / 1000).toFixed(2)} s per added host (13 resources per host; see "Where the time goes").` : "."),
   );
+  out.push(...againstBaseline(measurements, smallest, largest));
   return out.join("\n");
+}
+
+/**
+ * The targets of a change measured side by side with the main it started from (a `project@<commit>`
+ * tool in the same runs): one host against that commit's preview and Ansible; the largest host
+ * count against Ansible, and the CPU our commands use in the hosts against the floor's.
+ */
+function againstBaseline(measurements: Measurement[], smallest: number, largest: number): string[] {
+  const baseline = [...new Set(measurements.map((m) => m.tool))].find((tool): tool is `project@${string}` => tool.startsWith("project@"));
+  if (!baseline) return [];
+  const verdict = (value: Cell | undefined, other: Cell | undefined, limit: number) =>
+    `${value && other ? (value.wallMs <= limit * other.wallMs ? "**met**" : "**not met**") : "not measured"} (${s(value?.wallMs)} s vs ${s(other?.wallMs)} s: ${ratio(value, other)})`;
+  const p = (op: string, n: number) => cell(measurements, "project", op, n);
+  const ansible = (op: string, n: number) => cell(measurements, "ansible", op, n);
+  const perHost = (tool: Tool) => {
+    const list = measurements.filter((m) => m.tool === tool && m.op === "apply" && m.hosts === largest && m.cpu);
+    return list.length ? median(list.map((m) => m.cpu!.hostCommands)) / largest : undefined;
+  };
+  const [ours, floor] = [perHost("project"), perHost("floor")];
+  const cpu =
+    ours !== undefined && floor !== undefined ? `${ours <= 1.4 * floor ? "**met**" : "**not met**"} (${ours.toFixed(2)} vs ${floor.toFixed(2)} CPU s per host: ${(ours / floor).toFixed(2)}×)` : "not measured";
+  return [
+    `- Preview on ${smallest} host(s) at most half of ${baseline.slice("project@".length)}'s: ${verdict(p("preview", smallest), cell(measurements, baseline, "preview", smallest), 0.5)}.`,
+    `- First apply on ${smallest} host(s) at most 0.7× Ansible's: ${verdict(p("apply", smallest), ansible("apply", smallest), 0.7)}.`,
+    `- No-op up on ${smallest} host(s) at most 0.5× Ansible's no-op run: ${verdict(p("noop", smallest), ansible("noop", smallest), 0.5)}.`,
+    `- First apply on ${largest} host(s) at most 0.45× Ansible's: ${verdict(p("apply", largest), ansible("apply", largest), 0.45)}.`,
+    `- No-op up on ${largest} host(s) at most 0.1× Ansible's no-op run: ${verdict(p("noop", largest), ansible("noop", largest), 0.1)}.`,
+    `- CPU of our commands in the hosts, first apply on ${largest} host(s), at most 1.4× the floor's: ${cpu}.`,
+  ];
 }
 
 export function machineTable(machine: Machine): string {
