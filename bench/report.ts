@@ -229,7 +229,7 @@ function againstBaseline(measurements: Measurement[], smallest: number, largest:
 
 export function machineTable(machine: Machine): string {
   return [
-    `- Machine: ${machine.nproc} cores (${machine.cpu}), ${machine.memory} memory, kernel ${machine.kernel}; other engineers' test runs used the same cores at the same time (load average ${machine.loadBefore} at the start${machine.loadAfter ? `, ${machine.loadAfter} at the end` : ""}), so timings are noisy: the tables give medians and the spread.`,
+    `- Machine: ${machine.nproc} cores (${machine.cpu}), ${machine.memory} memory, kernel ${machine.kernel}; load average ${machine.loadBefore} at the start${machine.loadAfter ? `, ${machine.loadAfter} at the end` : ""} (the run's own hosts count in it, and so does any other test run on the same cores: the tables give medians and the spread).`,
     `- Versions: ${Object.entries(machine.versions).map(([k, v]) => `${k} ${v}`).join(", ")}.`,
     `- Measured: ${machine.tree}, ${machine.date}.`,
   ].join("\n");
