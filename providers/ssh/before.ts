@@ -129,7 +129,8 @@ export function forgetScript(owner: string, host: string, keys: readonly string[
   const [project, stack] = owner.split("/");
   const dirs = [dir, `${root}/${project}/${stack}`, `${root}/${project}`, root, root.slice(0, root.lastIndexOf("/"))];
   return [
-    `rm -f ${[...keys.map((key) => recordPath(owner, host, key, root)), `${dir}/${RECORD_TEMP}`].map(shellQuote).join(" ")}`,
+    // The glob also takes temp files of writers killed outright, this one's and atomicWriteScript's (older records).
+    `rm -f ${keys.map((key) => shellQuote(recordPath(owner, host, key, root))).join(" ")} ${shellQuote(dir)}/.proxmox-hardening.*`,
     `for d in ${dirs.map(shellQuote).join(" ")}; do rmdir "$d" 2>/dev/null || break; done`,
     "true",
   ].join("\n");

@@ -102,6 +102,7 @@ test("a temp file left by a killed writer neither stops the next record nor outl
     assert.deepEqual(readdirSync(dir), ["a.json"], "the temp file was the next write's, and was renamed");
     assert.equal(readFileSync(join(dir, "a.json"), "utf8"), '{"owner":"p/s","host":"pve1","what":"a","before":"quote \' and $(x)"}\n');
     writeFileSync(join(dir, ".proxmox-hardening.record"), '{"half');
+    writeFileSync(join(dir, ".proxmox-hardening.Ab12Cd"), '{"half'); // atomicWriteScript's, from before records had their own writer
     sh(forgetScript("p/s", "pve1", ["a"], root));
     assert.ok(!existsSync(join(root, "..")), "forget removed the temp file with the records, and then the directories");
   });
