@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
 import { expectSuccess, HardeningError } from "../core/errors";
 import { HostSession } from "./transport";
-import { fileDumpScript, parseFileDump, snapshotText } from "./files";
+import { fileDumpScript, parseFileDump, snapshotText, TEMP_FILE_PREFIX } from "./files";
 import { underHostLock } from "./lock";
 import { shellQuote } from "./quote";
 import { ownerSchema } from "./schema";
@@ -98,7 +98,7 @@ function recordWriteScript(path: string, content: string): string {
 }
 
 /** The temp file a record is written to before its rename, in the record's directory. */
-const RECORD_TEMP = ".proxmox-hardening.record";
+const RECORD_TEMP = `${TEMP_FILE_PREFIX}record`;
 
 /** Who else has a record of one of the entries, from rememberScript's output: owner, host entry and what. */
 export function parseElsewhere(stdout: string, entries: readonly BeforeEntry<unknown>[], root = BEFORE_DIR): { owner: string; host: string; what: string }[] {
@@ -130,7 +130,7 @@ export function forgetScript(owner: string, host: string, keys: readonly string[
   const dirs = [dir, `${root}/${project}/${stack}`, `${root}/${project}`, root, root.slice(0, root.lastIndexOf("/"))];
   return [
     // The glob also takes temp files of writers killed outright, this one's and atomicWriteScript's (older records).
-    `rm -f ${keys.map((key) => shellQuote(recordPath(owner, host, key, root))).join(" ")} ${shellQuote(dir)}/.proxmox-hardening.*`,
+    `rm -f ${keys.map((key) => shellQuote(recordPath(owner, host, key, root))).join(" ")} ${shellQuote(dir)}/${shellQuote(TEMP_FILE_PREFIX)}*`,
     `for d in ${dirs.map(shellQuote).join(" ")}; do rmdir "$d" 2>/dev/null || break; done`,
     "true",
   ].join("\n");

@@ -21,6 +21,9 @@ export type FileSnapshot = z.infer<typeof fileSnapshotSchema>;
 
 const MARKER = "=== proxmox-hardening file";
 
+/** Name prefix of every temp file a write leaves beside its target until the rename. */
+export const TEMP_FILE_PREFIX = ".proxmox-hardening.";
+
 /**
  * Shell script that prints every file with a header line, content as base64. Without
  * `attributes`, mode and owner print as "-" (a `stat` process fewer per file, for callers
@@ -84,12 +87,12 @@ export function atomicWriteScript(path: string, mode = "0644", owner = "root:roo
   return [
     "set -e",
     `mkdir -p ${shellQuote(dir)}`,
-    `find ${shellQuote(dir)} -maxdepth 1 -type f -name '.proxmox-hardening.*' -delete`,
+    `find ${shellQuote(dir)} -maxdepth 1 -type f -name ${shellQuote(`${TEMP_FILE_PREFIX}*`)} -delete`,
     // The traps first: a signal right after mktemp must not leave the temp file.
     "tmp=",
     `trap 'rm -f "$tmp"' EXIT`,
     `trap 'exit 129' HUP INT TERM PIPE`,
-    `tmp=$(mktemp ${shellQuote(`${dir}/.proxmox-hardening.XXXXXX`)})`,
+    `tmp=$(mktemp ${shellQuote(`${dir}/${TEMP_FILE_PREFIX}XXXXXX`)})`,
     `cat > "$tmp"`,
     ...check,
     `chown ${shellQuote(owner)} "$tmp"`,
