@@ -159,13 +159,14 @@ export function cpuTable(measurements: Measurement[]): string | undefined {
   return lines.join("\n");
 }
 
+const verdict = (ok: boolean | undefined) => (ok === undefined ? "not measured" : ok ? "**met**" : "**not met**");
+
 export function targets(measurements: Measurement[]): string {
   const all = hostCounts(measurements);
   if (all.length === 0) return "";
   const largest = all[all.length - 1];
   const smallest = all[0];
   const out: string[] = [];
-  const verdict = (ok: boolean | undefined) => (ok === undefined ? "not measured" : ok ? "**met**" : "**not met**");
   const p = (op: string, n = largest) => cell(measurements, "project", op, n);
   const f = cell(measurements, "floor", "apply", largest);
   const a = cell(measurements, "ansible", "apply", largest);
@@ -206,8 +207,8 @@ export function targets(measurements: Measurement[]): string {
 function againstBaseline(measurements: Measurement[], smallest: number, largest: number): string[] {
   const baseline = [...new Set(measurements.map((m) => m.tool))].find((tool): tool is `project@${string}` => tool.startsWith("project@"));
   if (!baseline) return [];
-  const verdict = (value: Cell | undefined, other: Cell | undefined, limit: number) =>
-    `${value && other ? (value.wallMs <= limit * other.wallMs ? "**met**" : "**not met**") : "not measured"} (${s(value?.wallMs)} s vs ${s(other?.wallMs)} s: ${ratio(value, other)})`;
+  const within = (value: Cell | undefined, other: Cell | undefined, limit: number) =>
+    `${verdict(value && other ? value.wallMs <= limit * other.wallMs : undefined)} (${s(value?.wallMs)} s vs ${s(other?.wallMs)} s: ${ratio(value, other)})`;
   const p = (op: string, n: number) => cell(measurements, "project", op, n);
   const ansible = (op: string, n: number) => cell(measurements, "ansible", op, n);
   const perHost = (tool: Tool) => {
@@ -216,13 +217,13 @@ function againstBaseline(measurements: Measurement[], smallest: number, largest:
   };
   const [ours, floor] = [perHost("project"), perHost("floor")];
   const cpu =
-    ours !== undefined && floor !== undefined ? `${ours <= 1.4 * floor ? "**met**" : "**not met**"} (${ours.toFixed(2)} vs ${floor.toFixed(2)} CPU s per host: ${(ours / floor).toFixed(2)}×)` : "not measured";
+    ours !== undefined && floor !== undefined ? `${verdict(ours <= 1.4 * floor)} (${ours.toFixed(2)} vs ${floor.toFixed(2)} CPU s per host: ${(ours / floor).toFixed(2)}×)` : verdict(undefined);
   return [
-    `- Preview on ${smallest} host(s) at most half of ${baseline.slice("project@".length)}'s: ${verdict(p("preview", smallest), cell(measurements, baseline, "preview", smallest), 0.5)}.`,
-    `- First apply on ${smallest} host(s) at most 0.7× Ansible's: ${verdict(p("apply", smallest), ansible("apply", smallest), 0.7)}.`,
-    `- No-op up on ${smallest} host(s) at most 0.5× Ansible's no-op run: ${verdict(p("noop", smallest), ansible("noop", smallest), 0.5)}.`,
-    `- First apply on ${largest} host(s) at most 0.45× Ansible's: ${verdict(p("apply", largest), ansible("apply", largest), 0.45)}.`,
-    `- No-op up on ${largest} host(s) at most 0.1× Ansible's no-op run: ${verdict(p("noop", largest), ansible("noop", largest), 0.1)}.`,
+    `- Preview on ${smallest} host(s) at most half of ${baseline.slice("project@".length)}'s: ${within(p("preview", smallest), cell(measurements, baseline, "preview", smallest), 0.5)}.`,
+    `- First apply on ${smallest} host(s) at most 0.7× Ansible's: ${within(p("apply", smallest), ansible("apply", smallest), 0.7)}.`,
+    `- No-op up on ${smallest} host(s) at most 0.5× Ansible's no-op run: ${within(p("noop", smallest), ansible("noop", smallest), 0.5)}.`,
+    `- First apply on ${largest} host(s) at most 0.45× Ansible's: ${within(p("apply", largest), ansible("apply", largest), 0.45)}.`,
+    `- No-op up on ${largest} host(s) at most 0.1× Ansible's no-op run: ${within(p("noop", largest), ansible("noop", largest), 0.1)}.`,
     `- CPU of our commands in the hosts, first apply on ${largest} host(s), at most 1.4× the floor's: ${cpu}.`,
   ];
 }
