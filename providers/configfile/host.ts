@@ -1,7 +1,7 @@
 import { isDeepStrictEqual } from "node:util";
 import { expectSuccess, failureContext, HardeningError } from "../core/errors";
 import { hostLog } from "../core/log";
-import { beforeKey, forgetBefore, RecordOwner, rememberBefore } from "../ssh/before";
+import { beforeKey, forgetBefore, RecordOwner, rememberBeforeThen } from "../ssh/before";
 import { FileSnapshot, readFiles, restoreIfChangedScript, restoreInput, snapshotText } from "../ssh/files";
 import { underHostLock } from "../ssh/lock";
 import { HostSession, RemoteResult } from "../ssh/transport";
@@ -25,6 +25,8 @@ export interface FileChange {
   content: string;
   /** A create: a file that fails the test leaves no record of the host's file behind. */
   creating: boolean;
+  /** The file as this step already read it (readFactsAndFiles), to spare a round trip; read here when absent. */
+  before?: FileSnapshot;
 }
 
 /** What follows a restore, when the file was not as before already: e.g. reloading the service if it runs. */
@@ -58,7 +60,7 @@ export function configFiles(family: ConfigFiles) {
   const test = testCommand(family.test);
 
   /**
-   * Writes the file and runs the test (testedWriteScript): a file that breaks
+   * Writes the file and runs the test (testedWriteScript), in the record's round trip: a file that breaks
    * the test is taken back, so the service never loads a broken
    * configuration. What the host had before is recorded on it before the
    * first write (a create whose answer a cut connection lost leaves the
@@ -70,10 +72,16 @@ export function configFiles(family: ConfigFiles) {
    */
   async function write(session: HostSession, change: FileChange): Promise<FileSnapshot> {
     const { kind, inputs, field, path, content } = change;
-    const [before] = await readFiles(session, [path]);
+    const before = change.before ?? (await readFiles(session, [path]))[0];
     const seen = before.present && family.ours(snapshotText(before) ?? "") ? { path, present: false } : before;
-    const [previous] = await rememberBefore(session, `${kind} ${inputs.label}`, inputs, [{ key: recordKey(path), what: path, before: seen }]);
-    const result = await session.run(underHostLock(testedWriteScript(path, content, before, family.test)), { stdin: content, description: `write ${path} and run ${test}` });
+    const {
+      previous: [previous],
+      change: result,
+    } = await rememberBeforeThen(session, `${kind} ${inputs.label}`, inputs, [{ key: recordKey(path), what: path, before: seen }], {
+      script: testedWriteScript(path, content, before, family.test),
+      stdin: content,
+      description: `write ${path} and run ${test}`,
+    });
     if (result.code === TEST_FAILED_EXIT) {
       // The file is back as this create found it, and no resource is saved: a record saying just
       // that goes too. Left, it would outlive destroy and mark the file as this stack's to others.

@@ -5,12 +5,12 @@ import { expectSuccess, failureContext, HardeningError } from "../core/errors";
 import { hostLog } from "../core/log";
 import { observedOnHost, sameInputs } from "../core/implementation";
 import { hostImplementation } from "../ssh/implementation";
-import { forgetBefore, rememberBefore } from "../ssh/before";
-import { FileSnapshot, fileSnapshotSchema, restoreIfChangedScript, restoreInput } from "../ssh/files";
+import { forgetBefore, rememberBeforeThen } from "../ssh/before";
+import { FileSnapshot, fileSnapshotSchema, readFactsAndFiles, restoreIfChangedScript, restoreInput } from "../ssh/files";
 import { underHostLock } from "../ssh/lock";
 import { shellQuote } from "../ssh/quote";
-import { HostSession, HostSessions, RemoteResult } from "../ssh/transport";
-import { chooseBackend, DEFAULTS_PATH, FAIL2BAN_CONFIG_DIR, FILTER_REPLACE_KEYS, filterPath, filterTarget, isManagedFile, JAIL_REPLACE_KEYS, jailPath, owningPackageScript, renderDefaults, renderFilter, renderJail, sampleCheckArgs, sampleCheckProblems, samplesFileContent } from "./logic";
+import { HostSession, RemoteResult } from "../ssh/transport";
+import { chooseBackend, DEFAULTS_PATH, FAIL2BAN_CONFIG_DIR, FILTER_REPLACE_KEYS, filterLocalPath, filterPath, filterTarget, isManagedFile, JAIL_REPLACE_KEYS, jailPath, owningPackageScript, renderDefaults, renderFilter, renderJail, sampleCheckArgs, sampleCheckProblems, samplesFileContent } from "./logic";
 import { parseRegexError, parseRegexMatches, parseServerStatus } from "./parse";
 import { backendFactsScript, parseBackendFacts, reloadExitMeaning, reloadIfRunningScript, reloadScript, runningScript, stopScript, WAS_RUNNING } from "./service";
 import { fail2banDefaultsKind, fail2banFilterKind, fail2banJailKind, fail2banReloadKind } from "./kinds";
@@ -103,12 +103,14 @@ export const fail2banFilter = hostImplementation(fail2banFilterKind, {
   drifted: (olds, news) => olds.digest !== digestOf(renderFilter(news.filter)),
   async create(inputs, hosts) {
     const session = await hosts.sessionFor(inputs.connection);
-    // Decided here, after the packages step: a fail2ban it installed may ship the .conf.
-    const owner = await session.run(owningPackageScript(filterPath(inputs.filter.name)), { description: `dpkg-query -S ${filterPath(inputs.filter.name)}` });
-    const target = filterTarget(inputs.filter.name, owner.stdout);
+    // Decided here, after the packages step: a fail2ban it installed may ship the .conf. Both candidates are read with it.
+    const conf = filterPath(inputs.filter.name);
+    const read = await readFactsAndFiles(session, owningPackageScript(conf), [conf, filterLocalPath(inputs.filter.name)], `dpkg-query -S ${conf}`);
+    const target = filterTarget(inputs.filter.name, read.facts);
     const content = renderFilter(inputs.filter);
     await checkSamples(session, inputs, content, target.path);
-    const previous = await files.write(session, { kind: FILTER, inputs, field: "filter", path: target.path, content, creating: true });
+    const before = read.files.find((file) => file.path === target.path);
+    const previous = await files.write(session, { kind: FILTER, inputs, field: "filter", path: target.path, content, creating: true, before });
     if (target.package) hostLog.info(inputs.connection.name, `${filterPath(inputs.filter.name)} belongs to the package ${target.package} and stays as it is; the filter went to ${target.path}, which overrides it`);
     // `observed` only when the .local was chosen: state of a .conf filter looks as before.
     const observed = target.package ? { observed: { path: target.path, package: target.package } } : {};
@@ -131,12 +133,13 @@ export const fail2banFilter = hostImplementation(fail2banFilterKind, {
 
 const JAIL = fail2banJailKind.name;
 
-async function renderJailFor(session: HostSession, inputs: z.output<typeof fail2banJailKind.inputs>): Promise<{ content: string; backend: string }> {
+/** The jail's file for this host (its backend chosen from the host's log files and journal), and the file the host has now. */
+async function renderJailFor(session: HostSession, inputs: z.output<typeof fail2banJailKind.inputs>): Promise<{ content: string; backend: string; before: FileSnapshot }> {
   const { jail } = inputs;
-  const facts = parseBackendFacts((await session.run(backendFactsScript(jail.logpath ?? []), { description: "check log files and journal" })).stdout);
-  const choice = chooseBackend({ requested: jail.backend, ...facts });
+  const read = await readFactsAndFiles(session, backendFactsScript(jail.logpath ?? []), [jailPath(jail.name)], "check log files and journal");
+  const choice = chooseBackend({ requested: jail.backend, ...parseBackendFacts(read.facts) });
   if (!choice.ok) throw new HardeningError(failureContext(JAIL, inputs, "jail.backend"), `jail ${jail.name}: ${choice.problem}`, choice.hint);
-  return { content: renderJail(jail, choice.backend), backend: choice.backend };
+  return { content: renderJail(jail, choice.backend), backend: choice.backend, before: read.files[0] };
 }
 
 export const fail2banJail = hostImplementation(fail2banJailKind, {
@@ -146,15 +149,15 @@ export const fail2banJail = hostImplementation(fail2banJailKind, {
   drifted: (olds, news) => olds.observed?.backend !== undefined && olds.digest !== digestOf(renderJail(news.jail, olds.observed.backend)),
   async create(inputs, hosts) {
     const session = await hosts.sessionFor(inputs.connection);
-    const { content, backend } = await renderJailFor(session, inputs);
-    const previous = await files.write(session, { kind: JAIL, inputs, field: "jail", path: jailPath(inputs.jail.name), content, creating: true });
+    const { content, backend, before } = await renderJailFor(session, inputs);
+    const previous = await files.write(session, { kind: JAIL, inputs, field: "jail", path: jailPath(inputs.jail.name), content, creating: true, before });
     return { id: `${inputs.connection.name}/${jailPath(inputs.jail.name)}`, outs: { ...inputs, previous, digest: digestOf(content), observed: { backend } } };
   },
   read: async (id, props, hosts) => files.read(await hosts.sessionFor(props.connection), id, props, jailPath(props.jail.name)),
   async update(_id, olds, news, hosts) {
     const session = await hosts.sessionFor(news.connection);
-    const { content, backend } = await renderJailFor(session, news);
-    await files.write(session, { kind: JAIL, inputs: news, field: "jail", path: jailPath(news.jail.name), content, creating: false });
+    const { content, backend, before } = await renderJailFor(session, news);
+    await files.write(session, { kind: JAIL, inputs: news, field: "jail", path: jailPath(news.jail.name), content, creating: false, before });
     await reloadRepaired(session, JAIL, news, olds, news);
     return { outs: { ...news, previous: olds.previous, digest: digestOf(content), observed: { backend } } };
   },
@@ -199,11 +202,13 @@ function failedBeforeOf(observed: string | undefined): string[] {
   }
 }
 
+type ReloadInputs = z.output<typeof fail2banReloadKind.inputs>;
+
 /** Reloads (or starts) fail2ban and waits for its jails. */
-async function reload(hosts: HostSessions, inputs: z.output<typeof fail2banReloadKind.inputs>, first: boolean): Promise<void> {
-  const session = await hosts.sessionFor(inputs.connection);
-  const script = reloadScript(inputs.jails);
-  const result = await session.run(underHostLock(script), { description: "fail2ban-client -t; reload (or start); status of each jail" });
+const reloadChange = (inputs: ReloadInputs) => ({ script: reloadScript(inputs.jails), description: "fail2ban-client -t; reload (or start); status of each jail" });
+
+/** Judges reloadChange's result and says what runs now. */
+function reportReload(result: RemoteResult, inputs: ReloadInputs, first: boolean): void {
   if (result.code !== 0) throw reloadFailure(RELOAD, inputs, "fail2ban-client -t && fail2ban-client reload && fail2ban-client status <jail>...", result, "jails");
   const wasRunning = result.stdout.split("\n").includes(WAS_RUNNING);
   const jails = inputs.jails.join(", ") || "(none enabled)";
@@ -236,8 +241,9 @@ export const fail2banReload = hostImplementation(fail2banReloadKind, {
     const running = await session.run(runningScript, { description: "is fail2ban running?" });
     const seen = { wasRunning: running.stdout.split("\n").includes(WAS_RUNNING) };
     // Recorded before the first reload: a cut create may already have started fail2ban.
-    const [previous] = await rememberBefore(session, `${RELOAD} ${inputs.label}`, inputs, [{ key: SERVICE_KEY, what: "fail2ban running or stopped", before: seen }]);
-    await reload(hosts, inputs, true);
+    const entry = { key: SERVICE_KEY, what: "fail2ban running or stopped", before: seen };
+    const { previous: [previous], change } = await rememberBeforeThen(session, `${RELOAD} ${inputs.label}`, inputs, [entry], reloadChange(inputs));
+    reportReload(change, inputs, true);
     return { id: `${inputs.connection.name}/fail2ban/reload`, outs: { ...inputs, previous } };
   },
   async read(id, props, hosts) {
@@ -248,7 +254,9 @@ export const fail2banReload = hostImplementation(fail2banReloadKind, {
     return observedOnHost(id, { ...props, jails: props.jails.filter((jail: string) => running.includes(jail)) });
   },
   async update(_id, olds, news, hosts) {
-    await reload(hosts, news, false);
+    const session = await hosts.sessionFor(news.connection);
+    const { script, description } = reloadChange(news);
+    reportReload(await session.run(underHostLock(script), { description }), news, false);
     return { outs: { ...news, previous: olds.previous } };
   },
   async delete(_id, props, hosts) {

@@ -1,7 +1,7 @@
 import { expectSuccess, failureContext, HardeningError } from "../core/errors";
 import { observedOnHost } from "../core/implementation";
 import { hostImplementation } from "../ssh/implementation";
-import { forgetBefore, rememberBefore } from "../ssh/before";
+import { forgetBefore, rememberBefore, rememberBeforeThen } from "../ssh/before";
 import { underHostLock } from "../ssh/lock";
 import { commandLine } from "../ssh/quote";
 import { HostSession } from "../ssh/transport";
@@ -27,24 +27,25 @@ async function readLive(session: HostSession, inputs: ClusterFirewallInputs) {
 const optionKey = (inputs: { cluster: string }, key: string) => `pve-option-${inputs.cluster}-${key}`;
 
 /**
- * The managed keys' values before this stack first set them: recorded on the
- * node before the change, so that a cut `pvesh set` is not taken for the
- * cluster's own value by the next run.
+ * Sets the options that differ from `live` and returns the managed keys' values before this stack
+ * first set them: recorded on the node before the change, in the same round trip, so that a cut
+ * `pvesh set` is not taken for the cluster's own value by the next run.
  */
-async function rememberPrevious(session: HostSession, inputs: ClusterFirewallInputs, live: Record<string, string>): Promise<Record<string, string | null>> {
-  const seen = Object.entries(previousValues(desiredValues(inputs.options), live));
-  const entries = seen.map(([key, value]) => ({ key: optionKey(inputs, key), what: `${OPTIONS_PATH} ${key}`, before: value }));
-  const recorded = await rememberBefore(session, `${RESOURCE} ${inputs.label}`, inputs, entries);
-  return Object.fromEntries(seen.map(([key], i) => [key, recorded[i]]));
-}
-
-async function apply(session: HostSession, inputs: ClusterFirewallInputs, live: Record<string, string>) {
+async function rememberThenApply(session: HostSession, inputs: ClusterFirewallInputs, live: Record<string, string>): Promise<Record<string, string | null>> {
   const desired = desiredValues(inputs.options);
+  const seen = Object.entries(previousValues(desired, live));
+  const entries = seen.map(([key, value]) => ({ key: optionKey(inputs, key), what: `${OPTIONS_PATH} ${key}`, before: value }));
+  const resource = `${RESOURCE} ${inputs.label}`;
   const toSet = keysToSet(desired, live);
-  if (toSet.length === 0) return;
-  const argv = setArgs(Object.fromEntries(toSet.map((key) => [key, desired[key]])));
-  const result = await session.run(underHostLock(commandLine(argv)), { description: commandLine(argv) });
-  expectSuccess(result, failureContext(RESOURCE, inputs, `options.${toSet[0]}`), commandLine(argv), "check the value against `pvesh usage /cluster/firewall/options -v`");
+  let recorded: (string | null)[];
+  if (toSet.length === 0) recorded = await rememberBefore(session, resource, inputs, entries);
+  else {
+    const command = commandLine(setArgs(Object.fromEntries(toSet.map((key) => [key, desired[key]]))));
+    const { previous, change } = await rememberBeforeThen(session, resource, inputs, entries, { script: command, description: command });
+    expectSuccess(change, failureContext(RESOURCE, inputs, `options.${toSet[0]}`), command, "check the value against `pvesh usage /cluster/firewall/options -v`");
+    recorded = previous;
+  }
+  return Object.fromEntries(seen.map(([key], i) => [key, recorded[i]]));
 }
 
 export const clusterFirewall = hostImplementation(clusterFirewallKind, {
@@ -53,8 +54,7 @@ export const clusterFirewall = hostImplementation(clusterFirewallKind, {
   async create(inputs, hosts) {
     const session = await hosts.sessionFor(inputs.connection);
     const live = await readLive(session, inputs);
-    const previous = await rememberPrevious(session, inputs, live);
-    await apply(session, inputs, live);
+    const previous = await rememberThenApply(session, inputs, live);
     return { id: `${inputs.cluster}/cluster-firewall`, outs: { ...inputs, previous } };
   },
   async read(id, props, hosts) {
@@ -67,8 +67,7 @@ export const clusterFirewall = hostImplementation(clusterFirewallKind, {
     const session = await hosts.sessionFor(news.connection);
     const live = await readLive(session, news);
     // Keys managed for the first time get their pre-change value remembered too.
-    const previous = { ...(await rememberPrevious(session, news, live)), ...olds.previous };
-    await apply(session, news, live);
+    const previous = { ...(await rememberThenApply(session, news, live)), ...olds.previous };
     return { outs: { ...news, previous } };
   },
   async delete(_id, props, hosts) {

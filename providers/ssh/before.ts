@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
 import { expectSuccess, HardeningError } from "../core/errors";
-import { HostSession } from "./transport";
+import { HostSession, RemoteResult } from "./transport";
 import { fileDumpScript, parseFileDump, snapshotText, TEMP_FILE_PREFIX } from "./files";
 import { underHostLock } from "./lock";
 import { shellQuote } from "./quote";
@@ -138,26 +138,81 @@ export function forgetScript(owner: string, host: string, keys: readonly string[
 
 const context = (resource: string, owned: RecordOwner) => ({ host: owned.connection.name, resource });
 
+/** A change that goes in its record's round trip: run right after the record, under the same hold of the host lock. */
+export interface ChangeAfterRecord {
+  /** The change's script as it would run on its own, without underHostLock. */
+  script: string;
+  stdin?: string;
+  description: string;
+}
+
+const CHANGE_MARKER = "=== proxmox-hardening change";
+
+/**
+ * rememberScript, then the change in the same script: the record runs in a subshell (its umask
+ * and exits stay there) and the change runs as the rest of the script, as it would on its own;
+ * it starts only once every record is written, after a marker line that separates the outputs.
+ */
+export function rememberThenChangeScript(record: string, change: string): string {
+  return [`(\n${record}\n) || exit $?`, `echo '${CHANGE_MARKER}'`, change].join("\n");
+}
+
+/** rememberThenChangeScript's output: the records' part, and the change's result (none if it never started). */
+export function splitAtChange(result: RemoteResult): { records: string; change?: RemoteResult } {
+  const at = result.stdout.indexOf(`${CHANGE_MARKER}\n`);
+  if (at === -1 || (at > 0 && result.stdout[at - 1] !== "\n")) return { records: result.stdout };
+  return { records: result.stdout.slice(0, at), change: { ...result, stdout: result.stdout.slice(at + CHANGE_MARKER.length + 1) } };
+}
+
 /**
  * Records `entries` on the node unless this stack recorded them before, and
  * returns what the records say: the node's state before this stack's first
  * change, which a create keeps in state for delete. One round trip, under the host lock.
  */
 export async function rememberBefore<T>(session: HostSession, resource: string, owned: RecordOwner & { owner: string }, entries: readonly BeforeEntry<T>[]): Promise<T[]> {
-  if (entries.length === 0) return [];
-  const script = rememberScript(owned.owner, owned.connection.name, entries);
-  const description = `record what ${entries.map((entry) => entry.what).join(", ")} was before`;
-  const result = await session.run(underHostLock(script), { description });
-  if (result.code === MANAGED_ELSEWHERE_EXIT) {
-    const others = parseElsewhere(result.stdout, entries);
-    throw new HardeningError(
-      context(resource, owned),
-      `${others.map((other) => `${other.what} is managed by stack ${other.owner} (host entry ${other.host})`).join("; ")}: nothing was changed. Two stacks (or two host entries) managing one node undo each other's changes, and one's destroy removes what the other still needs`,
-      `manage this node from one stack and one host entry only; if that stack no longer exists, remove its records under ${BEFORE_DIR}/ on the host`,
-    );
+  return entries.length === 0 ? [] : (await remember(session, resource, owned, entries)).previous;
+}
+
+/**
+ * rememberBefore, then `change` in the same round trip (one round trip fewer per change: each
+ * costs the host a shell and the run a wait). The change runs only once every record is written,
+ * never when a record is refused; its result is the caller's to judge.
+ */
+export async function rememberBeforeThen<T>(
+  session: HostSession,
+  resource: string,
+  owned: RecordOwner & { owner: string },
+  entries: readonly BeforeEntry<T>[],
+  change: ChangeAfterRecord,
+): Promise<{ previous: T[]; change: RemoteResult }> {
+  if (entries.length === 0) return { previous: [], change: await session.run(underHostLock(change.script), { stdin: change.stdin, description: change.description }) };
+  const { previous, change: result } = await remember(session, resource, owned, entries, change);
+  return { previous, change: result! };
+}
+
+async function remember<T>(session: HostSession, resource: string, owned: RecordOwner & { owner: string }, entries: readonly BeforeEntry<T>[], change?: ChangeAfterRecord) {
+  const record = rememberScript(owned.owner, owned.connection.name, entries);
+  const recordDescription = `record what ${entries.map((entry) => entry.what).join(", ")} was before`;
+  const script = change ? rememberThenChangeScript(record, change.script) : record;
+  const result = await session.run(underHostLock(script), { stdin: change?.stdin, description: change ? `${recordDescription}; ${change.description}` : recordDescription });
+  const split = change ? splitAtChange(result) : { records: result.stdout };
+  // With a change, its start says the records are written (the exit code is the change's).
+  if (change ? !split.change : result.code !== 0) {
+    if (result.code === MANAGED_ELSEWHERE_EXIT) {
+      const others = parseElsewhere(split.records, entries);
+      throw new HardeningError(
+        context(resource, owned),
+        `${others.map((other) => `${other.what} is managed by stack ${other.owner} (host entry ${other.host})`).join("; ")}: nothing was changed. Two stacks (or two host entries) managing one node undo each other's changes, and one's destroy removes what the other still needs`,
+        `manage this node from one stack and one host entry only; if that stack no longer exists, remove its records under ${BEFORE_DIR}/ on the host`,
+      );
+    }
+    throw new HardeningError(context(resource, owned), `${recordDescription} failed; nothing was changed`, `check the disk and permissions under ${BEFORE_DIR}`, {
+      command: recordDescription,
+      exitCode: result.code,
+      stderr: result.stderr || result.stdout,
+    });
   }
-  expectSuccess(result, context(resource, owned), description, `check the disk and permissions under ${BEFORE_DIR}`);
-  return parseRemembered(result.stdout, owned.owner, owned.connection.name, entries);
+  return { previous: parseRemembered(split.records, owned.owner, owned.connection.name, entries), change: split.change };
 }
 
 /** Removes the records of `keys` once delete has put the node back; state from before records existed has none. */

@@ -67,6 +67,25 @@ export async function readFiles(session: HostSession, paths: readonly string[]):
   return parseFileDump(result.stdout);
 }
 
+const FACTS_END = "=== proxmox-hardening facts end";
+
+/** A script that prints facts without changing anything, then fileDumpScript: one round trip where a create would take two. */
+export function factsThenFilesScript(facts: string, paths: readonly string[]): string {
+  return [facts, `echo '${FACTS_END}'`, fileDumpScript(paths)].join("\n");
+}
+
+/** factsThenFilesScript's output: the facts' part, and the files. */
+export function splitFactsAndFiles(stdout: string): { facts: string; files: FileSnapshot[] } {
+  const at = stdout.lastIndexOf(`${FACTS_END}\n`);
+  return at === -1 ? { facts: stdout, files: [] } : { facts: stdout.slice(0, at), files: parseFileDump(stdout.slice(at)) };
+}
+
+/** Runs `facts` and reads `paths` in one round trip (factsThenFilesScript). */
+export async function readFactsAndFiles(session: HostSession, facts: string, paths: readonly string[], description: string): Promise<{ facts: string; files: FileSnapshot[] }> {
+  const result = await session.run(factsThenFilesScript(facts, paths), { description: `${description}; read ${paths.join(" ")}` });
+  return splitFactsAndFiles(result.stdout);
+}
+
 /**
  * Script that writes stdin to `path` atomically: a temp file in the same
  * directory, owner and mode set, then rename, so a cut connection never

@@ -4,11 +4,11 @@ import { hostLog } from "../core/log";
 import { observedOnHost } from "../core/implementation";
 import { hostImplementation } from "../ssh/implementation";
 import { isDeepStrictEqual } from "node:util";
-import { beforeKey, forgetBefore, rememberBefore } from "../ssh/before";
+import { BeforeEntry, beforeKey, forgetBefore, rememberBefore, rememberBeforeThen } from "../ssh/before";
 import { FileSnapshot, readFiles, restoreInput, restoreScript, snapshotText } from "../ssh/files";
 import { underHostLock } from "../ssh/lock";
 import { commandLine } from "../ssh/quote";
-import { HostSession } from "../ssh/transport";
+import { HostSession, RemoteResult } from "../ssh/transport";
 import {
   activationArgs,
   defaultsArgs,
@@ -52,12 +52,28 @@ async function readState(session: HostSession, kind: string, inputs: RuleInputs 
   }
 }
 
-/** Runs ufw commands in one round trip, under the host lock. */
-async function runUfw(session: HostSession, kind: string, inputs: { connection: { name: string }; label: string }, commands: string[][], field?: string) {
-  if (commands.length === 0) return;
-  const script = commands.map((argv) => commandLine(["ufw", ...argv])).join(" && ");
-  const result = await session.run(underHostLock(script), { description: script });
+type Labelled = { connection: { name: string }; label: string };
+
+const ufwScript = (commands: string[][]) => commands.map((argv) => commandLine(["ufw", ...argv])).join(" && ");
+
+function expectUfwSuccess(result: RemoteResult, kind: string, inputs: Labelled, script: string, field?: string) {
   expectSuccess(result, failureContext(kind, inputs, field), script, "run the command on the host to see ufw's complaint; `ufw status verbose` shows the current state");
+}
+
+/** Runs ufw commands in one round trip, under the host lock. */
+async function runUfw(session: HostSession, kind: string, inputs: Labelled, commands: string[][], field?: string) {
+  if (commands.length === 0) return;
+  const script = ufwScript(commands);
+  expectUfwSuccess(await session.run(underHostLock(script), { description: script }), kind, inputs, script, field);
+}
+
+/** Records what the host had (ssh/before.ts), then runs the ufw commands in the same round trip; returns the record. */
+async function rememberThenUfw<T>(session: HostSession, kind: string, inputs: Labelled & { owner: string }, entry: BeforeEntry<T>, commands: string[][], field?: string): Promise<T> {
+  if (commands.length === 0) return (await rememberBefore(session, `${kind} ${inputs.label}`, inputs, [entry]))[0];
+  const script = ufwScript(commands);
+  const { previous, change } = await rememberBeforeThen(session, `${kind} ${inputs.label}`, inputs, [entry], { script, description: script });
+  expectUfwSuccess(change, kind, inputs, script, field);
+  return previous[0];
 }
 
 // ---------------------------------------------------------------- rules
@@ -83,13 +99,12 @@ export const ufwRule = hostImplementation(ufwRuleKind, {
     const matches = storedMatches(inputs.rule, await readState(session, RULE, inputs));
     const seen: RulePrevious = { stored: matches.map((match) => match.found ?? null) };
     const what = `ufw rule ${commandLine(ruleToArgs(inputs.rule))}`;
-    // What the host held before this stack's first try: a cut earlier create may have added the rule.
-    const [previous] = await rememberBefore(session, `${RULE} ${inputs.label}`, inputs, [{ key: ruleKey(inputs.rule), what, before: seen }]);
     // A rule that is already there exactly is not added twice.
     const exact = exactlyStored(matches);
+    // What the host held before this stack's first try: a cut earlier create may have added the rule.
+    const previous = await rememberThenUfw(session, RULE, inputs, { key: ruleKey(inputs.rule), what, before: seen }, exact ? [] : [ruleToArgs(inputs.rule)], "rule");
     const adopted = previous.stored.some((tuple) => tuple !== null);
     if (exact) hostLog.info(inputs.connection.name, adopted ? `${what} already present: adopted, and kept on destroy` : `${what} already added by an earlier, interrupted run of this stack: removed on destroy`);
-    else await runUfw(session, RULE, inputs, [ruleToArgs(inputs.rule)], "rule");
     return { id: `${inputs.connection.name}/ufw/${commandLine(ruleToArgs(inputs.rule))}`, outs: { ...inputs, previous } };
   },
   async read(id, props, hosts) {
@@ -128,14 +143,15 @@ export async function readSwitchOnFacts(session: HostSession): Promise<SwitchOnF
   return parseSwitchOnFacts(result.stdout);
 }
 
-async function applyDefaults(session: HostSession, inputs: DefaultsInputs, state: UfwFileState) {
+/** The ufw commands that set the defaults, after checking the routed policy against bridge netfilter (nothing changed if refused). */
+async function defaultsCommands(session: HostSession, inputs: DefaultsInputs, state: UfwFileState): Promise<string[][]> {
   const bridgeNfCallIptables = inputs.defaults.routed === "allow" ? undefined : parseSwitchOnFacts((await session.run(BRIDGE_NETFILTER_FACT, { description: "read net.bridge.bridge-nf-call-iptables" })).stdout).bridgeNfCallIptables;
   const routed = routedPolicyFor(inputs.defaults.routed, bridgeNfCallIptables);
   if (inputs.defaults.routed !== undefined) {
     const problem = forwardPolicyProblem({ routed: inputs.defaults.routed, bridgeNfCallIptables, allowForwardDeny: inputs.defaults.allowForwardDeny });
     if (problem) throw new HardeningError(failureContext(DEFAULTS, inputs, "defaults.routed"), problem, "nothing was changed on the host");
   }
-  await runUfw(session, DEFAULTS, inputs, defaultsArgs({ ...inputs.defaults, routed }, state), "defaults");
+  return defaultsArgs({ ...inputs.defaults, routed }, state);
 }
 
 export const ufwDefaults = hostImplementation(ufwDefaultsKind, {
@@ -143,8 +159,8 @@ export const ufwDefaults = hostImplementation(ufwDefaultsKind, {
   async create(inputs, hosts) {
     const session = await hosts.sessionFor(inputs.connection);
     const state = await readState(session, DEFAULTS, inputs);
-    const [previous] = await rememberBefore(session, `${DEFAULTS} ${inputs.label}`, inputs, [{ key: DEFAULTS_KEY, what: "ufw's default policies and logging", before: { ...state.defaults, logging: state.logging } }]);
-    await applyDefaults(session, inputs, state);
+    const entry = { key: DEFAULTS_KEY, what: "ufw's default policies and logging", before: { ...state.defaults, logging: state.logging } };
+    const previous = await rememberThenUfw(session, DEFAULTS, inputs, entry, await defaultsCommands(session, inputs, state), "defaults");
     return { id: `${inputs.connection.name}/ufw/defaults`, outs: { ...inputs, previous } };
   },
   async read(id, props, hosts) {
@@ -157,7 +173,7 @@ export const ufwDefaults = hostImplementation(ufwDefaultsKind, {
   },
   async update(_id, olds, news, hosts) {
     const session = await hosts.sessionFor(news.connection);
-    await applyDefaults(session, news, await readState(session, DEFAULTS, news));
+    await runUfw(session, DEFAULTS, news, await defaultsCommands(session, news, await readState(session, DEFAULTS, news)), "defaults");
     return { outs: { ...news, previous: olds.previous } };
   },
   async delete(_id, props, hosts) {
@@ -180,8 +196,8 @@ export const ufwActivation = hostImplementation(ufwActivationKind, {
   async create(inputs, hosts) {
     const session = await hosts.sessionFor(inputs.connection);
     const state = await readState(session, ACTIVATION, inputs);
-    const [previous] = await rememberBefore(session, `${ACTIVATION} ${inputs.label}`, inputs, [{ key: ACTIVATION_KEY, what: "ufw on or off", before: { enabled: state.enabled } }]);
-    await activate(session, inputs, state);
+    const entry = { key: ACTIVATION_KEY, what: "ufw on or off", before: { enabled: state.enabled } };
+    const previous = await rememberThenUfw(session, ACTIVATION, inputs, entry, await activationCommands(session, inputs, state), "enabled");
     return { id: `${inputs.connection.name}/ufw/activation`, outs: { ...inputs, previous } };
   },
   async read(id, props, hosts) {
@@ -191,7 +207,7 @@ export const ufwActivation = hostImplementation(ufwActivationKind, {
   },
   async update(_id, olds, news, hosts) {
     const session = await hosts.sessionFor(news.connection);
-    await activate(session, news, await readState(session, ACTIVATION, news));
+    await runUfw(session, ACTIVATION, news, await activationCommands(session, news, await readState(session, ACTIVATION, news)), "enabled");
     return { outs: { ...news, previous: olds.previous } };
   },
   async delete(_id, props, hosts) {
@@ -204,14 +220,14 @@ export const ufwActivation = hostImplementation(ufwActivationKind, {
 });
 
 /**
- * Switches ufw on or off. Before switching on, judges the rules really stored, with what the node
+ * The ufw command that switches ufw on or off, if it is not so already. Before switching on, judges the rules really stored, with what the node
  * tells now: the preflight judged the same before the first change, but ran only when its inputs
  * changed (not when ufw was switched off by hand since, or rules stored by hand) and the node may
  * have changed in between (a member joined its cluster), while this is the last moment before a
  * lockout that no later step could undo.
  */
-async function activate(session: HostSession, inputs: ActivationInputs, state: UfwFileState) {
-  if (state.enabled === inputs.enabled) return;
+async function activationCommands(session: HostSession, inputs: ActivationInputs, state: UfwFileState): Promise<string[][]> {
+  if (state.enabled === inputs.enabled) return [];
   if (inputs.enabled) {
     const facts = await readSwitchOnFacts(session);
     if (state.defaults.routed !== "allow" && facts.bridgeNfCallIptables === true) {
@@ -241,7 +257,7 @@ async function activate(session: HostSession, inputs: ActivationInputs, state: U
       );
     }
   }
-  await runUfw(session, ACTIVATION, inputs, [activationArgs(inputs.enabled)], "enabled");
+  return [activationArgs(inputs.enabled)];
 }
 
 // ---------------------------------------------------------------- baseline

@@ -4,7 +4,7 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, 
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
-import { beforeKey, BeforeEntry, forgetScript, MANAGED_ELSEWHERE_EXIT, parseElsewhere, parseRemembered, recordPath, rememberScript } from "../../providers/ssh/before";
+import { beforeKey, BeforeEntry, forgetScript, MANAGED_ELSEWHERE_EXIT, parseElsewhere, parseRemembered, recordPath, rememberScript, rememberThenChangeScript, splitAtChange } from "../../providers/ssh/before";
 
 // The records of what a node had before a stack changed it (issue 15), run
 // with sh in a temp directory standing in for /var/lib/proxmox-hardening.
@@ -105,6 +105,35 @@ test("a temp file left by a killed writer neither stops the next record nor outl
     writeFileSync(join(dir, ".proxmox-hardening.Ab12Cd"), '{"half'); // atomicWriteScript's, from before records had their own writer
     sh(forgetScript("p/s", "pve1", ["a"], root));
     assert.ok(!existsSync(join(root, "..")), "forget removed the temp file with the records, and then the directories");
+  });
+});
+
+test("a change in the record's round trip runs after every record is written, with its own stdin, output and exit code", () => {
+  withRoot((root) => {
+    const entries = [{ key: "ufw-activation", what: "ufw on or off", before: { enabled: false } }];
+    const marker = join(root, "..", "changed");
+    // The change sees the record already there, reads stdin whole, and its exit code is the script's (even the refusal's own 76).
+    const change = `set -e\n[ -f ${recordPath("p/s", "pve1", "ufw-activation", root)} ]\ncat > ${marker}\numask\necho done\nexit ${MANAGED_ELSEWHERE_EXIT}`;
+    const ran = spawnSync("sh", ["-c", `umask 027\n${rememberThenChangeScript(rememberScript("p/s", "pve1", entries, root), change)}`], { encoding: "utf8", input: "new content\n" });
+    const split = splitAtChange({ stdout: ran.stdout, stderr: ran.stderr, code: ran.status ?? -1 });
+    assert.equal(split.change?.code, MANAGED_ELSEWHERE_EXIT, ran.stderr);
+    assert.equal(split.change?.stdout, "0027\ndone\n", "the change's output alone, under the caller's umask (the record's stays in its subshell)");
+    assert.deepEqual(parseRemembered(split.records, "p/s", "pve1", entries, root), [{ enabled: false }]);
+    assert.equal(readFileSync(marker, "utf8"), "new content\n");
+  });
+});
+
+test("a refused record never starts the change: no marker, the refusal's exit code and records", () => {
+  withRoot((root) => {
+    const entries = [{ key: "ufw-defaults", what: "ufw's default policies", before: "mine" }];
+    remember(root, "other/prod", "pve1", entries);
+    const marker = join(root, "..", "changed");
+    const ran = spawnSync("sh", ["-c", rememberThenChangeScript(rememberScript("p/s", "pve1", entries, root), `touch ${marker}`)], { encoding: "utf8" });
+    const split = splitAtChange({ stdout: ran.stdout, stderr: ran.stderr, code: ran.status ?? -1 });
+    assert.equal(ran.status, MANAGED_ELSEWHERE_EXIT);
+    assert.equal(split.change, undefined);
+    assert.deepEqual(parseElsewhere(split.records, entries, root), [{ owner: "other/prod", host: "pve1", what: "ufw's default policies" }]);
+    assert.ok(!existsSync(marker), "the change did not run");
   });
 });
 

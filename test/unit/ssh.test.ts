@@ -5,7 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
 import { credentialsFromConfig } from "../../providers/ssh/credentials";
-import { atomicWriteScript, fileDumpScript, parseFileDump, restoreIfChangedScript, restoreInput, restoreScript } from "../../providers/ssh/files";
+import { atomicWriteScript, factsThenFilesScript, fileDumpScript, parseFileDump, restoreIfChangedScript, restoreInput, restoreScript, splitFactsAndFiles } from "../../providers/ssh/files";
 import { HOST_LOCK_PATH, underHostLock } from "../../providers/ssh/lock";
 import { fingerprintOf, hostKeyMatches, keyBlobOf } from "../../providers/ssh/hostkey";
 import { commandLine, shellQuote } from "../../providers/ssh/quote";
@@ -101,6 +101,23 @@ test("file dump, atomic write and restore round-trip real files byte for byte", 
     assert.equal(readFileSync(path, "utf8"), content);
     sh(restoreScript(absent));
     assert.equal(sh(`ls -A ${commandLine([join(dir, "sub dir")])}`), "jail's.local\n", "no temp files left behind");
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("facts and files in one script: the facts' output alone (even one that looks like a dump), then the files", () => {
+  const dir = mkdtempSync(join(tmpdir(), "phs-facts-"));
+  try {
+    const path = join(dir, "filter.conf");
+    sh(atomicWriteScript(path), "[Definition]\n");
+    // A fact whose output is empty, and one that prints a line like the dump's header: neither leaks into the other part.
+    const facts = `printf ''\necho '=== proxmox-hardening file present 644 root:root /etc/x'\necho 'journal yes'`;
+    const { facts: printed, files } = splitFactsAndFiles(sh(factsThenFilesScript(facts, [path, join(dir, "filter.local")])));
+    assert.equal(printed, "=== proxmox-hardening file present 644 root:root /etc/x\njournal yes\n");
+    assert.deepEqual(files, parseFileDump(sh(fileDumpScript([path, join(dir, "filter.local")]))));
+    assert.equal(files.length, 2);
+    assert.deepEqual(splitFactsAndFiles("cut short\n"), { facts: "cut short\n", files: [] }, "no end line: no files, which the caller then reads itself");
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
