@@ -75,8 +75,15 @@ export function stepDurations(result: OpResult): { kind: string; count: number; 
     .sort((a, b) => b.medianMs - a.medianMs);
 }
 
+// Scripts that join two steps (ssh/before.ts, ssh/files.ts) are named by the step that costs.
+const CHANGE_AFTER_RECORD = "echo '=== proxmox-hardening change'";
+const FACTS_BEFORE_FILES = "echo '=== proxmox-hardening facts end'";
+
 /** What a remote script does, from its text (the providers' scripts are recognisable by their commands). */
 export function categoryOf(script: string): string {
+  if (script.includes(CHANGE_AFTER_RECORD)) return `${categoryOf(script.slice(script.indexOf(CHANGE_AFTER_RECORD) + CHANGE_AFTER_RECORD.length))}, after its record`;
+  if (script.includes(FACTS_BEFORE_FILES)) return `${categoryOf(script.slice(0, script.indexOf(FACTS_BEFORE_FILES)))} + read file`;
+  if (/=== proxmox-hardening record elsewhere/.test(script)) return "record what was before";
   if (/fail2ban-regex/.test(script)) return "fail2ban-regex (filter samples)";
   if (/all_running\(\)/.test(script)) return "fail2ban -t + reload + wait for jails";
   if (/cat > "\$work\/new"/.test(script)) return "write file + fail2ban-client -t";

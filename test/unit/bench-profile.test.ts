@@ -1,0 +1,27 @@
+// The profile names each remote script by what it does; scripts that join two steps are named by
+// the step that costs, so the profile's table stays comparable with runs of older commits.
+
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { categoryOf } from "../../bench/profile";
+import { rememberScript, rememberThenChangeScript } from "../../providers/ssh/before";
+import { factsThenFilesScript, fileDumpScript } from "../../providers/ssh/files";
+import { underHostLock } from "../../providers/ssh/lock";
+import { commandLine } from "../../providers/ssh/quote";
+import { owningPackageScript } from "../../providers/fail2ban/logic";
+import { backendFactsScript } from "../../providers/fail2ban/service";
+import { setArgs } from "../../providers/proxmox/logic";
+
+const record = rememberScript("p/s", "pve1", [{ key: "k", what: "k", before: null }]);
+
+test("a change in its record's round trip is named by the change; a record alone as a record", () => {
+  assert.equal(categoryOf(underHostLock(rememberThenChangeScript(record, commandLine(setArgs({ enable: "0" }))))), "pvesh set, after its record");
+  assert.equal(categoryOf(underHostLock(rememberThenChangeScript(record, commandLine(["ufw", "--force", "enable"])))), "ufw --force enable, after its record");
+  assert.equal(categoryOf(underHostLock(record)), "record what was before");
+});
+
+test("facts read with a file are named by the facts; a plain read stays a read", () => {
+  assert.equal(categoryOf(factsThenFilesScript(owningPackageScript("/etc/fail2ban/filter.d/proxmox.conf"), ["/etc/fail2ban/filter.d/proxmox.conf"])), "dpkg-query + read file");
+  assert.equal(categoryOf(factsThenFilesScript(backendFactsScript(["/var/log/daemon.log"]), ["/etc/fail2ban/jail.d/x.local"])), "backend facts + read file");
+  assert.equal(categoryOf(fileDumpScript(["/etc/x"])), "read files (snapshot)");
+});
