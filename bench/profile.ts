@@ -26,8 +26,10 @@ export interface Phases {
   lastResourceMs?: number;
   /** To the summary event (the engine is done). */
   summaryMs?: number;
-  /** The whole call through the Automation API (CLI exit, then `stack output` and `stack history` for up). */
+  /** To the exit of the operation's CLI run. */
   wallMs: number;
+  /** The whole call through the Automation API (the CLI, then `stack output` and `stack history` for up); absent in older results. */
+  apiMs?: number;
 }
 
 export function phasesOf(result: OpResult): Phases {
@@ -48,6 +50,7 @@ export function phasesOf(result: OpResult): Phases {
     lastResourceMs: rel(outputs.length ? outputs[outputs.length - 1].at : undefined),
     summaryMs: rel(events.find((e) => e.kind === "summaryEvent")?.at),
     wallMs: result.wallMs,
+    apiMs: result.apiMs,
   };
 }
 

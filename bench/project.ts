@@ -44,7 +44,10 @@ export interface MetricEvent {
 export interface OpResult {
   op: ProjectOp;
   startedAt: number;
+  /** To the exit of the operation's CLI run: what a user of `pulumi up` (or preview, refresh, destroy) waits for. */
   wallMs: number;
+  /** The whole Automation API call: after the CLI, up() runs `pulumi stack output` and `stack history`, refresh and destroy the latter. */
+  apiMs: number;
   connections: number;
   commands: number;
   /** Logins sshd accepted during the operation (should equal connections). */
@@ -100,6 +103,29 @@ function readMetrics(program: ProgramStack): MetricEvent[] {
     .map((line) => JSON.parse(line) as MetricEvent);
 }
 
+/**
+ * Calls `onCliExit` when the stack's first pulumi command of an operation has exited. The
+ * Automation API has no hook there, so this wraps its (private) runPulumiCmd; `stack output` and
+ * `stack history`, which it runs next, are the API's own cost, not the operation's.
+ */
+export function onFirstCliExit(stack: object, onCliExit: () => void): () => void {
+  const target = stack as { runPulumiCmd: (...args: unknown[]) => Promise<unknown> };
+  const original = target.runPulumiCmd;
+  if (typeof original !== "function") throw new Error("the Automation API's Stack has no runPulumiCmd: the CLI's exit cannot be timed");
+  let exited = false;
+  target.runPulumiCmd = async function (this: unknown, ...args: unknown[]) {
+    try {
+      return await original.apply(this, args);
+    } finally {
+      if (!exited) onCliExit();
+      exited = true;
+    }
+  };
+  return () => {
+    target.runPulumiCmd = original;
+  };
+}
+
 export async function runProject(inventory: Inventory, opts: ProjectOptions): Promise<OpResult[]> {
   const hosts = inventory.hosts;
   const { value: program } = await step(`project: stack ${opts.name} (create, config)`, () =>
@@ -123,6 +149,8 @@ export async function runProject(inventory: Inventory, opts: ProjectOptions): Pr
       const cpuSince = cpuMeter(inits);
       const startedAt = Date.now();
       const t0 = performance.now();
+      let cliExit: { wallMs: number; cpu: CpuSnapshot } | undefined;
+      const unwrap = onFirstCliExit(program.stack, () => (cliExit = { wallMs: performance.now() - t0, cpu: cpuSince() }));
       let changes: string;
       switch (op) {
         case "apply":
@@ -153,12 +181,13 @@ export async function runProject(inventory: Inventory, opts: ProjectOptions): Pr
           break;
         }
       }
-      const wallMs = performance.now() - t0;
-      const cpu = cpuSince();
+      unwrap();
+      const apiMs = performance.now() - t0;
+      const { wallMs, cpu } = cliExit ?? { wallMs: apiMs, cpu: cpuSince() };
       const metrics = readMetrics(program);
       const activity = program.sshActivity();
       const logins = (await sshdLogins(inventory)) - loginsBefore;
-      const result: OpResult = { op, startedAt, wallMs, ...activity, sshdLogins: logins, changes, events, metrics, cpu };
+      const result: OpResult = { op, startedAt, wallMs, apiMs, ...activity, sshdLogins: logins, changes, events, metrics, cpu };
       results.push(result);
       opts.onResult?.(result);
       await opts.afterOp?.(op, program);

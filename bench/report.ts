@@ -15,7 +15,10 @@ export interface Measurement {
   op: string;
   hosts: number;
   run: number;
+  /** This project: to the exit of the operation's CLI run (from 3 Dec; before, to the Automation API call's return). */
   wallMs: number;
+  /** This project: the whole Automation API call, with what it runs after the CLI. */
+  apiMs?: number;
   connections: number;
   commands: number;
   /** Logins sshd accepted (auth.log), the cross-check of `connections`. */

@@ -4,6 +4,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { categoryOf } from "../../bench/profile";
+import { onFirstCliExit } from "../../bench/project";
 import { rememberScript, rememberThenChangeScript } from "../../providers/ssh/before";
 import { factsThenFilesScript, fileDumpScript } from "../../providers/ssh/files";
 import { underHostLock } from "../../providers/ssh/lock";
@@ -24,4 +25,25 @@ test("facts read with a file are named by the facts; a plain read stays a read",
   assert.equal(categoryOf(factsThenFilesScript(owningPackageScript("/etc/fail2ban/filter.d/proxmox.conf"), ["/etc/fail2ban/filter.d/proxmox.conf"])), "dpkg-query + read file");
   assert.equal(categoryOf(factsThenFilesScript(backendFactsScript(["/var/log/daemon.log"]), ["/etc/fail2ban/jail.d/x.local"])), "backend facts + read file");
   assert.equal(categoryOf(fileDumpScript(["/etc/x"])), "read files (snapshot)");
+});
+
+test("the CLI's exit is timed at the end of the operation's own pulumi command, not of the API's stack output and history after it", async () => {
+  const calls: string[] = [];
+  const stack = {
+    async runPulumiCmd(what: string) {
+      calls.push(what);
+      return `${what} done`;
+    },
+  };
+  let exits = 0;
+  const unwrap = onFirstCliExit(stack, () => exits++);
+  assert.equal(await stack.runPulumiCmd("up"), "up done");
+  assert.equal(exits, 1);
+  await stack.runPulumiCmd("history");
+  assert.equal(exits, 1, "only the first command's exit counts");
+  unwrap();
+  await stack.runPulumiCmd("up");
+  assert.equal(exits, 1, "unwrapped");
+  assert.deepEqual(calls, ["up", "history", "up"]);
+  assert.throws(() => onFirstCliExit({}, () => undefined), /no runPulumiCmd/);
 });
