@@ -33,7 +33,7 @@ import { endState, freshHosts, HostCommand, installProfileHook, sandboxDown, tak
 import { channelLatencyMs, FixedCost, fixedCostOf, microMeasures, phasesOf, ProcessStamp, readStamps, remoteProfile, stepDurations } from "./profile";
 import { loadProgramSupport, OP_LABEL, PROJECT_OPS, ProgramSupport, ProjectOp, runProject } from "./project";
 import { cpuTable, experimentsTable, Machine, Measurement, replaceSection, resultsTable, slopeTable, targets, machineTable, Tool } from "./report";
-import { projectTree, repoRoot, Tree } from "./tree";
+import { projectTree, repoRoot, Tree, warmBundles } from "./tree";
 import { log, mustRun, runProcess, step } from "./util";
 
 const VARIANTS: Record<string, { parallel?: number; env?: Record<string, string>; what: string }> = {
@@ -445,6 +445,10 @@ async function main(): Promise<number> {
   // The trees of project@<commit> tools: snapshots made the same way as --ref's.
   const others = new Map<string, Tree>();
   for (const ref of new Set(args.tools.map((tool) => parseTool(tool).ref).filter((ref): ref is string => ref !== undefined))) others.set(ref, await projectTree(ref));
+  for (const measured of [tree, ...others.values()]) {
+    const ms = await warmBundles(measured.root);
+    if (ms !== undefined) log(`bundles of ${measured.description} made before the timed runs (a user's first run after a change pays this once): ${(ms / 1000).toFixed(1)} s`);
+  }
   const pulumiBin = (await pulumiCommand()).command;
   const workDir = join("/tmp", `pbn-bench-${process.pid}`);
   mkdirSync(workDir, { recursive: true });
