@@ -87,6 +87,7 @@ export function categoryOf(script: string): string {
   if (script.includes(CHANGE_AFTER_RECORD)) return `${categoryOf(script.slice(script.indexOf(CHANGE_AFTER_RECORD) + CHANGE_AFTER_RECORD.length))}, after its record`;
   if (script.includes(FACTS_BEFORE_FILES)) return `${categoryOf(script.slice(0, script.indexOf(FACTS_BEFORE_FILES)))} + read file`;
   if (/=== proxmox-hardening record elsewhere/.test(script)) return "record what was before";
+  if (/'fail2ban-test\t/.test(script)) return "preflight (facts, with fail2ban-client -t)";
   if (/fail2ban-regex/.test(script)) return "fail2ban-regex (filter samples)";
   if (/all_running\(\)/.test(script)) return "fail2ban -t + reload + wait for jails";
   if (/cat > "\$work\/new"/.test(script)) return "write file + fail2ban-client -t";

@@ -12,6 +12,8 @@ import { commandLine } from "../../providers/ssh/quote";
 import { owningPackageScript } from "../../providers/fail2ban/logic";
 import { backendFactsScript } from "../../providers/fail2ban/service";
 import { setArgs } from "../../providers/proxmox/logic";
+import { factsScript } from "../../providers/preflight/logic";
+import { preflightInputsSchema } from "../../providers/preflight/schema";
 
 const record = rememberScript("p/s", "pve1", [{ key: "k", what: "k", before: null }]);
 
@@ -25,6 +27,15 @@ test("facts read with a file are named by the facts; a plain read stays a read",
   assert.equal(categoryOf(factsThenFilesScript(owningPackageScript("/etc/fail2ban/filter.d/proxmox.conf"), ["/etc/fail2ban/filter.d/proxmox.conf"])), "dpkg-query + read file");
   assert.equal(categoryOf(factsThenFilesScript(backendFactsScript(["/var/log/daemon.log"]), ["/etc/fail2ban/jail.d/x.local"])), "backend facts + read file");
   assert.equal(categoryOf(fileDumpScript(["/etc/x"])), "read files (snapshot)");
+  const preflight = preflightInputsSchema.parse({
+    connection: { name: "pve1", address: "192.0.2.10", hostKey: "SHA256:7mVb1o2Jr1t1mHq2q1Dk3d6d8Yv3pBv1m3c4m5n6o7p" },
+    label: "pve1-preflight",
+    owner: "proxmox-hardening/test",
+    packages: { needed: ["ufw"], install: true },
+    ufw: { enabled: true, rules: [] },
+    jails: [],
+  });
+  assert.equal(categoryOf(factsScript(preflight)), "preflight (facts, with fail2ban-client -t)", "the preflight reads files too, but its cost is its test");
 });
 
 test("the CLI's exit is timed at the end of the operation's own pulumi command, not of the API's stack output and history after it", async () => {
