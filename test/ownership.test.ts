@@ -28,7 +28,7 @@ let original: HostFingerprint & Extras;
 let config: ReturnType<typeof sandboxConfig>;
 
 const CUT_DIR = "/run/ow-cut";
-const WRAPPED = ["/usr/sbin/ufw", "/usr/bin/fail2ban-client", "/usr/bin/pvesh", "/usr/bin/base64"];
+const WRAPPED = ["/usr/sbin/ufw", "/usr/bin/fail2ban-client", "/usr/bin/pvesh", "/usr/bin/mv"];
 const WRAPPER = [
   "#!/bin/sh",
   'name=${0##*/}',
@@ -40,7 +40,8 @@ const WRAPPER = [
   `while IFS= read -r want; do`,
   "  n=$((n+1))",
   `  case "$name $*" in "$want"*)`,
-  `    awk -v n="$n" 'NR != n' ${CUT_DIR}/armed > ${CUT_DIR}/armed.new && mv ${CUT_DIR}/armed.new ${CUT_DIR}/armed`,
+  // The real mv: mv itself is wrapped, and this one holds the lock its wrapper would wait for.
+  `    awk -v n="$n" 'NR != n' ${CUT_DIR}/armed > ${CUT_DIR}/armed.new && ${CUT_DIR}/real/mv ${CUT_DIR}/armed.new ${CUT_DIR}/armed`,
   `    printf '%s\\n' "$want" >> ${CUT_DIR}/fired`,
   "    pkill -KILL -x sshd",
   "    break ;;",

@@ -119,7 +119,11 @@ export const FAULT_PLAN: FaultPlan[] = [
  * words start with `trigger` finished, before its answer reaches the program; `leaves` is what the cut leaves.
  */
 export const CUT_POINTS: { trigger: string; what: string; leaves: string }[] = [
-  { trigger: "base64 -d", what: "a record being written (the first one, before any change)", leaves: "the record; nothing changed yet" },
+  {
+    trigger: "mv -f /var/lib/proxmox-hardening/before/",
+    what: "the up's first record written, before any change (the packages step's, or the cluster firewall's, whose `pvesh set` follows in the same script)",
+    leaves: "the record; nothing changed yet",
+  },
   { trigger: "pvesh set", what: "the Proxmox firewall option set", leaves: "the option set; its record says the value before (enable 1)" },
   { trigger: "ufw allow in proto tcp from any to any port 22", what: "the first ufw rule added", leaves: "the rule added; its record says it was not there" },
   { trigger: "ufw allow in proto tcp from any to any port 9101", what: "a ufw rule added after the administrator's own (9100, adopted)", leaves: "the rule added; its record says it was not there" },
