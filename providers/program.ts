@@ -1,11 +1,14 @@
 import { HardenedHost, hostPreflight } from "./host/component";
 import { readProgramConfig } from "./host/config";
 import { clusterManagers } from "./host/schema";
+import { skipMappingPromiseStacks } from "./core/promise-stacks";
 
 // The program (index.ts loads it). Hardens every host listed in the stack config (Pulumi.<stack>.yaml). The
 // config is validated before any resource is declared, so a mistake fails
 // `pulumi preview` with a message naming the host and the key, and no host is
 // contacted. See README.md for the keys.
+// V8's own formatter, where none is installed, is cheap enough as it is.
+if (Error.prepareStackTrace) Error.prepareStackTrace = skipMappingPromiseStacks(Error.prepareStackTrace);
 const config = readProgramConfig();
 
 const managers = clusterManagers(config.hosts);
