@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import { addClient, assertSandboxAddress, clientExec, down, Inventory, SandboxClient, SandboxHost, up } from "../sandbox";
 import { HostState, hostState, run } from "./support/host-state";
+import { parseStatusVerbose } from "./support/ufw-status";
 import { ProgramStack, sandboxConfig } from "../scripts/program-stack";
 
 // Issue 14.2: SSH allowed only from a management network. The program's own
@@ -18,6 +19,7 @@ let program: ProgramStack;
 const original: Record<string, HostState> = {};
 
 const all = () => nodes.map((host) => ({ host }));
+const dots = (address: string) => address.replace(/\./g, "\\.");
 const webUi = { action: "allow", protocol: "tcp", port: 8006, comment: "proxmox web ui" };
 
 /** Whether a TCP connection from the client to the host's SSH port opens (bounded by nc's timeout). */
@@ -49,11 +51,11 @@ test("SSH from a network the program is not in: preview passes and says what it 
   const rules = [{ action: "allow", protocol: "tcp", port: 22, from: outsider.address, comment: "admins" }, webUi];
   await program.configure(sandboxConfig(all(), { ufw: { rules } }));
   const preview = await program.stack.preview();
-  for (const node of nodes) assert.match(preview.stdout, new RegExp(`${node.name}: SSH \\(tcp port 22\\) will be allowed only from ${outsider.address.replace(/\./g, "\\.")}; before the first change on the host, the program checks there`));
+  for (const node of nodes) assert.match(preview.stdout, new RegExp(`${node.name}: SSH \\(tcp port 22\\) will be allowed only from ${dots(outsider.address)}; before the first change on the host, the program checks there`));
   await assert.rejects(program.stack.up(), (error: Error) => {
     assert.match(error.message, /refused before the first change on this host, so nothing was changed on it:\n +ufw\.rules: this program's SSH connection/);
     for (const node of nodes) {
-      assert.match(error.message, new RegExp(`comes from ${inventory.network.machineAddress.replace(/\./g, "\\.")} \\(as the host sees it, connected to ${node.address.replace(/\./g, "\\.")} port 22\\)`), node.name);
+      assert.match(error.message, new RegExp(`comes from ${dots(inventory.network.machineAddress)} \\(as the host sees it, connected to ${dots(node.address)} port 22\\)`), node.name);
     }
     return true;
   });
@@ -72,6 +74,34 @@ test("SSH only from the program's network: ufw is on, the program keeps its acce
   // The program itself still gets in: a refresh reads every resource over SSH.
   const refreshed = await program.stack.refresh();
   assert.equal(refreshed.summary.result, "succeeded");
+});
+
+test("ufw on, SSH moved to a network the program is not in: the rule that lets the program in is not deleted, and it still gets in", { timeout: 600_000 }, async () => {
+  const machine = inventory.network.machineAddress;
+  const management = { action: "allow", protocol: "tcp", port: 22, from: machine, comment: "management" };
+  const admins = { action: "allow", protocol: "tcp", port: 22, from: outsider.address, comment: "admins" };
+  await program.configure(sandboxConfig(all(), { ufw: { rules: [admins, webUi] } }));
+  await assert.rejects(program.stack.up(), (error: Error) => {
+    for (const node of nodes) {
+      assert.match(
+        error.message,
+        new RegExp(
+          `ufw rule allow in proto tcp from ${dots(machine)} to any port 22 comment management was not deleted: ufw is on, and this program's SSH connection comes from ${dots(machine)} \\(as the host sees it, connected to ${dots(node.address)} port 22\\)`,
+        ),
+        node.name,
+      );
+    }
+    return true;
+  });
+  const sshRules = async (node: SandboxHost) => parseStatusVerbose(await run(node, "ufw status verbose")).rules.filter((rule) => rule.to === "22/tcp").map(({ action, from, comment }) => ({ action, from, comment }));
+  for (const node of nodes) {
+    assert.deepEqual(await sshRules(node), [{ action: "allow", from: machine, comment: "management" }, { action: "allow", from: outsider.address, comment: "admins" }], `the rule that lets the program in stays, the one asked for is added (${node.name})`);
+  }
+  assert.equal((await program.stack.refresh()).summary.result, "succeeded", "the program still gets in");
+  // With the program's network kept in the rules, the next up takes the other rule away.
+  await program.configure(sandboxConfig(all(), { ufw: { rules: [management, webUi] } }));
+  assert.equal((await program.stack.up()).summary.result, "succeeded");
+  for (const node of nodes) assert.deepEqual(await sshRules(node), [{ action: "allow", from: machine, comment: "management" }], node.name);
 });
 
 test("destroy puts each node back exactly as it was", { timeout: 600_000 }, async () => {

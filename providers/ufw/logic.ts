@@ -219,7 +219,8 @@ export interface IncomingPacket {
   port: number;
 }
 
-export type Verdict = { allowed: true } | { allowed: false; reason: string };
+/** `uncertain`: a rule that may or may not match came first, so ufw might let the packet in. */
+export type Verdict = { allowed: true } | { allowed: false; reason: string; uncertain?: true };
 
 /**
  * What ufw would do with the packet: the first matching rule decides, else the
@@ -229,6 +230,8 @@ export type Verdict = { allowed: true } | { allowed: false; reason: string };
  * the caller must never conclude "reachable" when it might not be.
  */
 export function incomingVerdict(tuples: readonly UfwTuple[], policy: UfwPolicy, packet: IncomingPacket): Verdict {
+  let uncertain = false;
+  const blocked = (reason: string): Verdict => (uncertain ? { allowed: false, reason, uncertain } : { allowed: false, reason });
   for (const [index, tuple] of tuples.entries()) {
     if (tuple.route || tuple.direction !== "in") continue;
     if (tuple.protocol !== "any" && tuple.protocol !== packet.protocol) continue;
@@ -239,10 +242,11 @@ export function incomingVerdict(tuples: readonly UfwTuple[], policy: UfwPolicy, 
     const certain = (toAny || packet.destination !== undefined) && tuple.sport === "any" && !tuple.interfaceIn && !tuple.dapp && !tuple.sapp;
     const blocks = tuple.action === "deny" || tuple.action === "reject";
     const verb = certain ? (tuple.action === "deny" ? "denies" : "rejects") : `may ${tuple.action}`;
-    if (blocks) return { allowed: false, reason: `rule ${index + 1} (${describeTuple(tuple)}) ${verb} it first` };
+    uncertain ||= !certain;
+    if (blocks) return blocked(`rule ${index + 1} (${describeTuple(tuple)}) ${verb} it first`);
     if (certain) return { allowed: true };
   }
-  return policy === "allow" ? { allowed: true } : { allowed: false, reason: `no rule allows it and the incoming policy is "${policy}"` };
+  return policy === "allow" ? { allowed: true } : blocked(`no rule allows it and the incoming policy is "${policy}"`);
 }
 
 // ------------------------------------------------------------------ cluster guard

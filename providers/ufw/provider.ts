@@ -15,6 +15,8 @@ import {
   exactlyStored,
   findRuleTuples,
   forwardPolicyProblem,
+  predictAfterDelete,
+  predictUserRules,
   routedPolicyFor,
   parseUfwFiles,
   ruleToArgs,
@@ -28,7 +30,7 @@ import {
 } from "./logic";
 import { UfwRule } from "./schema";
 import { ufwActivationKind, ufwBaselineKind, ufwDefaultsKind, ufwRuleKind } from "./kinds";
-import { BRIDGE_NETFILTER_FACT, parseSwitchOnFacts, SWITCH_ON_FACTS_SCRIPT, SwitchOnFacts, switchOnProblems } from "./switch-on";
+import { BRIDGE_NETFILTER_FACT, parseSwitchOnFacts, ruleChangeProblems, SWITCH_ON_FACTS_SCRIPT, SwitchOnFacts, switchOnProblems } from "./switch-on";
 
 // UFW as four resource kinds: each rule, the default policies with logging, activation, and
 // the baseline that gives ufw's files back byte for byte on destroy. All read ufw's state files
@@ -118,6 +120,8 @@ export const ufwRule = hostImplementation(ufwRuleKind, {
   },
   async update(_id, olds, news, hosts) {
     const session = await hosts.sessionFor(news.connection);
+    const state = await readState(session, RULE, news);
+    await refuseCutOff(session, news, state, predictUserRules(storedRules(state), [news.rule], { ipv6: state.ipv6 }), "changed");
     await runUfw(session, RULE, news, [ruleToArgs(news.rule)], "rule");
     return { outs: { ...news, previous: olds.previous } };
   },
@@ -127,10 +131,42 @@ export const ufwRule = hostImplementation(ufwRuleKind, {
     const before = stored.find((tuple): tuple is UfwTuple => tuple !== null);
     // Without a stored tuple the rule is removed; one that was there before gets its action and comment back and stays.
     const original = before && { ...props.rule, action: before.action, comment: before.comment || undefined };
+    const state = await readState(session, RULE, props);
+    const after = original ? predictUserRules(storedRules(state), [original], { ipv6: state.ipv6 }) : predictAfterDelete(storedRules(state), props.rule, { ipv6: state.ipv6 });
+    await refuseCutOff(session, props, state, after, original ? "put back as it was" : "deleted");
     await runUfw(session, RULE, props, [original ? ruleToArgs(original) : ruleToDeleteArgs(props.rule)]);
     await forgetBefore(session, `${RULE} ${props.label}`, props, [ruleKey(props.rule)]);
   },
 });
+
+const storedRules = (state: UfwFileState) => ({ v4: state.tuplesV4, v6: state.tuplesV6 });
+
+/**
+ * Refuses a rule's change or removal on a node where ufw is on, when it would cut this program's
+ * SSH connection or split the node's cluster: the preflight and activation judge only switching
+ * ufw on, so this is the one check of a rule taken away later (moved to another source, dropped
+ * from the stack, the cluster traffic switched off). Nothing is changed when it refuses.
+ */
+async function refuseCutOff(session: HostSession, inputs: RuleInputs, state: UfwFileState, after: ReturnType<typeof storedRules>, done: string): Promise<void> {
+  if (!state.enabled || state.defaults.incoming === "allow") return;
+  const facts = await readSwitchOnFacts(session);
+  const { ssh, cluster } = ruleChangeProblems({ state, after, facts, sshPort: inputs.connection.port, nodeName: inputs.connection.name });
+  const refused = `ufw rule ${commandLine(ruleToArgs(inputs.rule))} was not ${done}: ufw is on, and`;
+  if (ssh.length > 0) {
+    throw new HardeningError(
+      failureContext(RULE, inputs, "rule"),
+      `${refused} ${ssh.join("; ")}`,
+      "nothing was changed by this step; keep a rule that allows SSH from this program's address (in the stack's ufw.rules, or by hand on the node before a destroy), then run the command again",
+    );
+  }
+  if (cluster.length > 0) {
+    throw new HardeningError(
+      failureContext(RULE, inputs, "rule"),
+      `${refused} ${cluster.join("; ")}`,
+      "nothing was changed by this step; keep corosync allowed from every member's link address (ufw.clusterTraffic or a rule), then run the command again",
+    );
+  }
+}
 
 // ---------------------------------------------------------------- defaults and logging
 

@@ -3,7 +3,10 @@
 // Both the host's preflight (before the first change) and activation (just before `ufw enable`)
 // use it, so the two judge alike. No I/O.
 import { parseCorosyncConf } from "../proxmox/logic";
-import { LockoutInput, corosyncCutProblems, lockoutProblems, predictUserRules, sshRestrictedTo } from "./logic";
+import { addressFamilyOf } from "./address";
+import { LockoutInput, corosyncCutProblems, incomingVerdict, lockoutProblems, predictUserRules, sshRestrictedTo } from "./logic";
+import type { UfwFileState } from "./state";
+import type { UfwTuple } from "./tuples";
 
 /** The cluster's corosync.conf as Proxmox VE keeps it (shared by every member). */
 export const COROSYNC_CONF = "/etc/pve/corosync.conf";
@@ -12,7 +15,7 @@ export interface SwitchOnFacts {
   /** net.bridge.bridge-nf-call-iptables; undefined when unreadable (br_netfilter not loaded). */
   bridgeNfCallIptables: boolean | undefined;
   /** The connection as the host sees it ($SSH_CONNECTION): this program's address after any NAT, and the host's address it reached. */
-  sshSource?: { client: string; server: string };
+  sshSource?: { client: string; server: string; serverPort?: number };
   hostname: string;
   /** The node's own addresses, to find it in corosync.conf's nodelist. */
   addresses: string[];
@@ -45,8 +48,9 @@ export function parseSwitchOnFacts(stdout: string): SwitchOnFacts {
     const [key, value = ""] = line.split("\t");
     if (key === "bridge") facts.bridgeNfCallIptables = value === "1" ? true : value === "0" ? false : undefined;
     else if (key === "ssh-connection") {
-      const [client, , server] = value.trim().split(/\s+/);
-      if (client && server) facts.sshSource = { client: unmapped(client), server: unmapped(server) };
+      const [client, , server, port] = value.trim().split(/\s+/);
+      const serverPort = Number(port);
+      if (client && server) facts.sshSource = { client: unmapped(client), server: unmapped(server), ...(Number.isInteger(serverPort) && serverPort > 0 ? { serverPort } : {}) };
     } else if (key === "hostname") facts.hostname = value.trim();
     else if (key === "address" && value) facts.addresses.push(value.split("/")[0]);
     else if (key === "corosync") facts.corosyncConf = Buffer.from(value, "base64").toString("utf8");
@@ -101,4 +105,47 @@ function clusterProblems(input: SwitchOnInput): string[] {
     incoming: input.defaults.incoming,
     peers: conf.nodes.filter((member) => member !== node),
   }).map((problem) => `${problem} (members as listed in the node's ${COROSYNC_CONF})`);
+}
+
+export interface RuleChangeInput {
+  /** ufw's state on the node now. */
+  state: UfwFileState;
+  /** The rules ufw will hold after the change (a rule deleted, or its action changed). */
+  after: { v4: readonly UfwTuple[]; v6: readonly UfwTuple[] };
+  facts: SwitchOnFacts;
+  /** The port this program connects to, when $SSH_CONNECTION does not tell the one the node sees. */
+  sshPort: number;
+  nodeName: string;
+}
+
+/**
+ * Why changing the stored rules of a node where ufw is on would cut this program's SSH connection
+ * (`ssh`) or split the node's cluster (`cluster`). Only what the change itself makes worse counts:
+ * a connection that ufw already refuses, or that a rule ufw's files cannot settle (an application
+ * profile, an interface) may still let in, is left to the operator: a destroy putting back a
+ * node's own rules is not refused for a rule of the node's that this program cannot judge.
+ */
+export function ruleChangeProblems(input: RuleChangeInput): { ssh: string[]; cluster: string[] } {
+  const { state, facts } = input;
+  if (!state.enabled || state.defaults.incoming === "allow") return { ssh: [], cluster: [] };
+  const now = { v4: state.tuplesV4, v6: state.tuplesV6 };
+  const judge = (existing: RuleChangeInput["after"]) =>
+    switchOnProblems({ defaults: state.defaults, rules: [], activation: { enabled: true }, sshPort: input.sshPort, existing, ipv6: state.ipv6, facts, nodeName: input.nodeName });
+  const [before, after] = [judge(now), judge(input.after)];
+  const added = (was: string[], will: string[]) => will.filter((problem) => !was.includes(problem));
+  return { ssh: facts.sshSource ? sshCutBy(input, now, facts.sshSource) : added(before.ssh, after.ssh), cluster: added(before.cluster, after.cluster) };
+}
+
+/** The connection $SSH_CONNECTION names, let in now and surely refused after the change: why. */
+function sshCutBy(input: RuleChangeInput, now: RuleChangeInput["after"], source: NonNullable<SwitchOnFacts["sshSource"]>): string[] {
+  const family = addressFamilyOf(source.client);
+  if (!family || (family === "v6" && !input.state.ipv6)) return [];
+  const port = source.serverPort ?? input.sshPort;
+  const packet = { source: source.client, destination: source.server, protocol: "tcp" as const, port };
+  const policy = input.state.defaults.incoming;
+  const later = incomingVerdict(input.after[family], policy, packet);
+  if (!incomingVerdict(now[family], policy, packet).allowed || later.allowed || later.uncertain) return [];
+  return [
+    `this program's SSH connection comes from ${source.client} (as the host sees it, connected to ${source.server} port ${port}), and after this change ${later.reason}: this program's SSH connection would be cut off`,
+  ];
 }

@@ -191,3 +191,15 @@ export function predictUserRules(
   }
   return result;
 }
+
+/** The rule lists ufw will hold after `ufw delete` of `rule`: its stored tuples gone (ufw deletes only those with its action too). */
+export function predictAfterDelete(
+  stored: { v4: readonly UfwTuple[]; v6: readonly UfwTuple[] },
+  rule: UfwRule,
+  options: { ipv6?: boolean } = {},
+): { v4: UfwTuple[]; v6: UfwTuple[] } {
+  const key = (tuple: UfwTuple) => `${tuple.action} ${tupleIdentity(tuple)}`;
+  const gone = new Set(ruleToTuples(rule, options).map(key));
+  const kept = (tuples: readonly UfwTuple[]) => tuples.filter((tuple) => !gone.has(key(tuple)));
+  return { v4: kept(stored.v4), v6: kept(stored.v6) };
+}

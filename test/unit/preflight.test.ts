@@ -93,7 +93,7 @@ test("preflight: a jail whose backend finds neither its files nor the journal is
 test("preflight: the facts script reads this machine without changing it, and its output parses", { skip: !existsSync("/usr/bin/dpkg-query") && "not Debian" }, () => {
   const checked = inputs({ packages: { needed: ["dpkg", "no-such-package-xyz"], install: true }, jails: [Fail2banJail.parse({ name: "x", logpath: ["/etc/host*"] }), Fail2banJail.parse({ name: "y", logpath: ["/nonexistent/*.log"] })] });
   const facts = parseFacts(execFileSync("sh", ["-c", factsScript(checked), "sh", "203.0.113.5 50022 192.0.2.10 22"], { encoding: "utf8" }), 2);
-  assert.deepEqual(facts.sshSource, { client: "203.0.113.5", server: "192.0.2.10" });
+  assert.deepEqual(facts.sshSource, { client: "203.0.113.5", server: "192.0.2.10", serverPort: 22 });
   assert.ok(facts.addresses.includes("127.0.0.1"), facts.addresses.join());
   assert.match(facts.packages.dpkg.installed ?? "", /^\d/);
   assert.deepEqual(facts.packages["no-such-package-xyz"], { installed: undefined, candidate: undefined });
@@ -148,7 +148,7 @@ test("preflight: facts as a node prints them, fail2ban's failing test included",
   assert.deepEqual(parseFacts(output, 2), {
     bridgeNfCallIptables: true,
     // sshd's IPv4-mapped form is what ufw's IPv4 rules see
-    sshSource: { client: "203.0.113.5", server: "192.0.2.10" },
+    sshSource: { client: "203.0.113.5", server: "192.0.2.10", serverPort: 22 },
     hostname: "pve1",
     addresses: ["127.0.0.1", "192.0.2.10", "2001:db8::10"],
     corosyncConf: "totem {\n  cluster_name: prod\n}\n",
