@@ -2,13 +2,15 @@ import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import { assertSandboxAddress, down, hostExec, Inventory, SandboxHost, up } from "../sandbox";
 import { HostState, hostState, run } from "./support/host-state";
+import { parseStatusVerbose } from "./support/ufw-status";
 import { ProgramStack, sandboxConfig } from "../scripts/program-stack";
 
 // Issue 14.1: the program never splits a Proxmox cluster. Preview refuses a
 // cluster whose members' corosync traffic the planned rules would cut, and
 // before the first change on a node (and again before switching ufw on), the node's own
 // /etc/pve/corosync.conf is read, so a member this stack does not manage counts too. Effects are checked on the
-// hosts: ufw's state, and UDP datagrams that really do or do not arrive.
+// hosts: ufw's state, and UDP datagrams that really do or do not arrive. Once ufw is on, taking
+// the cluster's rule away is refused at the rule's delete.
 
 let inventory: Inventory;
 let pve1: SandboxHost;
@@ -106,6 +108,19 @@ test("re-addressing a node (same host key) is an update in place that runs nothi
   // The new address really is used from now on: a refresh reads every resource through it.
   assert.equal((await program.stack.refresh()).summary.result, "succeeded");
   assert.equal(program.sshActivity().connections, 1);
+});
+
+test("switching the cluster traffic off on a node where ufw is on: the corosync rule is not deleted, the others are, and corosync still passes", { timeout: 600_000 }, async () => {
+  const config = sandboxConfig([{ host: pve1, cluster: "lab" }]);
+  await program.configure({ ...config, hosts: config.hosts.map((host) => ({ ...host, address: pve1.address6 })) });
+  await assert.rejects(program.stack.up(), (error: Error) => {
+    assert.match(error.message, /ufw rule allow in proto udp from \S+ to any port 5405:5412 .*was not deleted: ufw is on, and ufw on pve1 would split cluster lab \(members pve1, pve2\)/);
+    assert.match(error.message, new RegExp(`from pve2 \\(${pve2.address.replace(/\./g, "\\.")}\\)`));
+    return true;
+  });
+  const rules = parseStatusVerbose(await run(pve1, "ufw status verbose")).rules.filter((rule) => !rule.v6).map((rule) => `${rule.to} ${rule.comment}`);
+  assert.deepEqual(rules, ["22/tcp ssh", "8006/tcp proxmox web ui", "5405:5412/udp proxmox corosync"], "only the rule corosync needs stays of the cluster's (migration, consoles: gone as asked)");
+  assert.equal(await udpArrives(pve2, pve1, 5405), true, "corosync still reaches pve1");
 });
 
 test("destroy puts the node back exactly as it was", { timeout: 600_000 }, async () => {
