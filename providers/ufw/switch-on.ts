@@ -1,7 +1,8 @@
 // The functional core of switching ufw on: what only the node can tell (bridge netfilter, this
 // program's source address, the node's cluster), read in one round trip, and the verdict over it.
 // Both the host's preflight (before the first change) and activation (just before `ufw enable`)
-// use it, so the two judge alike. No I/O.
+// use it, so the two judge alike; a rule taken away while ufw is on is judged by the same
+// verdicts (ruleChangeProblems). No I/O.
 import { parseCorosyncConf } from "../proxmox/logic";
 import { addressFamilyOf } from "./address";
 import { LockoutInput, corosyncCutProblems, incomingVerdict, lockoutProblems, predictUserRules, sshRestrictedTo } from "./logic";
