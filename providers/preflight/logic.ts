@@ -7,7 +7,7 @@ import { parseConfigTest } from "../fail2ban/parse";
 import { BEFORE_DIR } from "../ssh/before";
 import { fileDumpScript, parseFileDump, snapshotText } from "../ssh/files";
 import { commandLine, shellQuote } from "../ssh/quote";
-import { forwardPolicyProblem, parseUfwFiles, routedPolicyFor, UFW_FILES, UfwFileState } from "../ufw/logic";
+import { forwardPolicyProblem, parseUfwFiles, routedPolicyFor, storedTuples, UFW_FILES, UfwFileState } from "../ufw/logic";
 import { parseSwitchOnFacts, SWITCH_ON_FACTS_SCRIPT, SwitchOnFacts, switchOnProblems } from "../ufw/switch-on";
 import { PreflightInputs } from "./schema";
 
@@ -194,7 +194,7 @@ function switchOnPreflight(inputs: PreflightInputs, facts: NodeFacts): Preflight
     rules: inputs.ufw.rules,
     activation: { enabled: true },
     sshPort: inputs.ufw.sshPort,
-    existing: { v4: state.tuplesV4, v6: state.tuplesV6 },
+    existing: storedTuples(state),
     ipv6: state.ipv6,
     facts,
     nodeName: inputs.connection.name,

@@ -13,6 +13,7 @@ import {
   activationArgs,
   defaultsArgs,
   exactlyStored,
+  filtersIncoming,
   findRuleTuples,
   forwardPolicyProblem,
   predictAfterDelete,
@@ -23,6 +24,7 @@ import {
   ruleToDeleteArgs,
   splitFileBundle,
   STATE_READ_COMMAND,
+  storedTuples,
   UFW_RULE_REPLACE_KEYS,
   UfwFileState,
   UfwTuple,
@@ -121,7 +123,7 @@ export const ufwRule = hostImplementation(ufwRuleKind, {
   async update(_id, olds, news, hosts) {
     const session = await hosts.sessionFor(news.connection);
     const state = await readState(session, RULE, news);
-    await refuseCutOff(session, news, state, predictUserRules(storedRules(state), [news.rule], { ipv6: state.ipv6 }), "changed");
+    await refuseCutOff(session, news, state, predictUserRules(storedTuples(state), [news.rule], { ipv6: state.ipv6 }), "changed");
     await runUfw(session, RULE, news, [ruleToArgs(news.rule)], "rule");
     return { outs: { ...news, previous: olds.previous } };
   },
@@ -132,14 +134,12 @@ export const ufwRule = hostImplementation(ufwRuleKind, {
     // Without a stored tuple the rule is removed; one that was there before gets its action and comment back and stays.
     const original = before && { ...props.rule, action: before.action, comment: before.comment || undefined };
     const state = await readState(session, RULE, props);
-    const after = original ? predictUserRules(storedRules(state), [original], { ipv6: state.ipv6 }) : predictAfterDelete(storedRules(state), props.rule, { ipv6: state.ipv6 });
+    const after = original ? predictUserRules(storedTuples(state), [original], { ipv6: state.ipv6 }) : predictAfterDelete(storedTuples(state), props.rule, { ipv6: state.ipv6 });
     await refuseCutOff(session, props, state, after, original ? "put back as it was" : "deleted");
     await runUfw(session, RULE, props, [original ? ruleToArgs(original) : ruleToDeleteArgs(props.rule)]);
     await forgetBefore(session, `${RULE} ${props.label}`, props, [ruleKey(props.rule)]);
   },
 });
-
-const storedRules = (state: UfwFileState) => ({ v4: state.tuplesV4, v6: state.tuplesV6 });
 
 /**
  * Refuses a rule's change or removal on a node where ufw is on, when it would cut this program's
@@ -147,25 +147,22 @@ const storedRules = (state: UfwFileState) => ({ v4: state.tuplesV4, v6: state.tu
  * ufw on, so this is the one check of a rule taken away later (moved to another source, dropped
  * from the stack, the cluster traffic switched off). Nothing is changed when it refuses.
  */
-async function refuseCutOff(session: HostSession, inputs: RuleInputs, state: UfwFileState, after: ReturnType<typeof storedRules>, done: string): Promise<void> {
-  if (!state.enabled || state.defaults.incoming === "allow") return;
+async function refuseCutOff(session: HostSession, inputs: RuleInputs, state: UfwFileState, after: ReturnType<typeof storedTuples>, done: string): Promise<void> {
+  // Checked here as well as in ruleChangeProblems: on a node where nothing can be cut, the facts' round trip is spared.
+  if (!filtersIncoming(state)) return;
   const facts = await readSwitchOnFacts(session);
   const { ssh, cluster } = ruleChangeProblems({ state, after, facts, sshPort: inputs.connection.port, nodeName: inputs.connection.name });
-  const refused = `ufw rule ${commandLine(ruleToArgs(inputs.rule))} was not ${done}: ufw is on, and`;
-  if (ssh.length > 0) {
-    throw new HardeningError(
-      failureContext(RULE, inputs, "rule"),
-      `${refused} ${ssh.join("; ")}`,
-      "nothing was changed by this step; keep a rule that allows SSH from this program's address (in the stack's ufw.rules, or by hand on the node before a destroy), then run the command again",
-    );
-  }
-  if (cluster.length > 0) {
-    throw new HardeningError(
-      failureContext(RULE, inputs, "rule"),
-      `${refused} ${cluster.join("; ")}`,
-      "nothing was changed by this step; keep corosync allowed from every member's link address (ufw.clusterTraffic or a rule), then run the command again",
-    );
-  }
+  // The SSH connection first: a node this program cannot reach cannot be put right by it.
+  const [problems, keep] =
+    ssh.length > 0
+      ? [ssh, "keep a rule that allows SSH from this program's address (in the stack's ufw.rules, or by hand on the node before a destroy)"]
+      : [cluster, "keep corosync allowed from every member's link address (ufw.clusterTraffic or a rule)"];
+  if (problems.length === 0) return;
+  throw new HardeningError(
+    failureContext(RULE, inputs, "rule"),
+    `ufw rule ${commandLine(ruleToArgs(inputs.rule))} was not ${done}: ufw is on, and ${problems.join("; ")}`,
+    `nothing was changed by this step; ${keep}, then run the command again`,
+  );
 }
 
 // ---------------------------------------------------------------- defaults and logging
@@ -277,7 +274,7 @@ async function activationCommands(session: HostSession, inputs: ActivationInputs
       activation: inputs,
       sshPort: inputs.guard.sshPort,
       sshAddressFamily: inputs.guard.sshAddressFamily,
-      existing: { v4: state.tuplesV4, v6: state.tuplesV6 },
+      existing: storedTuples(state),
       ipv6: state.ipv6,
       facts,
       nodeName: inputs.connection.name,

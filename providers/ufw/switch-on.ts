@@ -6,7 +6,7 @@
 import { parseCorosyncConf } from "../proxmox/logic";
 import { addressFamilyOf } from "./address";
 import { LockoutInput, corosyncCutProblems, incomingVerdict, lockoutProblems, predictUserRules, sshRestrictedTo } from "./logic";
-import type { UfwFileState } from "./state";
+import { filtersIncoming, storedTuples, UfwFileState } from "./state";
 import type { UfwTuple } from "./tuples";
 
 /** The cluster's corosync.conf as Proxmox VE keeps it (shared by every member). */
@@ -128,8 +128,8 @@ export interface RuleChangeInput {
  */
 export function ruleChangeProblems(input: RuleChangeInput): { ssh: string[]; cluster: string[] } {
   const { state, facts } = input;
-  if (!state.enabled || state.defaults.incoming === "allow") return { ssh: [], cluster: [] };
-  const now = { v4: state.tuplesV4, v6: state.tuplesV6 };
+  if (!filtersIncoming(state)) return { ssh: [], cluster: [] };
+  const now = storedTuples(state);
   const judge = (existing: RuleChangeInput["after"]) =>
     switchOnProblems({ defaults: state.defaults, rules: [], activation: { enabled: true }, sshPort: input.sshPort, existing, ipv6: state.ipv6, facts, nodeName: input.nodeName });
   const [before, after] = [judge(now), judge(input.after)];
