@@ -31,8 +31,8 @@ export interface FloorResult {
   cpu: CpuSnapshot;
 }
 
-export async function runFloor(inventory: Inventory, knownHosts: string): Promise<FloorResult> {
-  const script = readFileSync(FLOOR_SCRIPT, "utf8");
+/** `script` (default: bench/floor.sh) over one OpenSSH session per host, all hosts at once. */
+export async function runFloor(inventory: Inventory, knownHosts: string, script = readFileSync(FLOOR_SCRIPT, "utf8")): Promise<FloorResult> {
   const loginsBefore = await sshdLogins(inventory);
   const cpuSince = cpuMeter(hostInits(inventory));
   const t0 = performance.now();
