@@ -48,7 +48,7 @@ export function checkedFloorScript(floor: string): string {
   return body;
 }
 
-(async () => {
+async function main(): Promise<void> {
   const hosts = Number(process.argv[2] ?? 1);
   const rounds = Math.min(10, Number(process.argv[3] ?? 5));
   if (!Number.isInteger(hosts) || hosts < 1 || hosts > 20) throw new Error("hosts: 1..20");
@@ -73,10 +73,15 @@ export function checkedFloorScript(floor: string): string {
     await sandboxDown();
     rmSync(dir, { recursive: true, force: true });
   }
-})().then(
-  () => process.exit(0),
-  (error) => {
-    console.error(error);
-    process.exit(1);
-  },
-);
+}
+
+// Run as a script; imported (by its unit test), it only provides checkedFloorScript.
+if (require.main === module) {
+  main().then(
+    () => process.exit(0),
+    (error) => {
+      console.error(error);
+      process.exit(1);
+    },
+  );
+}
