@@ -40,18 +40,18 @@ export function checkedFloorScript(floor: string): string {
     'rm -rf "$dir"',
     "",
   ].join("\n");
-  const body = floor
+  return floor
     .replace(/^set -e\n/m, `set -e\n\n${checks}`)
     // The project leaves ufw's defaults alone where they already match, as on these fresh hosts.
     .replace(/^ufw default .*\n/gm, "")
     .replace(FLOOR_RELOAD, () => reloadScript([referenceSshdJail.name, referenceProxmoxJail.name]));
-  return body;
 }
 
 async function main(): Promise<void> {
   const hosts = Number(process.argv[2] ?? 1);
-  const rounds = Math.min(10, Number(process.argv[3] ?? 5));
+  const rounds = Number(process.argv[3] ?? 5);
   if (!Number.isInteger(hosts) || hosts < 1 || hosts > 20) throw new Error("hosts: 1..20");
+  if (!Number.isInteger(rounds) || rounds < 1 || rounds > 10) throw new Error("rounds: 1..10");
   const floor = readFileSync(FLOOR_SCRIPT, "utf8");
   const scripts = { floor, "checked floor": checkedFloorScript(floor) };
   useSandboxOf(repoRoot);
