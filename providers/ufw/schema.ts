@@ -3,7 +3,7 @@
 // config reference. Outputs are normalized to the form ufw stores, so a
 // validated rule predicts its user.rules tuple exactly and diffs stay quiet.
 import { z } from "zod";
-import { parseAddress } from "./address";
+import { isAnywhere, parseAddress } from "./address";
 
 /** Builds the strict-object error hook: unknown fields name what is allowed. */
 function strictObjectError(what: string, allowed: readonly string[]) {
@@ -121,6 +121,11 @@ function addressSchema(allowAny: boolean) {
       return z.NEVER;
     }
     const parsed = parseAddress(raw);
+    if (parsed.ok && !allowAny && isAnywhere(parsed.address.canonical)) {
+      // The same as "any", spelt as a network: every address of its family.
+      ctx.addIssue({ code: "custom", message: `${raw} means every address, like "any", which is not allowed here; give ${expected}`, input: raw });
+      return z.NEVER;
+    }
     if (parsed.ok) return parsed.address.canonical;
     ctx.addIssue({ code: "custom", message: `${parsed.reason}; allowed: ${expected}`, input: raw });
     return z.NEVER;

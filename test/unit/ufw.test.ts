@@ -503,6 +503,8 @@ test("clusterTrafficRules gives the argv ufw accepted for the Proxmox cluster po
   );
   assert.deepEqual(clusterTrafficRules("fd00:10::/64").map((entry) => entry.from), Array(4).fill("fd00:10::/64"));
   assert.throws(() => clusterTrafficRules("any"), /clusterNetwork "any": "any" is not allowed here/);
+  // "any" spelt as a network: corosync, migration and consoles open to the whole internet
+  for (const anywhere of ["0.0.0.0/0", "::/0", "0::/0"]) assert.throws(() => clusterTrafficRules(anywhere), new RegExp(`clusterNetwork "${anywhere.replace(/[.:/]/g, "\\$&")}": .* means every address, like "any", which is not allowed here`));
   assert.throws(() => clusterTrafficRules("10.10.10.5/24"), /write the network as 10.10.10.0\/24/);
   assert.throws(() => clusterTrafficRules("10.10.10.0/24; reboot"), /has prefix length "24; reboot"; use a number from 0 to 32/);
 });
