@@ -7,8 +7,8 @@ import { parseConfigTest } from "../fail2ban/parse";
 import { BEFORE_DIR } from "../ssh/before";
 import { fileDumpScript, parseFileDump, snapshotText } from "../ssh/files";
 import { commandLine, shellQuote } from "../ssh/quote";
-import { forwardPolicyProblem, parseUfwFiles, routedPolicyFor, storedTuples, UFW_FILES, UfwFileState } from "../ufw/logic";
-import { parseSwitchOnFacts, SWITCH_ON_FACTS_SCRIPT, SwitchOnFacts, switchOnProblems } from "../ufw/switch-on";
+import { forwardPolicyProblem, parseUfwFiles, predictUserRules, routedPolicyFor, storedTuples, UFW_FILES, UfwFileState } from "../ufw/logic";
+import { parseSwitchOnFacts, ruleChangeProblems, SWITCH_ON_FACTS_SCRIPT, SwitchOnFacts, switchOnProblems } from "../ufw/switch-on";
 import { PreflightInputs } from "./schema";
 
 /** The oldest fail2ban this program is tested with (Debian 12's 1.0.2; Debian 13 has 1.1.0). */
@@ -181,23 +181,32 @@ function ufwStateOf(files: Record<string, string>): UfwFileState | { problem: st
 
 /**
  * What ufw activation would refuse, judged now: the program's rules after those the node already
- * stores, for this program's source address and the members of the node's cluster. Only when
- * ufw is to be switched on here: activation checks nothing on a node where ufw is already on.
+ * stores, for this program's source address and the members of the node's cluster. On a node
+ * where ufw is already on, what the stack's incoming policy would cut that the node's does not
+ * (a running ufw told to deny is a switch-on of its own, refused again by the defaults step).
  */
 function switchOnPreflight(inputs: PreflightInputs, facts: NodeFacts): PreflightProblem[] {
   if (!inputs.ufw.enabled) return [];
   const state = ufwStateOf(facts.ufwFiles);
   if ("problem" in state) return [{ field: "ufw", problem: state.problem }];
-  if (state.enabled) return [];
-  const { ssh, cluster } = switchOnProblems({
-    defaults: { incoming: inputs.ufw.incoming },
-    rules: inputs.ufw.rules,
-    activation: { enabled: true },
-    sshPort: inputs.ufw.sshPort,
-    existing: storedTuples(state),
-    ipv6: state.ipv6,
-    facts,
-    nodeName: inputs.connection.name,
-  });
+  const { ssh, cluster } = state.enabled
+    ? ruleChangeProblems({
+        state,
+        after: predictUserRules(storedTuples(state), inputs.ufw.rules, { ipv6: state.ipv6 }),
+        incomingAfter: inputs.ufw.incoming,
+        facts,
+        sshPort: inputs.ufw.sshPort,
+        nodeName: inputs.connection.name,
+      })
+    : switchOnProblems({
+        defaults: { incoming: inputs.ufw.incoming },
+        rules: inputs.ufw.rules,
+        activation: { enabled: true },
+        sshPort: inputs.ufw.sshPort,
+        existing: storedTuples(state),
+        ipv6: state.ipv6,
+        facts,
+        nodeName: inputs.connection.name,
+      });
   return [...ssh.map((problem) => ({ field: "ufw.rules", problem })), ...cluster.map((problem) => ({ field: "ufw.clusterTraffic", problem }))];
 }

@@ -123,7 +123,7 @@ export const ufwRule = hostImplementation(ufwRuleKind, {
   async update(_id, olds, news, hosts) {
     const session = await hosts.sessionFor(news.connection);
     const state = await readState(session, RULE, news);
-    await refuseCutOff(session, news, state, predictUserRules(storedTuples(state), [news.rule], { ipv6: state.ipv6 }), "changed");
+    await refuseCutOff(session, ruleChange(news, "changed"), state, predictUserRules(storedTuples(state), [news.rule], { ipv6: state.ipv6 }));
     await runUfw(session, RULE, news, [ruleToArgs(news.rule)], "rule");
     return { outs: { ...news, previous: olds.previous } };
   },
@@ -135,32 +135,47 @@ export const ufwRule = hostImplementation(ufwRuleKind, {
     const original = before && { ...props.rule, action: before.action, comment: before.comment || undefined };
     const state = await readState(session, RULE, props);
     const after = original ? predictUserRules(storedTuples(state), [original], { ipv6: state.ipv6 }) : predictAfterDelete(storedTuples(state), props.rule, { ipv6: state.ipv6 });
-    await refuseCutOff(session, props, state, after, original ? "put back as it was" : "deleted");
+    await refuseCutOff(session, ruleChange(props, original ? "put back as it was" : "deleted"), state, after);
     await runUfw(session, RULE, props, [original ? ruleToArgs(original) : ruleToDeleteArgs(props.rule)]);
     await forgetBefore(session, `${RULE} ${props.label}`, props, [ruleKey(props.rule)]);
   },
 });
 
+/** A change that refuseCutOff judges: whose it is, and how its refusal reads. */
+interface FilteringChange {
+  kind: string;
+  inputs: Labelled & { connection: { port: number } };
+  field: string;
+  /** e.g. "ufw rule allow 22/tcp was not deleted". */
+  refused: string;
+  /** The incoming policy the change sets (ufw's defaults); left out, the node's stays. */
+  incomingAfter?: UfwFileState["defaults"]["incoming"];
+}
+
+const ruleChange = (inputs: RuleInputs, done: string): FilteringChange => ({ kind: RULE, inputs, field: "rule", refused: `ufw rule ${commandLine(ruleToArgs(inputs.rule))} was not ${done}` });
+
 /**
- * Refuses a rule's change or removal on a node where ufw is on, when it would cut this program's
- * SSH connection or split the node's cluster: the preflight and activation judge only switching
- * ufw on, so this is the one check of a rule taken away later (moved to another source, dropped
- * from the stack, the cluster traffic switched off). Nothing is changed when it refuses.
+ * Refuses a change on a node where ufw is on (a rule changed or removed, a stricter incoming
+ * policy), when it would cut this program's SSH connection or split the node's cluster:
+ * activation judges only switching ufw on, so this is the one check of a rule taken away later
+ * (moved to another source, dropped from the stack, the cluster traffic switched off) and of a
+ * running ufw told to deny. Nothing is changed when it refuses.
  */
-async function refuseCutOff(session: HostSession, inputs: RuleInputs, state: UfwFileState, after: ReturnType<typeof storedTuples>, done: string): Promise<void> {
+async function refuseCutOff(session: HostSession, change: FilteringChange, state: UfwFileState, after: ReturnType<typeof storedTuples>): Promise<void> {
+  const { inputs, incomingAfter } = change;
   // Checked here as well as in ruleChangeProblems: on a node where nothing can be cut, the facts' round trip is spared.
-  if (!filtersIncoming(state)) return;
+  if (!filtersIncoming(state) && !(state.enabled && (incomingAfter ?? "allow") !== "allow")) return;
   const facts = await readSwitchOnFacts(session);
-  const { ssh, cluster } = ruleChangeProblems({ state, after, facts, sshPort: inputs.connection.port, nodeName: inputs.connection.name });
+  const { ssh, cluster } = ruleChangeProblems({ state, after, incomingAfter, facts, sshPort: inputs.connection.port, nodeName: inputs.connection.name });
   // The SSH connection first: a node this program cannot reach cannot be put right by it.
   const [problems, keep] =
     ssh.length > 0
-      ? [ssh, "keep a rule that allows SSH from this program's address (in the stack's ufw.rules, or by hand on the node before a destroy)"]
-      : [cluster, "keep corosync allowed from every member's link address (ufw.clusterTraffic or a rule)"];
+      ? [ssh, "have a rule allow SSH from this program's address (in the stack's ufw.rules, or by hand on the node before a destroy)"]
+      : [cluster, "have corosync allowed from every member's link address (ufw.clusterTraffic or a rule)"];
   if (problems.length === 0) return;
   throw new HardeningError(
-    failureContext(RULE, inputs, "rule"),
-    `ufw rule ${commandLine(ruleToArgs(inputs.rule))} was not ${done}: ufw is on, and ${problems.join("; ")}`,
+    failureContext(change.kind, inputs, change.field),
+    `${change.refused}: ufw is on, and ${problems.join("; ")}`,
     `nothing was changed by this step; ${keep}, then run the command again`,
   );
 }
@@ -176,13 +191,22 @@ export async function readSwitchOnFacts(session: HostSession): Promise<SwitchOnF
   return parseSwitchOnFacts(result.stdout);
 }
 
-/** The ufw commands that set the defaults, after checking the routed policy against bridge netfilter (nothing changed if refused). */
+/**
+ * The ufw commands that set the defaults, after checking the routed policy against bridge
+ * netfilter and, where ufw is on, that the new incoming policy cuts neither this program's SSH
+ * connection nor the node's cluster (nothing changed if refused).
+ */
 async function defaultsCommands(session: HostSession, inputs: DefaultsInputs, state: UfwFileState): Promise<string[][]> {
   const bridgeNfCallIptables = inputs.defaults.routed === "allow" ? undefined : parseSwitchOnFacts((await session.run(BRIDGE_NETFILTER_FACT, { description: "read net.bridge.bridge-nf-call-iptables" })).stdout).bridgeNfCallIptables;
   const routed = routedPolicyFor(inputs.defaults.routed, bridgeNfCallIptables);
   if (inputs.defaults.routed !== undefined) {
     const problem = forwardPolicyProblem({ routed: inputs.defaults.routed, bridgeNfCallIptables, allowForwardDeny: inputs.defaults.allowForwardDeny });
     if (problem) throw new HardeningError(failureContext(DEFAULTS, inputs, "defaults.routed"), problem, "nothing was changed on the host");
+  }
+  const incoming = inputs.defaults.incoming;
+  if (state.enabled && incoming !== state.defaults.incoming) {
+    const change = { kind: DEFAULTS, inputs, field: "defaults.incoming", refused: `ufw's incoming policy was not set to ${incoming}`, incomingAfter: incoming };
+    await refuseCutOff(session, change, state, storedTuples(state));
   }
   return defaultsArgs({ ...inputs.defaults, routed }, state);
 }

@@ -80,7 +80,8 @@ export function switchOnProblems(input: SwitchOnInput): { ssh: string[]; cluster
       ? [
           `SSH would be allowed only from ${restrictedTo.join(", ")}, and the host did not tell this program's source address ($SSH_CONNECTION was empty), so whether this connection stays open cannot be told; allow SSH from anywhere, or check that sshd sets SSH_CONNECTION for the user's login shell`,
         ]
-      : lockoutProblems({ ...input, sshSource: facts.sshSource });
+      : // With $SSH_CONNECTION, the port judged is the one the node sees (a port forward may map another to it).
+        lockoutProblems({ ...input, sshPort: facts.sshSource?.serverPort ?? input.sshPort, sshSource: facts.sshSource });
   return { ssh, cluster: clusterProblems(input) };
 }
 
@@ -113,6 +114,8 @@ export interface RuleChangeInput {
   state: UfwFileState;
   /** The rules ufw will hold after the change (a rule deleted, or its action changed). */
   after: { v4: readonly UfwTuple[]; v6: readonly UfwTuple[] };
+  /** The incoming policy after the change, when the change sets it (ufw's defaults); else the node's. */
+  incomingAfter?: UfwFileState["defaults"]["incoming"];
   facts: SwitchOnFacts;
   /** The port this program connects to, when $SSH_CONNECTION does not tell the one the node sees. */
   sshPort: number;
@@ -120,32 +123,33 @@ export interface RuleChangeInput {
 }
 
 /**
- * Why changing the stored rules of a node where ufw is on would cut this program's SSH connection
- * (`ssh`) or split the node's cluster (`cluster`). Only what the change itself makes worse counts:
+ * Why changing the stored rules or the incoming policy of a node where ufw is on would cut this
+ * program's SSH connection (`ssh`) or split the node's cluster (`cluster`): a stricter policy on a
+ * running ufw is a switch-on of its own. Only what the change itself makes worse counts:
  * a connection that ufw already refuses, or that a rule ufw's files cannot settle (an application
  * profile, an interface) may still let in, is left to the operator: a destroy putting back a
  * node's own rules is not refused for a rule of the node's that this program cannot judge.
  */
 export function ruleChangeProblems(input: RuleChangeInput): { ssh: string[]; cluster: string[] } {
   const { state, facts } = input;
-  if (!filtersIncoming(state)) return { ssh: [], cluster: [] };
+  const incomingAfter = input.incomingAfter ?? state.defaults.incoming;
+  if (!filtersIncoming(state) && !filtersIncoming({ ...state, defaults: { ...state.defaults, incoming: incomingAfter } })) return { ssh: [], cluster: [] };
   const now = storedTuples(state);
-  const judge = (existing: RuleChangeInput["after"]) =>
-    switchOnProblems({ defaults: state.defaults, rules: [], activation: { enabled: true }, sshPort: input.sshPort, existing, ipv6: state.ipv6, facts, nodeName: input.nodeName });
-  const [before, after] = [judge(now), judge(input.after)];
+  const judge = (existing: RuleChangeInput["after"], incoming: typeof incomingAfter) =>
+    switchOnProblems({ defaults: { incoming }, rules: [], activation: { enabled: true }, sshPort: input.sshPort, existing, ipv6: state.ipv6, facts, nodeName: input.nodeName });
+  const [before, after] = [judge(now, state.defaults.incoming), judge(input.after, incomingAfter)];
   const added = (was: string[], will: string[]) => will.filter((problem) => !was.includes(problem));
-  return { ssh: facts.sshSource ? sshCutBy(input, now, facts.sshSource) : added(before.ssh, after.ssh), cluster: added(before.cluster, after.cluster) };
+  return { ssh: facts.sshSource ? sshCutBy(input, now, incomingAfter, facts.sshSource) : added(before.ssh, after.ssh), cluster: added(before.cluster, after.cluster) };
 }
 
 /** The connection $SSH_CONNECTION names, let in now and surely refused after the change: why. */
-function sshCutBy(input: RuleChangeInput, now: RuleChangeInput["after"], source: NonNullable<SwitchOnFacts["sshSource"]>): string[] {
+function sshCutBy(input: RuleChangeInput, now: RuleChangeInput["after"], incomingAfter: UfwFileState["defaults"]["incoming"], source: NonNullable<SwitchOnFacts["sshSource"]>): string[] {
   const family = addressFamilyOf(source.client);
   if (!family || (family === "v6" && !input.state.ipv6)) return [];
   const port = source.serverPort ?? input.sshPort;
   const packet = { source: source.client, destination: source.server, protocol: "tcp" as const, port };
-  const policy = input.state.defaults.incoming;
-  const later = incomingVerdict(input.after[family], policy, packet);
-  if (!incomingVerdict(now[family], policy, packet).allowed || later.allowed || later.uncertain) return [];
+  const later = incomingVerdict(input.after[family], incomingAfter, packet);
+  if (!incomingVerdict(now[family], input.state.defaults.incoming, packet).allowed || later.allowed || later.uncertain) return [];
   return [
     `this program's SSH connection comes from ${source.client} (as the host sees it, connected to ${source.server} port ${port}), and after this change ${later.reason}: this program's SSH connection would be cut off`,
   ];

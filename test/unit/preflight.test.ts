@@ -184,10 +184,31 @@ test("preflight: SSH allowed only from a network this program's connection does 
   // the node did not tell the source: a restriction cannot be judged
   const unknown = preflightProblems(from("203.0.113.0/24"), { ...pve8, sshSource: undefined });
   assert.match(unknown[0].problem, /SSH would be allowed only from 203\.0\.113\.0\/24, and the host did not tell this program's source address/);
-  // nothing is judged when ufw stays off, or is on already (activation then switches nothing on)
+  // nothing is judged when ufw stays off; on a node where it is on already, only what the stack makes worse
   assert.deepEqual(preflightProblems(inputs({ ufw: ufw({ enabled: false, rules: [] }) }), pve8), []);
   // a-active allows corosync only from 10.10.10.0/24: its member at 192.0.2.11 would be cut, were ufw switched on here
   assert.deepEqual(preflightProblems(inputs(), { ...inCluster, ufwFiles: ufwFiles("a-active") }), []);
+});
+
+test("preflight: on a node where ufw is on and lets everything in, the stack's deny is judged like switching ufw on", () => {
+  // a-pristine (no rules) switched on with `ufw default allow incoming`
+  const pristine = ufwFiles("a-pristine");
+  const allowing = {
+    ...pristine,
+    "/etc/ufw/ufw.conf": pristine["/etc/ufw/ufw.conf"].replace("ENABLED=no", "ENABLED=yes"),
+    "/etc/default/ufw": pristine["/etc/default/ufw"].replace('DEFAULT_INPUT_POLICY="DROP"', 'DEFAULT_INPUT_POLICY="ACCEPT"'),
+  };
+  assert.ok(allowing["/etc/ufw/ufw.conf"].includes("ENABLED=yes") && allowing["/etc/default/ufw"].includes('DEFAULT_INPUT_POLICY="ACCEPT"'));
+  // corosync from pve2 flows now and would not after `ufw default deny incoming`
+  const split = preflightProblems(inputs(), { ...inCluster, ufwFiles: allowing });
+  assert.deepEqual(split.map((p) => p.field), ["ufw.clusterTraffic"]);
+  assert.match(split[0].problem, /^ufw on pve1 would split cluster prod .*from pve2 \(192\.0\.2\.11\) would be cut/);
+  // SSH from this program: the stack's rules allow it only from a network it is not in
+  const sshElsewhere = inputs({ ufw: ufw({ rules: [{ action: "allow", protocol: "tcp", port: 22, from: "198.51.100.0/24" }, sshAndWebUi[1]] }) });
+  assert.match(preflightProblems(sshElsewhere, { ...pve8, ufwFiles: allowing }).map((p) => `${p.field}: ${p.problem}`).join("\n"), /^ufw\.rules: this program's SSH connection comes from 203\.0\.113\.5 .* would be cut off$/m);
+  // the stack keeps "allow": nothing to judge; the default rules allow SSH from anywhere: no cut
+  assert.deepEqual(preflightProblems(inputs({ ufw: ufw({ incoming: "allow" }) }), { ...inCluster, ufwFiles: allowing }), []);
+  assert.deepEqual(preflightProblems(inputs(), { ...pve8, ufwFiles: allowing }), []);
 });
 
 test("preflight: the rules the node already stores come first", () => {

@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { incomingVerdict, predictAfterDelete, predictUserRules, UfwFileState } from "../../providers/ufw/logic";
 import { UfwRule, UfwRuleInput } from "../../providers/ufw/schema";
-import { parseSwitchOnFacts, ruleChangeProblems, SwitchOnFacts } from "../../providers/ufw/switch-on";
+import { parseSwitchOnFacts, ruleChangeProblems, SwitchOnFacts, switchOnProblems } from "../../providers/ufw/switch-on";
 
 const rule = (input: UfwRuleInput) => UfwRule.parse(input);
 const stored = (...rules: UfwRuleInput[]) => predictUserRules({ v4: [], v6: [] }, rules.map(rule));
@@ -89,4 +89,45 @@ test("taking away corosync between the members of the node's cluster is refused;
   assert.equal(cluster.length, 1);
   assert.match(cluster[0], /ufw on pve1 would split cluster prod .*from pve2 \(192\.0\.2\.11\)/);
   assert.deepEqual(deleting(webUi, [ssh, corosync, webUi], { facts: member }).cluster, []);
+});
+
+// A running ufw told to deny (ufw's defaults on a node where ufw was already on) is a switch-on of its own.
+const allowingWith = (...rules: UfwRuleInput[]): UfwFileState => ({ ...onWith(...rules), defaults: { incoming: "allow", outgoing: "allow", routed: "deny" } });
+const denying = (state: UfwFileState, overrides: Partial<Parameters<typeof ruleChangeProblems>[0]> = {}) =>
+  ruleChangeProblems({ state, after: { v4: state.tuplesV4, v6: state.tuplesV6 }, incomingAfter: "deny", facts, sshPort: 22, nodeName: "pve1", ...overrides });
+
+test("a stricter incoming policy on a running ufw is refused when it would cut this program's SSH connection", () => {
+  const [problem, ...more] = denying(allowingWith(webUi)).ssh;
+  assert.deepEqual(more, []);
+  assert.match(problem, /^this program's SSH connection comes from 192\.0\.2\.50 .* port 22\), and after this change .*: this program's SSH connection would be cut off$/);
+  // SSH allowed by a rule (from anywhere, or from the program's network), ufw off, or the policy staying "allow": nothing to cut.
+  assert.deepEqual(denying(allowingWith(ssh, webUi)), { ssh: [], cluster: [] });
+  assert.deepEqual(denying(allowingWith(sshFrom("192.0.2.0/24"))).ssh, []);
+  assert.deepEqual(denying({ ...allowingWith(webUi), enabled: false }), { ssh: [], cluster: [] });
+  assert.deepEqual(denying(allowingWith(webUi), { incomingAfter: "allow" }), { ssh: [], cluster: [] });
+  // SSH allowed only from a network the program is not in is no better than no rule.
+  assert.equal(denying(allowingWith(sshFrom("198.51.100.0/24"))).ssh.length, 1);
+  // Without $SSH_CONNECTION: judged for any source, as switching on is.
+  assert.match(denying(allowingWith(webUi), { facts: { ...facts, sshSource: undefined } }).ssh.join("\n"), /no IPv4 rule allowing tcp port 22/);
+});
+
+test("a stricter incoming policy on a running ufw is refused when it would split the node's cluster", () => {
+  const conf = `nodelist {\n  node {\n    name: pve1\n    nodeid: 1\n    ring0_addr: 192.0.2.10\n  }\n  node {\n    name: pve2\n    nodeid: 2\n    ring0_addr: 192.0.2.11\n  }\n}\n\ntotem {\n  cluster_name: prod\n}\n`;
+  const member = { ...facts, corosyncConf: conf };
+  const { ssh: sshProblems, cluster } = denying(allowingWith(ssh, webUi), { facts: member });
+  assert.deepEqual(sshProblems, []);
+  assert.equal(cluster.length, 1);
+  assert.match(cluster[0], /ufw on pve1 would split cluster prod .*from pve2 \(192\.0\.2\.11\)/);
+  const corosync: UfwRuleInput = { action: "allow", protocol: "udp", port: "5405:5412", from: "192.0.2.0/24" };
+  assert.deepEqual(denying(allowingWith(ssh, corosync), { facts: member }).cluster, []);
+});
+
+test("switching ufw on judges the port the node sees in $SSH_CONNECTION, not the one the program connects to", () => {
+  // The program connects to 2222, forwarded to the node's 22.
+  const forwarded = { ...facts, sshSource: { ...program, serverPort: 22 } };
+  const switchingOn = (rules: UfwRuleInput[]) =>
+    switchOnProblems({ defaults: { incoming: "deny" }, rules: rules.map(rule), activation: { enabled: true }, sshPort: 2222, facts: forwarded, nodeName: "pve1" }).ssh;
+  assert.equal(switchingOn([{ ...ssh, port: 2222 }]).length, 1, "only 2222 allowed: the connection, arriving on 22, would be cut");
+  assert.match(switchingOn([{ ...ssh, port: 2222 }])[0], /connected to 192\.0\.2\.10 port 22\)/);
+  assert.deepEqual(switchingOn([ssh]), []);
 });
