@@ -73,7 +73,7 @@ export function rememberScript(owner: string, host: string, entries: readonly Be
     (entry, i) => `for f in ${shellQuote(root)}/*/*/*/${shellQuote(`${entry.key}.json`)}; do if [ -f "$f" ] && [ "$f" != ${shellQuote(paths[i])} ]; then printf '%s %s\n' '${ELSEWHERE}' "$f"; found=1; fi; done`,
   );
   const writes = entries.map((entry, i) => recordWriteScript(paths[i], recordContent(owner, host, entry)));
-  return ["found=", ...elsewhere, `[ -z "$found" ] || exit ${MANAGED_ELSEWHERE_EXIT}`, "umask 022", ...writes, fileDumpScript(paths, { attributes: false })].join("\n");
+  return ["found=", ...elsewhere, `[ -z "$found" ] || exit ${MANAGED_ELSEWHERE_EXIT}`, RECORD_UMASK, ...writes, fileDumpScript(paths, { attributes: false })].join("\n");
 }
 
 /**
@@ -99,6 +99,13 @@ function recordWriteScript(path: string, content: string): string {
 
 /** The temp file a record is written to before its rename, in the record's directory. */
 const RECORD_TEMP = `${TEMP_FILE_PREFIX}record`;
+
+/**
+ * Records are root's alone (files 0600, directories 0700): a record holds copies of what it
+ * saves, e.g. ufw's user.rules, which Debian keeps 0640 root:root. In the record's subshell only,
+ * so the change after it keeps the shell's own umask.
+ */
+const RECORD_UMASK = "umask 077";
 
 /** Who else has a record of one of the entries, from rememberScript's output: owner, host entry and what. */
 export function parseElsewhere(stdout: string, entries: readonly BeforeEntry<unknown>[], root = BEFORE_DIR): { owner: string; host: string; what: string }[] {

@@ -30,7 +30,9 @@ test("the first record wins: a later create gets what the node had before the fi
     const again = remember(root, "proj/prod", "pve1", [{ key, what: "rule", before: { stored: [{ action: "allow" }] } }]);
     assert.deepEqual(again, [{ stored: [null] }]);
     const path = recordPath("proj/prod", "pve1", key, root);
-    assert.equal(statSync(path).mode & 0o777, 0o644);
+    // root's alone: a record holds copies of what it saves (ufw's user.rules is 0640 on Debian)
+    assert.equal(statSync(path).mode & 0o777, 0o600);
+    for (const dir of [root, join(root, "proj"), join(root, "proj", "prod"), join(root, "proj", "prod", "pve1")]) assert.equal(statSync(dir).mode & 0o777, 0o700, dir);
     assert.deepEqual(readdirSync(join(root, "proj", "prod", "pve1")), [`${key}.json`], "no temp file left");
   });
 });
