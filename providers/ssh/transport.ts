@@ -152,6 +152,9 @@ export class HostSession {
             readyTimeout: Math.max(500, deadline - Date.now()),
           });
         });
+        // A connection error later (a drop, a keepalive timeout) fails the command it cuts, which
+        // says so; an error event without a listener would end the whole provider process.
+        client.on("error", (error: Error) => hostLog.debug(conn.name, `SSH connection error: ${redactSecrets(error.message)}`));
         recordMetric("connect", conn.name);
         hostLog.debug(conn.name, `connected to ${conn.user}@${conn.address}:${conn.port}, host key ${fingerprintOf(presented!)}`);
         return new HostSession(conn, client, creds.sudoPassword ?? creds.password, redactSecrets);

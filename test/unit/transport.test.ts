@@ -93,3 +93,13 @@ test("a wrong host key is refused before any command", async () => {
   assert.ok(error.message.includes("field hostKey]"), error.message);
   assert.equal(seen.sessions, 0);
 });
+
+test("connection errors after the connection is up are logged, not thrown: an unheard error event would end the provider process", async () => {
+  const session = await sessions.sessionFor(connection());
+  const client = (session as unknown as { client: import("node:events").EventEmitter }).client;
+  // ssh2 may emit more than one (a keepalive timeout, then the socket's own error).
+  assert.doesNotThrow(() => {
+    client.emit("error", new Error("read ECONNRESET"));
+    client.emit("error", new Error("Keepalive timeout"));
+  });
+});
