@@ -118,6 +118,8 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 export class HostSession {
   private active = 0;
   private waiting: (() => void)[] = [];
+  /** Whether sudo asks this user for a password, asked once per connection (sudoAsksPassword). */
+  private sudoAsks: Promise<boolean> | undefined;
 
   private constructor(
     readonly conn: HostConnection,
@@ -216,10 +218,12 @@ export class HostSession {
    */
   async run(script: string, options: RunOptions = {}): Promise<RemoteResult> {
     const asRoot = this.conn.user === "root";
-    // -k: always ask, so the password line is always consumed and never reaches the script.
+    // -k: ask every time sudo asks at all, so the password line is always consumed and never
+    // reaches the script; where sudo asks nothing (NOPASSWD), no password line is sent.
     const shell = `sh -c ${shellQuote(script)}${options.passSshConnection ? ` sh "$SSH_CONNECTION"` : ""}`;
     const command = asRoot ? shell : `sudo -k -S -p '' -- ${shell}`;
-    const input = asRoot ? options.stdin ?? "" : `${this.sudoPassword ?? ""}\n${options.stdin ?? ""}`;
+    const passwordLine = !asRoot && (await this.sudoAsksPassword()) ? `${this.sudoPassword ?? ""}\n` : "";
+    const input = `${passwordLine}${options.stdin ?? ""}`;
     await this.acquire();
     try {
       recordMetric("command", this.conn.name);
@@ -237,6 +241,24 @@ export class HostSession {
     } finally {
       this.release();
     }
+  }
+
+  /**
+   * Whether sudo asks this user for a password: not where sudoers says NOPASSWD (or
+   * !authenticate), and then sudo leaves standard input to the script, which a password line
+   * would corrupt (a file's content, the filter's samples). `sudo -n` runs the command only
+   * when no password is needed; -k ignores a cached one, as every command here does.
+   */
+  private sudoAsksPassword(): Promise<boolean> {
+    this.sudoAsks ??= (async () => {
+      await this.acquire();
+      try {
+        return (await this.exec("sudo -k -n true", "", "sudo -k -n true (does sudo ask this user for a password?)")).code !== 0;
+      } finally {
+        this.release();
+      }
+    })();
+    return this.sudoAsks;
   }
 
   /**
