@@ -164,7 +164,7 @@ test("the next up (retire's step 1) makes no connection attempt to pve1 and leav
   assert.deepEqual(restored.leftovers, []);
 });
 
-test("a reinstalled node: retire, pin the new key, up hardens the new installation; destroy restores it, not the old one", { timeout: 600_000 }, async () => {
+test("a reinstalled node: its new key pinned alone is refused; retire, pin the new key, up hardens the new installation; destroy restores it, not the old one", { timeout: 600_000 }, async () => {
   // The old installation had the Proxmox firewall switched on; the new one (what pve2 is now,
   // kept aside to put back) has nothing of ours and the option unset.
   await run(pve2, "tar -C / -cf /root/rt-install.tar etc/ufw etc/default/ufw etc/fail2ban etc/pve");
@@ -181,6 +181,17 @@ test("a reinstalled node: retire, pin the new key, up hardens the new installati
   const newKey = (await run(pve2, "cat /etc/ssh/ssh_host_ed25519_key.pub")).trim().split(/\s+/).slice(0, 2).join(" ");
   const reinstalled = await state(pve2);
   assert.equal(reinstalled.pveshOptions.enable, undefined, "the new installation has the option unset");
+
+  // Pinning the new key without retire: the node has nothing of this stack's, so up refuses before any change on it.
+  await program.configure(configFor([{ ...pve2, hostPublicKey: newKey }]));
+  await assert.rejects(program.stack.up(), (error: Error) => {
+    assert.match(error.message, /\[host pve2, resource [^\]]*preflight[^\]]*, field hostKey\] the pinned host key changed, and the node has nothing of this stack's/i);
+    assert.match(error.message, /`npm run retire -- pve2`/);
+    return true;
+  });
+  assert.deepEqual(changedFiles(reinstalled, await state(pve2)), [], "the new installation untouched");
+  assert.equal((await state(pve2)).pveshOptions.enable, undefined);
+  await program.configure(configFor([pve2]));
 
   const retired = await retire("pve2");
   assert.equal(retired.code, 0, retired.output);

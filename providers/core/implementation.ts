@@ -97,6 +97,12 @@ export interface Lifecycle<S extends z.ZodType, C> {
    * new in a release shows as a create on every stack an earlier release deployed.
    */
   createNote?(inputs: z.output<S>): string;
+  /**
+   * When only how the node is reached changed and its pinned host key is another: checks that
+   * the node is still the installation the state describes (a reinstalled node has a new key).
+   * Without it, such an update runs no command.
+   */
+  onNewHostKey?(inputs: z.output<S>, hosts: C): Promise<void>;
   create(inputs: z.output<S>, hosts: C): Promise<pulumi.dynamic.CreateResult>;
   read(id: string, props: any, hosts: C): Promise<pulumi.dynamic.ReadResult>;
   update(id: string, olds: any, news: z.output<S>, hosts: C): Promise<pulumi.dynamic.UpdateResult>;
@@ -136,7 +142,10 @@ export function implementation<Name extends string, S extends z.ZodType, C>(kind
     async update(id, olds, news) {
       // A re-addressed node (or a new user or timeout) has nothing to change on it: the
       // outputs take the new way to reach it, and the next connection checks its pinned key.
-      if (onlyReachChanged(olds, news) && !(lifecycle.drifted?.(olds, news) ?? false)) return { outs: { ...olds, connection: news.connection, label: news.label } };
+      if (onlyReachChanged(olds, news) && !(lifecycle.drifted?.(olds, news) ?? false)) {
+        if (olds.connection?.hostKey !== news.connection?.hostKey) await lifecycle.onNewHostKey?.(news, connected());
+        return { outs: { ...olds, connection: news.connection, label: news.label } };
+      }
       return lifecycle.update(id, olds, news, connected());
     },
     async delete(id, props) {

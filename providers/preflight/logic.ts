@@ -1,10 +1,10 @@
 // The functional core of a host's preflight: one read-only script that gathers every fact
 // about the node a later step could refuse on, and the pure verdict over those facts. It runs
 // before the first change on the host, so that a refusal leaves the host untouched.
-import { chooseBackend } from "../fail2ban/logic";
+import { chooseBackend, FAIL2BAN_CONFIG_DIR, MANAGED_HEADER } from "../fail2ban/logic";
 import { JOURNALD_CONDITION, logpathExistsCondition, PYTHON_SYSTEMD_CONDITION } from "../fail2ban/service";
 import { parseConfigTest } from "../fail2ban/parse";
-import { BEFORE_DIR } from "../ssh/before";
+import { BEFORE_DIR, recordDir } from "../ssh/before";
 import { fileDumpScript, parseFileDump, snapshotText } from "../ssh/files";
 import { commandLine, shellQuote } from "../ssh/quote";
 import { forwardPolicyProblem, parseUfwFiles, predictUserRules, routedPolicyFor, storedTuples, UFW_FILES, UfwFileState } from "../ufw/logic";
@@ -62,6 +62,19 @@ export function factsScript(inputs: PreflightInputs): string {
     // Last, as its output may span lines: the configuration as the host has it before any change.
     `if command -v fail2ban-client >/dev/null 2>&1; then if out=$(fail2ban-client -t </dev/null 2>&1); then echo 'fail2ban-test${TAB}ok'; else echo 'fail2ban-test${TAB}failed'; printf '%s\\n' "$out"; fi; fi`,
   ].join("\n");
+}
+
+/** installationTraceScript's line when the node has something of this stack. */
+export const THIS_INSTALLATION = "this-installation";
+
+/**
+ * Prints THIS_INSTALLATION when the node has something of this stack: its records, or a fail2ban
+ * file this program wrote (every stack writes its [DEFAULT] file; a stack deployed before the
+ * records existed has the files). A reinstalled node has neither.
+ */
+export function installationTraceScript(owner: string, host: string, roots = { records: BEFORE_DIR, fail2ban: FAIL2BAN_CONFIG_DIR }): string {
+  const managedFiles = `${shellQuote(`${roots.fail2ban}/jail.d`)}/proxmox-hardening-*.local`;
+  return `if [ -d ${shellQuote(recordDir(owner, host, roots.records))} ] || grep -qsxF -- ${shellQuote(MANAGED_HEADER)} ${managedFiles}; then echo ${THIS_INSTALLATION}; fi`;
 }
 
 /** Parses factsScript's output. */

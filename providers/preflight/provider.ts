@@ -3,7 +3,8 @@ import { hostLog } from "../core/log";
 import { hostImplementation } from "../ssh/implementation";
 import { HostSessions } from "../ssh/transport";
 
-import { factsScript, parseFacts, preflightProblems } from "./logic";
+import { recordDir } from "../ssh/before";
+import { factsScript, installationTraceScript, parseFacts, preflightProblems, THIS_INSTALLATION } from "./logic";
 import { PreflightInputs, PreflightObserved } from "./schema";
 import { preflightKind } from "./kinds";
 
@@ -45,6 +46,18 @@ export const preflight = hostImplementation(preflightKind, {
   async create(inputs, hosts) {
     const observed = await check(hosts, inputs);
     return { id: `${inputs.connection.name}/preflight`, outs: { ...inputs, observed } };
+  },
+  // Every resource of the host waits for it: a node that is not the one the state describes stops them all.
+  async onNewHostKey(inputs, hosts) {
+    const session = await hosts.sessionFor(inputs.connection);
+    const { owner, connection } = inputs;
+    const result = await session.run(installationTraceScript(owner, connection.name), { description: "look for this stack's records and files on the node (its pinned host key changed)" });
+    if (result.code === 0 && result.stdout.split("\n").includes(THIS_INSTALLATION)) return;
+    throw new HardeningError(
+      failureContext(RESOURCE, inputs, "hostKey"),
+      `the pinned host key changed, and the node has nothing of this stack's (no records in ${recordDir(owner, connection.name)}, no fail2ban file of this program): it looks reinstalled, so the hardening this stack's state records is not on it; nothing was changed`,
+      `run \`npm run retire -- ${connection.name}\` (it takes the old installation's resources out of the state, so nothing is rolled back onto the new one), then \`pulumi up\` hardens the new installation`,
+    );
   },
   // Nothing on the host belongs to it: refresh keeps it as it is.
   read: async (id, props) => ({ id, props }),

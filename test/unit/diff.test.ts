@@ -8,6 +8,8 @@ import { referenceSshdJail } from "../../providers/fail2ban/schema";
 import { sameInputs } from "../../providers/core/implementation";
 import { clusterFirewall } from "../../providers/proxmox/provider";
 import { ufwRule } from "../../providers/ufw/provider";
+import { preflight } from "../../providers/preflight/provider";
+import { preflightInputsSchema } from "../../providers/preflight/schema";
 import { UfwRule } from "../../providers/ufw/schema";
 
 // The providers' diff is pure: what preview reports without opening any
@@ -92,4 +94,23 @@ test("sameInputs: outputs that differ only in bookkeeping (what the host had, a 
   const outs = { connection, label: "j", jail: referenceSshdJail, observed: { backend: "systemd" }, digest: "0000000000000000", written: "2026-01-01T00:00:00Z", previous: { present: false } };
   assert.equal(sameInputs(outs, { connection, label: "j", jail: referenceSshdJail }), true, "a file repaired after a hand edit");
   assert.equal(sameInputs(outs, { connection, label: "j", jail: { ...referenceSshdJail, maxretry: 4 } }), false, "a changed setting");
+});
+
+test("a new pinned key at the same address: the preflight goes to the node to check it is the same installation; the other resources run nothing", async () => {
+  // 127.0.0.1:1 refuses at once: an update that tries to connect fails, which shows it tried.
+  const local = { ...connection, address: "127.0.0.1", port: 1, hostKey: `SHA256:${"A".repeat(43)}`, connectTimeoutSeconds: 2 };
+  const rekeyed = { ...local, hostKey: `SHA256:${"B".repeat(43)}` };
+  const outs = { ...ruleOuts, connection: local };
+  assert.deepEqual((await ufwRule.update("id", outs, { connection: rekeyed, label: "r", rule })).outs, { ...outs, connection: rekeyed });
+  const preflightOuts = preflightInputsSchema.parse({
+    connection: local,
+    label: "pve1-preflight",
+    owner: "proxmox-hardening/test",
+    packages: { needed: ["ufw"], install: true },
+    ufw: { enabled: true, rules: [] },
+    jails: [],
+  });
+  await assert.rejects(preflight.update("id", preflightOuts, { ...preflightOuts, connection: rekeyed }), /could not open an SSH connection/);
+  // the same key (re-addressed): nothing to check
+  assert.deepEqual((await preflight.update("id", preflightOuts, { ...preflightOuts, connection: { ...local, address: "127.0.0.2" } })).outs.connection.address, "127.0.0.2");
 });

@@ -5,7 +5,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
 import { Fail2banJail, referenceProxmoxJail, referenceSshdJail } from "../../providers/fail2ban/schema";
-import { factsScript, NodeFacts, parseFacts, preflightProblems, versionAtLeast } from "../../providers/preflight/logic";
+import { factsScript, installationTraceScript, NodeFacts, parseFacts, preflightProblems, THIS_INSTALLATION, versionAtLeast } from "../../providers/preflight/logic";
+import { MANAGED_HEADER } from "../../providers/fail2ban/logic";
 import { PreflightInputs, preflightInputsSchema } from "../../providers/preflight/schema";
 import { UfwRuleInput } from "../../providers/ufw/schema";
 import { ufwState } from "../fixtures/ufw/fixtures";
@@ -241,4 +242,23 @@ test("preflight: a node that is already another host entry of this stack (rename
   assert.match(problems[0].problem, /set the name back to pve-old\. To rename it anyway: remove the entry, run `pulumi up` \(which rolls pve-old back\), then add it as pve1/);
   assert.deepEqual(parseFacts("record-host\tpve-old\nrecord-host\tpve1", 0).recordHosts, ["pve-old", "pve1"]);
   assert.equal(parseFacts("bridge\t1", 0).recordHosts, undefined);
+});
+
+test("preflight: a node with this stack's records, or a fail2ban file this program wrote, is the same installation; a bare one is not", () => {
+  const dir = mkdtempSync(join(tmpdir(), "phs-trace-"));
+  try {
+    const roots = { records: join(dir, "before"), fail2ban: join(dir, "fail2ban") };
+    const trace = () => execFileSync("sh", ["-c", installationTraceScript("proxmox-hardening/prod", "pve1", roots)], { encoding: "utf8" });
+    assert.equal(trace(), "", "nothing of the stack: reinstalled");
+    execFileSync("mkdir", ["-p", join(roots.fail2ban, "jail.d"), join(roots.records, "proxmox-hardening", "test", "pve1")]);
+    writeFileSync(join(roots.fail2ban, "jail.d", "defaults-debian.conf"), "[sshd]\nenabled = true\n");
+    assert.equal(trace(), "", "another stack's records and Debian's own files are no trace of this one");
+    writeFileSync(join(roots.fail2ban, "jail.d", "proxmox-hardening-defaults.local"), `${MANAGED_HEADER}\n# fail2ban defaults for every jail\n`);
+    assert.equal(trace(), `${THIS_INSTALLATION}\n`, "a file this program wrote (a stack from before the records)");
+    rmSync(join(roots.fail2ban, "jail.d", "proxmox-hardening-defaults.local"));
+    execFileSync("mkdir", ["-p", join(roots.records, "proxmox-hardening", "prod", "pve1")]);
+    assert.equal(trace(), `${THIS_INSTALLATION}\n`, "its records");
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
