@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import { renderFilter } from "../providers/fail2ban/logic";
 import { proxmoxFilterDefaults } from "../providers/fail2ban/schema";
-import { ruleName } from "../providers/host/names";
+import { ruleNames } from "../providers/host/names";
 import { UfwRule } from "../providers/ufw/schema";
 import { shellQuote } from "../providers/ssh/quote";
 import { down, hostExec, Inventory, SandboxHost, up } from "../sandbox";
@@ -182,7 +182,7 @@ test("a config change updates in place and replaces nothing", { timeout: 600_000
     },
   });
   assert.deepEqual(Object.keys(planned).sort(), ["create", "update"], "nothing replaced or deleted");
-  assert.deepEqual(planned.create.sort(), ["pve1", "pve2", "pve3"].map((host) => `${host}-ufw-${ruleName(UfwRule.parse(exporter))}`), "one new rule per host");
+  assert.deepEqual(planned.create.sort(), ["pve1", "pve2", "pve3"].map((host) => `${host}-ufw-${ruleNames([UfwRule.parse(exporter)])[0]}`), "one new rule per host");
   // The preflight checks the new rules too (it only reads the node), before anything changes.
   assert.deepEqual(
     planned.update.sort(),

@@ -9,7 +9,7 @@ import { addressFamilyOf } from "../ufw/address";
 import { sshRestrictedTo } from "../ufw/logic";
 import { UfwActivationResource, UfwBaselineResource, UfwDefaultsResource, UfwRuleResource } from "../ufw/resource";
 import { allRules, HostEntry, ProgramConfig } from "./schema";
-import { hostComponentType, ruleName } from "./names";
+import { hostComponentType, legacyRuleName, ruleNames } from "./names";
 
 // With `pulumi up --continue-on-error` a resource that failed rejects its URN and outputs in the
 // program, and a dependent waiting for them would crash the program. The engine itself skips
@@ -111,12 +111,15 @@ export class HardenedHost extends pulumi.ComponentResource {
     // default policies, then activation.
     const baseline = new UfwBaselineResource(`${prefix}-ufw-baseline`, { connection }, { ...child, dependsOn: after([...packagesOrPreflight, ...(clusterFirewall ? [clusterFirewall] : [])]) });
     const rules: pulumi.Resource[] = [];
-    for (const { rule } of allRules(config.ufw)) {
+    const planned = allRules(config.ufw).map((entry) => entry.rule);
+    ruleNames(planned).forEach((name, i) => {
       const previousRule = rules.length > 0 ? [rules[rules.length - 1]] : [baseline];
-      rules.push(new UfwRuleResource(`${prefix}-ufw-${ruleName(rule)}`, { connection, rule }, { ...child, dependsOn: after(previousRule) }));
-    }
+      const legacy = legacyRuleName(planned[i]);
+      const aliases = legacy && legacy !== name ? { aliases: [{ name: `${prefix}-ufw-${legacy}` }] } : {};
+      rules.push(new UfwRuleResource(`${prefix}-ufw-${name}`, { connection, rule: planned[i] }, { ...child, ...aliases, dependsOn: after(previousRule) }));
+    });
     const sshFamily = addressFamilyOf(host.address);
-    const sshSources = sshRestrictedTo({ defaults: config.ufw.defaults, rules: allRules(config.ufw).map((entry) => entry.rule), activation: config.ufw, sshPort: host.port });
+    const sshSources = sshRestrictedTo({ defaults: config.ufw.defaults, rules: planned, activation: config.ufw, sshPort: host.port });
     const sshRestricted = sshSources.length > 0;
     const defaults = new UfwDefaultsResource(`${prefix}-ufw-defaults`, { connection, defaults: config.ufw.defaults }, { ...child, dependsOn: after([baseline, ...rules]) });
     const activation = new UfwActivationResource(
@@ -131,7 +134,7 @@ export class HardenedHost extends pulumi.ComponentResource {
           ...(sshRestricted && sshFamily ? { sshAddressFamily: sshFamily } : {}),
           incoming: config.ufw.defaults.incoming,
           allowForwardDeny: config.ufw.defaults.allowForwardDeny,
-          rules: allRules(config.ufw).map((entry) => entry.rule),
+          rules: planned,
         },
       },
       { ...child, dependsOn: after([defaults, ...rules]) },

@@ -1,10 +1,11 @@
 import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
 import { parse as parseYaml } from "yaml";
 import { parseProgramConfig } from "../../providers/host/config";
-import { ruleName } from "../../providers/host/names";
+import { legacyRuleName, ruleNames } from "../../providers/host/names";
 import { credentialConfigKeys } from "../../providers/ssh/credentials";
 import { allRules, clusterManagers } from "../../providers/host/schema";
 import { UfwRule } from "../../providers/ufw/schema";
@@ -81,12 +82,36 @@ test("one cluster firewall resource per cluster, managed through its first host"
 });
 
 test("rule names are stable, readable and ignore action and comment", () => {
+  const ruleName = (rule: UfwRule) => ruleNames([rule])[0];
   const rule = UfwRule.parse({ action: "allow", protocol: "tcp", port: 22, comment: "ssh" });
   assert.equal(ruleName(rule), "in-tcp-22");
   assert.equal(ruleName({ ...rule, action: "limit", comment: undefined }), "in-tcp-22");
   const long = UfwRule.parse({ action: "allow", protocol: "tcp", port: "1,2,3,4,5,6,7,8,9,10,11,12", from: "2001:db8:aaaa:bbbb:cccc:dddd:eeee:0/112" });
   assert.ok(ruleName(long).length <= 60);
   assert.match(ruleName(long), /^[A-Za-z0-9_-]+$/);
+  // A long name too: another comment or action is the same resource, updated in place (a new
+  // name would create the rule anew, then the old resource's delete would take it off the node).
+  assert.equal(ruleName(UfwRule.parse({ ...long, comment: "migration", action: "limit" })), ruleName(long));
+  assert.notEqual(ruleName(UfwRule.parse({ ...long, port: "1,2,3" })), ruleName(long));
+});
+
+test("rule names the readable form would make equal are told apart by their match", () => {
+  const [list, range] = [UfwRule.parse({ action: "allow", protocol: "tcp", port: "80,443" }), UfwRule.parse({ action: "allow", protocol: "tcp", port: "80:443" })];
+  const names = ruleNames([list, range, UfwRule.parse({ action: "allow", protocol: "tcp", port: 22 })]);
+  assert.equal(new Set(names).size, 3, names.join(" "));
+  assert.match(names[0], /^in-tcp-80_443-[0-9a-f]{10}$/);
+  assert.equal(names[2], "in-tcp-22", "a name nothing else has stays as it was");
+  assert.deepEqual(ruleNames([list]), ["in-tcp-80_443"]);
+});
+
+test("a long rule's name from before its hash was of the match alone is kept as an alias", () => {
+  const long = UfwRule.parse({ action: "allow", protocol: "tcp", port: "60000:60050", from: "2001:db8:1234:5678::/64", to: "2001:db8:1234:5678::10", comment: "migration" });
+  // The earlier formula: the readable name cut at 48, then the hash of the whole rule.
+  const readable = "in-tcp-60000_60050-from-2001_db8_1234_5678_64-to-2001_db8_1234_5678_10";
+  const earlier = `${readable.slice(0, 48)}-${createHash("sha256").update(JSON.stringify(long)).digest("hex").slice(0, 10)}`;
+  assert.equal(legacyRuleName(long), earlier);
+  assert.notEqual(ruleNames([long])[0], earlier);
+  assert.equal(legacyRuleName(UfwRule.parse({ action: "allow", protocol: "tcp", port: 22 })), undefined, "short names never changed");
 });
 
 test("the example Pulumi.prod.yaml passes every check preview makes (a team copies it)", () => {
