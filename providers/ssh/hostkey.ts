@@ -1,4 +1,5 @@
 import { createHash } from "node:crypto";
+import type { ConnectConfig, ServerHostKeyAlgorithm } from "ssh2";
 
 // Host key pinning: config holds either the key line as printed by
 // `ssh-keyscan`/`cat /etc/ssh/ssh_host_ed25519_key.pub` ("ssh-ed25519 AAAA...")
@@ -37,4 +38,22 @@ export function hostKeyMatches(pinned: string, presented: Buffer): boolean {
   if (trimmed.startsWith("SHA256:")) return fingerprintOf(presented) === trimmed.replace(/=+$/, "");
   const blob = keyBlobOf(trimmed);
   return blob !== undefined && blob.equals(presented);
+}
+
+/** The key type a key blob names (its first SSH string), e.g. "ssh-ed25519". */
+export function keyTypeOf(blob: Buffer): string {
+  const length = blob.length >= 4 ? blob.readUInt32BE(0) : 0;
+  return length > 0 && 4 + length <= blob.length ? blob.subarray(4, 4 + length).toString("latin1") : "unknown";
+}
+
+/**
+ * ssh2's host key algorithms to ask for, so that the host presents the pinned key: a host offers
+ * each of its keys, and ssh2 asks for ed25519 first, so a pinned ECDSA or RSA key line would
+ * never be presented. Undefined for a fingerprint, whose type is not known (the host then
+ * presents the key ssh2 prefers: ed25519 on Proxmox VE and Debian).
+ */
+export function pinnedKeyAlgorithms(pinned: string): Pick<ConnectConfig, "algorithms"> {
+  const type = pinned.trim().split(/\s+/)[0];
+  const serverHostKey = type === "ssh-rsa" ? ["rsa-sha2-512", "rsa-sha2-256", "ssh-rsa"] : type === "ssh-ed25519" || type.startsWith("ecdsa-sha2-") ? [type] : undefined;
+  return serverHostKey ? { algorithms: { serverHostKey: serverHostKey as ServerHostKeyAlgorithm[] } } : {};
 }

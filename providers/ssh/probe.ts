@@ -1,5 +1,5 @@
 import { Client } from "ssh2";
-import { fingerprintOf, hostKeyMatches } from "./hostkey";
+import { fingerprintOf, hostKeyMatches, keyTypeOf, pinnedKeyAlgorithms } from "./hostkey";
 import { HostConnection } from "./schema";
 
 // Who answers at a host's address, by its SSH host key alone: one attempt,
@@ -33,8 +33,9 @@ export function probeHostKey(conn: Pick<HostConnection, "address" | "port" | "us
       port: conn.port,
       username: conn.user,
       readyTimeout: timeoutMs,
+      ...pinnedKeyAlgorithms(conn.hostKey),
       hostVerifier: (key: Buffer) => {
-        presented = { blob: key, type: key.readUInt32BE(0) > 0 ? key.subarray(4, 4 + key.readUInt32BE(0)).toString() : "unknown" };
+        presented = { blob: key, type: keyTypeOf(key) };
         return false;
       },
     });

@@ -3,7 +3,7 @@ import type { Client, ClientChannel, ConnectConfig } from "ssh2";
 import { HardeningError, redact, UnreachableNodeError } from "../core/errors";
 import { hostLog } from "../core/log";
 import { Credentials, HostConnection } from "./schema";
-import { fingerprintOf, hostKeyMatches } from "./hostkey";
+import { fingerprintOf, hostKeyMatches, keyTypeOf, pinnedKeyAlgorithms } from "./hostkey";
 import { shellQuote } from "./quote";
 
 // One SSH connection per host, shared by every resource of a deployment: the
@@ -104,6 +104,7 @@ function connectConfig(conn: HostConnection, creds: Credentials, onKey: (key: Bu
     keepaliveInterval: 15_000,
     keepaliveCountMax: 4,
     hostVerifier: onKey,
+    ...pinnedKeyAlgorithms(conn.hostKey),
   };
   if (creds.privateKey) config.privateKey = creds.privateKey;
   else if (creds.privateKeyPath) config.privateKey = readFileSync(creds.privateKeyPath);
@@ -165,7 +166,7 @@ export class HostSession {
         if (presented && !hostKeyMatches(conn.hostKey, presented)) {
           throw new HardeningError(
             { ...context, field: "hostKey" },
-            `the host presented key ${fingerprintOf(presented)}, which is not the pinned key; no command was run`,
+            `the host presented key ${fingerprintOf(presented)}, which is not the pinned key; no command was run (the host's ${keyTypeOf(presented)} key)`,
             `if the host was reinstalled, check the new key out of band (\`ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub\` on its console), run \`npm run retire -- ${conn.name}\` (it takes the old installation's resources out of the state, so nothing is rolled back onto the new one) and update hostKey in the stack config; otherwise treat this as a possible man-in-the-middle`,
           );
         }
