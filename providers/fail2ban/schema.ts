@@ -237,13 +237,15 @@ const SERVICE_NAME = /^[a-z][a-z0-9-]{0,31}$/;
 /** Problem of one port item as fail2ban's actions take it: 22, "ssh", "60000:60050". */
 export function portItemProblem(item: string): string | null {
   if (SERVICE_NAME.test(item)) return null;
-  const range = /^(\d{1,5}):(\d{1,5})$/.exec(item);
+  // No leading zeros: iptables reads 022 as octal 18, and 08 not at all (ufw's own ports refuse them too).
+  const number = "(0|[1-9]\\d{0,4})";
+  const range = new RegExp(`^${number}:${number}$`).exec(item);
   if (range) {
     const [lo, hi] = [Number(range[1]), Number(range[2])];
-    return hi <= 65535 && lo < hi ? null : `range ${item} must be low:high with 0 <= low < high <= 65535`;
+    return hi <= 65535 && lo < hi ? null : `range ${item} must be low:high with 0 <= low < high <= 65535, without leading zeros`;
   }
-  if (/^\d{1,5}$/.test(item) && Number(item) >= 1 && Number(item) <= 65535) return null;
-  return `"${item}" must be a port 1-65535, a range low:high or a service name from /etc/services (lower case, e.g. ssh, https)`;
+  if (new RegExp(`^${number}$`).test(item) && Number(item) >= 1 && Number(item) <= 65535) return null;
+  return `"${item}" must be a port 1-65535 (without leading zeros), a range low:high or a service name from /etc/services (lower case, e.g. ssh, https)`;
 }
 
 /** iptables' multiport match takes at most 15 ports; a range counts as two. */
