@@ -164,7 +164,7 @@ const ruleChange = (inputs: RuleInputs, done: string): FilteringChange => ({ kin
 async function refuseCutOff(session: HostSession, change: FilteringChange, state: UfwFileState, after: ReturnType<typeof storedTuples>): Promise<void> {
   const { inputs, incomingAfter } = change;
   // Checked here as well as in ruleChangeProblems: on a node where nothing can be cut, the facts' round trip is spared.
-  if (!filtersIncoming(state) && !(state.enabled && (incomingAfter ?? "allow") !== "allow")) return;
+  if (!filtersIncoming(state) && !filtersIncoming(state, incomingAfter)) return;
   const facts = await readSwitchOnFacts(session);
   const { ssh, cluster } = ruleChangeProblems({ state, after, incomingAfter, facts, sshPort: inputs.connection.port, nodeName: inputs.connection.name });
   // The SSH connection first: a node this program cannot reach cannot be put right by it.

@@ -135,8 +135,11 @@ export interface UfwFileState {
 /** The stored rules by address family, as the predictions and verdicts over them take them. */
 export const storedTuples = (state: UfwFileState): { v4: UfwTuple[]; v6: UfwTuple[] } => ({ v4: state.tuplesV4, v6: state.tuplesV6 });
 
-/** ufw is on and its incoming policy refuses what no rule allows: only then can a rule's removal cut a connection. */
-export const filtersIncoming = (state: UfwFileState): boolean => state.enabled && state.defaults.incoming !== "allow";
+/**
+ * ufw is on and its incoming policy (the node's, or `incoming` as a change would set it) refuses
+ * what no rule allows: only then can a change cut a connection.
+ */
+export const filtersIncoming = (state: UfwFileState, incoming = state.defaults.incoming): boolean => state.enabled && incoming !== "allow";
 
 /** Combines the state files (by path, as from splitFileBundle) into ufw's configured state. */
 export function parseUfwFiles(files: Record<string, string>): UfwFileState {

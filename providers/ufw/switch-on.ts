@@ -133,7 +133,7 @@ export interface RuleChangeInput {
 export function ruleChangeProblems(input: RuleChangeInput): { ssh: string[]; cluster: string[] } {
   const { state, facts } = input;
   const incomingAfter = input.incomingAfter ?? state.defaults.incoming;
-  if (!filtersIncoming(state) && !filtersIncoming({ ...state, defaults: { ...state.defaults, incoming: incomingAfter } })) return { ssh: [], cluster: [] };
+  if (!filtersIncoming(state) && !filtersIncoming(state, incomingAfter)) return { ssh: [], cluster: [] };
   const now = storedTuples(state);
   const judge = (existing: RuleChangeInput["after"], incoming: typeof incomingAfter) =>
     switchOnProblems({ defaults: { incoming }, rules: [], activation: { enabled: true }, sshPort: input.sshPort, existing, ipv6: state.ipv6, facts, nodeName: input.nodeName });
