@@ -57,11 +57,17 @@ export function filterTarget(name: string, owner: string): { path: string; packa
   return pkg ? { path: filterLocalPath(name), package: pkg } : { path: filterPath(name) };
 }
 
+/** Every jail.d file this program writes is named so: its jails and its [DEFAULT]. */
+const OWN_JAIL_FILE_PREFIX = "proxmox-hardening-";
+
 export function jailPath(name: string): string {
-  return `${FAIL2BAN_CONFIG_DIR}/jail.d/proxmox-hardening-jail-${name}.local`;
+  return `${FAIL2BAN_CONFIG_DIR}/jail.d/${OWN_JAIL_FILE_PREFIX}jail-${name}.local`;
 }
 
-export const DEFAULTS_PATH = `${FAIL2BAN_CONFIG_DIR}/jail.d/proxmox-hardening-defaults.local`;
+export const DEFAULTS_PATH = `${FAIL2BAN_CONFIG_DIR}/jail.d/${OWN_JAIL_FILE_PREFIX}defaults.local`;
+
+/** A shell glob of the jail.d files this program writes, under fail2ban's configuration directory `dir`. */
+export const ownJailFilesGlob = (dir = FAIL2BAN_CONFIG_DIR): string => `${shellQuote(`${dir}/jail.d`)}/${OWN_JAIL_FILE_PREFIX}*.local`;
 
 /**
  * The reload's `configuration` input, whose change reloads fail2ban: a hash of the fail2ban

@@ -1,7 +1,7 @@
 // The functional core of a host's preflight: one read-only script that gathers every fact
 // about the node a later step could refuse on, and the pure verdict over those facts. It runs
 // before the first change on the host, so that a refusal leaves the host untouched.
-import { chooseBackend, FAIL2BAN_CONFIG_DIR, MANAGED_HEADER } from "../fail2ban/logic";
+import { chooseBackend, FAIL2BAN_CONFIG_DIR, MANAGED_HEADER, ownJailFilesGlob } from "../fail2ban/logic";
 import { JOURNALD_CONDITION, logpathExistsCondition, PYTHON_SYSTEMD_CONDITION } from "../fail2ban/service";
 import { parseConfigTest } from "../fail2ban/parse";
 import { BEFORE_DIR, recordDir } from "../ssh/before";
@@ -73,8 +73,7 @@ export const THIS_INSTALLATION = "this-installation";
  * records existed has the files). A reinstalled node has neither.
  */
 export function installationTraceScript(owner: string, host: string, roots = { records: BEFORE_DIR, fail2ban: FAIL2BAN_CONFIG_DIR }): string {
-  const managedFiles = `${shellQuote(`${roots.fail2ban}/jail.d`)}/proxmox-hardening-*.local`;
-  return `if [ -d ${shellQuote(recordDir(owner, host, roots.records))} ] || grep -qsxF -- ${shellQuote(MANAGED_HEADER)} ${managedFiles}; then echo ${THIS_INSTALLATION}; fi`;
+  return `if [ -d ${shellQuote(recordDir(owner, host, roots.records))} ] || grep -qsxF -- ${shellQuote(MANAGED_HEADER)} ${ownJailFilesGlob(roots.fail2ban)}; then echo ${THIS_INSTALLATION}; fi`;
 }
 
 /** Parses factsScript's output. */
