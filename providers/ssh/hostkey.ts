@@ -49,7 +49,7 @@ export function keyTypeOf(blob: Buffer): string {
 /**
  * ssh2's host key algorithms to ask for, so that the host presents the pinned key: a host offers
  * each of its keys, and ssh2 asks for ed25519 first, so a pinned ECDSA or RSA key line would
- * never be presented. Undefined for a fingerprint, whose type is not known (the host then
+ * never be presented. Nothing for a fingerprint, whose type is not known (the host then
  * presents the key ssh2 prefers: ed25519 on Proxmox VE and Debian).
  */
 export function pinnedKeyAlgorithms(pinned: string): Pick<ConnectConfig, "algorithms"> {
